@@ -1,0 +1,97 @@
+//! Staggered races: start several ways of doing a thing one after another, keep the first that
+//! works.
+//!
+//! `staggered` is Rust's `asyncio.staggered.staggered_race`, the engine of Happy Eyeballs
+//! (RFC 8305). Attempts come from an iterator of closures, each making a fallible future. The
+//! first starts at once; the next starts when the one before it fails or when `delay` has
+//! passed since it started, whichever is first. The first `Ok` wins and every other running
+//! attempt is dropped; if none wins, you get every error, in start order.
+//!
+//! ```
+//! use std::time::Duration;
+//! use staggered::{staggered_race, testing::ManualClock, Attempt};
+//!
+//! let clock = ManualClock::new();
+//! let ms = Duration::from_millis;
+//! // What each attempt will do: hang, fail at once, succeed at once.
+//! let plans = ["hang", "fail", "succeed"];
+//! let race = staggered_race(
+//!     plans.map(|plan| move || async move {
+//!         match plan {
+//!             "hang" => std::future::pending().await,
+//!             "fail" => Err("refused"),
+//!             _ => Ok("connected"),
+//!         }
+//!     }),
+//!     Some(ms(250)),
+//!     clock.clone(),
+//! );
+//! let outcome = clock.block_on(race);
+//! assert_eq!(outcome.winner, Some((2, "connected")));
+//! assert_eq!(outcome.attempts, [Attempt::Cancelled, Attempt::Failed("refused"), Attempt::Won]);
+//! assert_eq!(clock.now(), ms(250)); // attempt 1 started after the delay, 2 right after it
+//! ```
+//!
+//! # What is in the box
+//!
+//! - [`staggered_race`] and its future, [`StaggeredRace`]: a hand-written state machine over a
+//!   slab of pinned attempts. It spawns nothing, needs no runtime, works under `no_std` with
+//!   `alloc`, and asks for no `Send`, `'static` or `Unpin`: attempts may borrow.
+//! - [`Outcome`], [`Attempt`] and [`AllFailed`]: what the race reports.
+//! - [`Timer`]: the one thing the race needs from a runtime. Adapters live in [`timer`].
+//! - [`testing::ManualClock`] (feature `testing`): a virtual-time timer for your own tests.
+//!
+//! # The engine
+//!
+//! - **Storage.** Running attempts live in a slab of pinned slots grown in doubling chunks:
+//!   no `Box` per attempt, `O(log n)` allocations for `n` attempts running at once, and the
+//!   slot of a finished attempt is reused. An attempt's future is dropped as soon as it
+//!   completes.
+//! - **Precise wake-ups.** Each attempt has its own waker, kept in the same chunked
+//!   allocations, so a wake-up polls only the attempt that was woken. This works without `std`.
+//! - **Co-operative.** One poll does at most a bounded amount of work (starts and attempt
+//!   polls). With work left, the race wakes itself and yields: endless iterators, endless
+//!   failures and attempts that wake themselves cannot hang the executor.
+//! - **One live sleep**, re-armed with [`Timer::reset`].
+//!
+//! # Features
+//!
+//! | feature   | default | what it adds                                                  |
+//! |-----------|---------|---------------------------------------------------------------|
+//! | `std`     | yes     | implies `alloc`                                               |
+//! | `alloc`   | via std | the race itself (needs a global allocator)                    |
+//! | `testing` | no      | [`testing::ManualClock`] (implies `std`)                      |
+//! | `tokio`   | no      | `timer::TokioTimer`                                           |
+//!
+//! Without `alloc`, the crate is only the [`Timer`] trait and its adapters.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod timer;
+pub use timer::Timer;
+
+#[cfg(feature = "alloc")]
+mod outcome;
+#[cfg(feature = "alloc")]
+mod race;
+#[cfg(feature = "alloc")]
+mod slab;
+#[cfg(feature = "alloc")]
+mod sync;
+#[cfg(feature = "alloc")]
+mod waker;
+
+#[cfg(feature = "alloc")]
+pub use outcome::{AllFailed, Attempt, Outcome};
+#[cfg(feature = "alloc")]
+pub use race::{staggered_race, AttemptFn, StaggeredRace};
+
+#[cfg(feature = "testing")]
+pub mod testing;

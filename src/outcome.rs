@@ -1,0 +1,173 @@
+//! What a race reports: [`Outcome`], [`Attempt`] and [`AllFailed`].
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// What became of one started attempt.
+///
+/// `Outcome::attempts[i]` describes the attempt made from the `i`-th item of the iterator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Attempt<E> {
+    /// This attempt returned `Ok` first; its value is in [`Outcome::winner`].
+    Won,
+    /// This attempt returned `Err` with this error.
+    Failed(E),
+    /// This attempt was still running when another one won, and was dropped.
+    ///
+    /// Where asyncio records a `CancelledError` for such an attempt, Rust cancels a future by
+    /// dropping it, so there is no error value: only this marker.
+    Cancelled,
+}
+
+impl<E> Attempt<E> {
+    /// `true` for [`Attempt::Won`].
+    pub fn is_won(&self) -> bool {
+        matches!(self, Attempt::Won)
+    }
+
+    /// `true` for [`Attempt::Failed`].
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Attempt::Failed(_))
+    }
+
+    /// `true` for [`Attempt::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Attempt::Cancelled)
+    }
+
+    /// The error of a failed attempt.
+    pub fn error(&self) -> Option<&E> {
+        match self {
+            Attempt::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The error of a failed attempt, by value.
+    pub fn into_error(self) -> Option<E> {
+        match self {
+            Attempt::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The result of a finished race: the winner, if any, and what became of every attempt that
+/// was started.
+///
+/// This is CPython's `(winner_result, winner_index, exceptions)` triple in Rust clothes:
+///
+/// | CPython                          | `staggered`                                   |
+/// |----------------------------------|-----------------------------------------------|
+/// | `winner_result`, `winner_index`  | `winner: Some((index, value))`                |
+/// | both `None` (nobody won)         | `winner: None`                                |
+/// | `exceptions[i] is None` (winner) | `attempts[i] == Attempt::Won`                 |
+/// | `exceptions[i]` is an exception  | `attempts[i] == Attempt::Failed(error)`       |
+/// | `exceptions[i]` is `CancelledError` | `attempts[i] == Attempt::Cancelled`        |
+/// | `len(exceptions)`                | `attempts.len()`: the number started          |
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Outcome<T, E> {
+    /// The index of the winning attempt in the iterator, and its value; `None` if no attempt
+    /// succeeded.
+    pub winner: Option<(usize, T)>,
+    /// One entry per started attempt, in start order (which is iterator order).
+    pub attempts: Vec<Attempt<E>>,
+}
+
+impl<T, E> Outcome<T, E> {
+    /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
+    ///
+    /// ```
+    /// # use staggered::{Attempt, Outcome};
+    /// let outcome: Outcome<u8, &str> = Outcome {
+    ///     winner: None,
+    ///     attempts: vec![Attempt::Failed("refused"), Attempt::Failed("timed out")],
+    /// };
+    /// let err = outcome.into_result().unwrap_err();
+    /// assert_eq!(err.errors(), &["refused", "timed out"]);
+    /// assert_eq!(err.to_string(), "all 2 attempts failed: [0] refused; [1] timed out");
+    /// ```
+    pub fn into_result(self) -> Result<(usize, T), AllFailed<E>> {
+        match self.winner {
+            Some(winner) => Ok(winner),
+            None => Err(AllFailed {
+                errors: self
+                    .attempts
+                    .into_iter()
+                    .filter_map(Attempt::into_error)
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The index of the winning attempt, if there was one.
+    pub fn winner_index(&self) -> Option<usize> {
+        self.winner.as_ref().map(|(index, _)| *index)
+    }
+
+    /// The errors of the failed attempts, in start order.
+    pub fn errors(&self) -> impl Iterator<Item = &E> + '_ {
+        self.attempts.iter().filter_map(Attempt::error)
+    }
+}
+
+/// Every attempt failed, or there was none to make. Returned by [`Outcome::into_result`].
+///
+/// It carries each error in start order. Its `Display` names them all, so
+/// [`source`](core::error::Error::source) returns `None` rather than repeating one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AllFailed<E> {
+    errors: Vec<E>,
+}
+
+impl<E> AllFailed<E> {
+    /// Builds the error from the attempts' errors, in start order.
+    pub fn new(errors: Vec<E>) -> Self {
+        AllFailed { errors }
+    }
+
+    /// Each attempt's error, in start order. Empty when the iterator had no attempts.
+    pub fn errors(&self) -> &[E] {
+        &self.errors
+    }
+
+    /// Each attempt's error, in start order, by value.
+    pub fn into_errors(self) -> Vec<E> {
+        self.errors
+    }
+
+    /// `true` when the race had no attempts at all (an empty iterator).
+    pub fn no_attempts(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+impl<E> IntoIterator for AllFailed<E> {
+    type Item = E;
+    type IntoIter = alloc::vec::IntoIter<E>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.into_iter()
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for AllFailed<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.errors.as_slice() {
+            [] => f.write_str("no attempts were made: the attempt iterator was empty"),
+            [only] => write!(f, "the only attempt failed: {only}"),
+            errors => {
+                write!(f, "all {} attempts failed: ", errors.len())?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "[{i}] {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for AllFailed<E> {}

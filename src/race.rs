@@ -1,0 +1,429 @@
+//! The race state machine: [`staggered_race`] and [`StaggeredRace`].
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::mem;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use crate::outcome::{Attempt, Outcome};
+use crate::slab::{Slab, Woken};
+use crate::timer::Timer;
+
+/// Most units of work one `poll` of the race does before it yields. A unit is one attempt
+/// started, one attempt polled, or one poll of the sleep.
+pub(crate) const BUDGET: u32 = 128;
+/// After this many attempts woke themselves during their own poll, the race yields: they are
+/// asking the executor to run something else (as `FuturesUnordered` does).
+pub(crate) const YIELD_AFTER_SELF_WAKES: u32 = 2;
+/// Most `Outcome::attempts` entries reserved up front from the iterator's size hint.
+const RESERVE_LIMIT: usize = 4096;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A factory for one attempt: called once, when the attempt starts, it returns the attempt's
+/// future.
+///
+/// Implemented for every `FnOnce() -> Fut` where `Fut: Future<Output = Result<T, E>>`; it only
+/// exists to name `Fut`, `T` and `E` in [`StaggeredRace`]'s `Future` implementation. You never
+/// implement it yourself.
+pub trait AttemptFn: sealed::Sealed {
+    /// The attempt's success value.
+    type Ok;
+    /// The attempt's error.
+    type Error;
+    /// The attempt's future.
+    type Future: Future<Output = Result<Self::Ok, Self::Error>>;
+
+    /// Starts the attempt.
+    fn start(self) -> Self::Future;
+}
+
+impl<F, Fut, T, E> sealed::Sealed for F
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+}
+
+impl<F, Fut, T, E> AttemptFn for F
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Ok = T;
+    type Error = E;
+    type Future = Fut;
+
+    fn start(self) -> Fut {
+        self()
+    }
+}
+
+type OkOf<I> = <<I as Iterator>::Item as AttemptFn>::Ok;
+type ErrorOf<I> = <<I as Iterator>::Item as AttemptFn>::Error;
+type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
+
+/// Runs attempts with staggered start times and keeps the first that succeeds.
+///
+/// This is CPython's `asyncio.staggered.staggered_race`, as a hand-written future:
+///
+/// - The first attempt starts on the first poll. Nothing happens before that.
+/// - Attempt `i + 1` starts as soon as attempt `i` fails, or `delay` after attempt `i`
+///   started, whichever comes first. Only the immediately preceding attempt's failure counts.
+/// - `delay: None` runs the attempts one after another and never calls the timer.
+///   `Some(Duration::ZERO)` starts them all at once (as CPython and Trio do), also without the
+///   timer.
+/// - The first `Ok` wins. Every other running attempt is dropped before the race returns, and
+///   the iterator is not advanced again.
+/// - If none wins, the race completes when the last attempt fails, with every error in start
+///   order. An empty iterator completes at once.
+///
+/// Each attempt is polled only when its own waker is woken, and one poll of the race does a
+/// bounded amount of work, so endless iterators and attempts that wake themselves cannot hang
+/// the executor.
+///
+/// # Differences from asyncio
+///
+/// - **Cancellation is drop.** A losing attempt is dropped, which runs its destructors at once;
+///   it gets no chance to run `except CancelledError` code, and there is no error value for it:
+///   its entry is [`Attempt::Cancelled`]. Dropping the race itself drops every running attempt
+///   and the pending sleep on the spot, where asyncio cancels the tasks and waits for them.
+/// - **No tasks.** Attempts are polled inside the race's own `poll`, on the caller's task;
+///   nothing is spawned. So attempts may borrow from the caller and need not be `Send` or
+///   `'static`.
+/// - **Eager starts.** A started attempt is polled at once, in the same `poll`, like asyncio's
+///   eager tasks (gh-124309): one that is ready on its first poll is handled immediately.
+/// - **Ties.** When the sleep fires at the same instant as an attempt completes, the attempt is
+///   handled first, so no attempt is started only to be dropped.
+///
+/// # Example
+///
+/// ```
+/// use staggered::{staggered_race, timer::NoTimer};
+///
+/// let hosts = ["primary", "backup", "last-resort"];
+/// let race = staggered_race(
+///     hosts.iter().map(|host| move || async move {
+///         if *host == "primary" { Err("unreachable") } else { Ok(*host) }
+///     }),
+///     None, // one after another
+///     NoTimer,
+/// );
+/// let outcome = futures::executor::block_on(race);
+/// assert_eq!(outcome.winner, Some((1, "backup")));
+/// assert_eq!(outcome.into_result().unwrap(), (1, "backup"));
+/// ```
+pub fn staggered_race<I, F, Fut, T, E, Tm>(
+    attempts: I,
+    delay: Option<Duration>,
+    timer: Tm,
+) -> StaggeredRace<I::IntoIter, Tm>
+where
+    I: IntoIterator<Item = F>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    Tm: Timer,
+{
+    StaggeredRace {
+        source: attempts.into_iter(),
+        timer,
+        delay,
+        sleep: None,
+        slab: Slab::new(),
+        attempts: Vec::new(),
+        phase: Phase::Fresh,
+        start_due: false,
+        exhausted: false,
+        armed: false,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Not polled yet.
+    Fresh,
+    /// Between polls.
+    Running,
+    /// Inside `poll`. Seen on entry, it means the previous poll panicked.
+    Polling,
+    /// Returned `Ready`.
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`staggered_race`]. It resolves to an [`Outcome`].
+    ///
+    /// It is `Send` when the iterator, the attempts' futures and values, the timer and its
+    /// sleep are, and it is `Unpin` when the timer's sleep is.
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it returned `Ready`, or after a poll panicked (because an
+    /// attempt, a closure, the iterator or the timer panicked), panics with a message that says
+    /// so. [`FusedFuture::is_terminated`](futures_core::FusedFuture::is_terminated) tells
+    /// whether it may still be polled.
+    #[must_use = "a race does nothing unless polled"]
+    pub struct StaggeredRace<I, Tm>
+    where
+        I: Iterator,
+        I::Item: AttemptFn,
+        Tm: Timer,
+    {
+        source: I,
+        timer: Tm,
+        delay: Option<Duration>,
+        #[pin]
+        sleep: Option<Tm::Sleep>,
+        slab: Slab<FutureOf<I>>,
+        attempts: Vec<Attempt<ErrorOf<I>>>,
+        phase: Phase,
+        // The next attempt should start now: the newest one failed, or the delay passed.
+        start_due: bool,
+        // The iterator returned `None`.
+        exhausted: bool,
+        // The sleep is counting down to the next start.
+        armed: bool,
+    }
+}
+
+/// The fields of the race other than the pinned sleep.
+struct State<'a, I: Iterator, Tm: Timer>
+where
+    I::Item: AttemptFn,
+{
+    source: &'a mut I,
+    timer: &'a Tm,
+    delay: Option<Duration>,
+    sleep: Pin<&'a mut Option<Tm::Sleep>>,
+    slab: &'a mut Slab<FutureOf<I>>,
+    attempts: &'a mut Vec<Attempt<ErrorOf<I>>>,
+    start_due: &'a mut bool,
+    exhausted: &'a mut bool,
+    armed: &'a mut bool,
+}
+
+/// A race that is over: an attempt won (its index and value), or all failed (`None`).
+type Finish<T> = Option<(usize, T)>;
+
+impl<I: Iterator, Tm: Timer> State<'_, I, Tm>
+where
+    I::Item: AttemptFn,
+{
+    /// Runs until the race is over, the budget is spent, or nothing is left to do now.
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<I>>> {
+        let mut budget = BUDGET;
+        let mut self_wakes = 0;
+        loop {
+            if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
+                if self.slab.has_woken() || (*self.start_due && !*self.exhausted) {
+                    // Work is left: let the executor run other tasks, then come back.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            } else if let Some(woken) = self.slab.pop_woken() {
+                budget -= 1;
+                let finished = match woken {
+                    Woken::Timer => {
+                        self.poll_sleep();
+                        None
+                    }
+                    Woken::Attempt(key) => self.poll_attempt(key, &mut self_wakes),
+                };
+                if let Some(finish) = finished {
+                    return Poll::Ready(finish);
+                }
+                continue;
+            } else if *self.start_due && !*self.exhausted {
+                budget -= 1;
+                if let Some(finish) = self.start_next(&mut self_wakes) {
+                    return Poll::Ready(finish);
+                }
+                continue;
+            }
+
+            if self.slab.is_empty() && *self.exhausted {
+                return Poll::Ready(None);
+            }
+            // Idle. Register, then look once more: a wake that raced with the registration
+            // is either seen now or wakes the new waker.
+            self.slab.register(cx.waker());
+            if !self.slab.has_woken() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Starts the next attempt, if the iterator has one, and polls it at once.
+    fn start_next(&mut self, self_wakes: &mut u32) -> Option<Finish<OkOf<I>>> {
+        *self.start_due = false;
+        let Some(make) = self.source.next() else {
+            *self.exhausted = true;
+            *self.armed = false;
+            // No start will ever need the sleep again.
+            self.sleep.set(None);
+            return None;
+        };
+        let index = self.attempts.len();
+        if index == 0 {
+            let (lower, _) = self.source.size_hint();
+            self.attempts
+                .reserve(lower.saturating_add(1).min(RESERVE_LIMIT));
+        }
+        let fut = make.start();
+        self.attempts.push(Attempt::Cancelled);
+        let key = self.slab.insert(index, fut);
+        // Until the next start, this is the newest attempt: its failure starts the next one.
+        *self.armed = false;
+        if let Some(finish) = self.poll_attempt(key, self_wakes) {
+            return Some(finish);
+        }
+        if !*self.start_due {
+            // Still running (a failure would have made the next start due): schedule it.
+            match self.delay {
+                None => {}
+                Some(Duration::ZERO) => *self.start_due = true,
+                Some(delay) => self.arm(delay),
+            }
+        }
+        None
+    }
+
+    /// Sets the sleep to fire `delay` from now, and polls it once so it registers its waker.
+    fn arm(&mut self, delay: Duration) {
+        match self.sleep.as_mut().as_pin_mut() {
+            Some(sleep) => self.timer.reset(sleep, delay),
+            None => self.sleep.set(Some(self.timer.sleep(delay))),
+        }
+        *self.armed = true;
+        self.poll_sleep();
+    }
+
+    /// Polls the sleep, if it is counting down; when it fires, the next start is due.
+    fn poll_sleep(&mut self) {
+        if !*self.armed {
+            return; // A stale wake from a sleep that no longer matters.
+        }
+        let Some(sleep) = self.sleep.as_mut().as_pin_mut() else {
+            return;
+        };
+        if self.slab.with_timer_waker(|cx| sleep.poll(cx)).is_ready() {
+            *self.armed = false;
+            *self.start_due = true;
+        }
+    }
+
+    /// Polls the attempt in slot `key` and handles its result.
+    fn poll_attempt(&mut self, key: u32, self_wakes: &mut u32) -> Option<Finish<OkOf<I>>> {
+        let polled = self.slab.poll(key)?;
+        match polled.poll {
+            Poll::Pending => {
+                if polled.woke_itself {
+                    *self_wakes += 1;
+                }
+                None
+            }
+            Poll::Ready(result) => {
+                // The future is done: drop it now, not when the race ends.
+                self.slab.remove(key);
+                let index = polled.index;
+                match result {
+                    Ok(value) => {
+                        self.attempts[index] = Attempt::Won;
+                        Some(Some((index, value)))
+                    }
+                    Err(error) => {
+                        self.attempts[index] = Attempt::Failed(error);
+                        if index + 1 == self.attempts.len() && !*self.exhausted {
+                            // The newest attempt failed: start the next one now.
+                            *self.start_due = true;
+                            *self.armed = false;
+                        }
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<I, Tm> Future for StaggeredRace<I, Tm>
+where
+    I: Iterator,
+    I::Item: AttemptFn,
+    Tm: Timer,
+{
+    type Output = Outcome<OkOf<I>, ErrorOf<I>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match *this.phase {
+            Phase::Done => panic!("`StaggeredRace` polled after it completed"),
+            Phase::Polling => {
+                panic!("`StaggeredRace` polled after a panic inside an earlier poll")
+            }
+            Phase::Fresh => *this.start_due = true,
+            Phase::Running => {}
+        }
+        *this.phase = Phase::Polling;
+        let mut state = State {
+            source: this.source,
+            timer: this.timer,
+            delay: *this.delay,
+            sleep: this.sleep,
+            slab: this.slab,
+            attempts: this.attempts,
+            start_due: this.start_due,
+            exhausted: this.exhausted,
+            armed: this.armed,
+        };
+        match state.drive(cx) {
+            Poll::Pending => {
+                *this.phase = Phase::Running;
+                Poll::Pending
+            }
+            Poll::Ready(winner) => {
+                // Drop every other running attempt and the sleep before returning.
+                drop(mem::replace(state.slab, Slab::new()));
+                state.sleep.set(None);
+                *this.phase = Phase::Done;
+                Poll::Ready(Outcome {
+                    winner,
+                    attempts: mem::take(state.attempts),
+                })
+            }
+        }
+    }
+}
+
+impl<I, Tm> futures_core::FusedFuture for StaggeredRace<I, Tm>
+where
+    I: Iterator,
+    I::Item: AttemptFn,
+    Tm: Timer,
+{
+    fn is_terminated(&self) -> bool {
+        matches!(self.phase, Phase::Done | Phase::Polling)
+    }
+}
+
+impl<I, Tm> fmt::Debug for StaggeredRace<I, Tm>
+where
+    I: Iterator,
+    I::Item: AttemptFn,
+    Tm: Timer,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaggeredRace")
+            .field("delay", &self.delay)
+            .field("started", &self.attempts.len())
+            .field("running", &self.slab.len())
+            .field("exhausted", &self.exhausted)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,365 @@
+//! Attempt storage: a slab of pinned slots, grown in chunks, with one waker per slot.
+//!
+//! Chunk `c` holds `BASE << c` slots, so `n` attempts running at once need `O(log n)`
+//! allocations, and the slots of finished attempts are reused (last freed, first reused).
+//! A slot never moves once it holds a future: chunks are boxed slices, and growing the slab
+//! adds a chunk instead of reallocating one. That is what makes `Pin<&mut Fut>` to a slot sound.
+//!
+//! Each chunk of slots has a matching [`WakerChunk`]: slot `k`'s waker is cell `k` of it. The
+//! first chunk has one more cell, for the race's sleep.
+//!
+//! This is the only storage today. The race talks to it through a small surface (`insert`,
+//! `poll`, `remove`, `pop_woken`), which is what a fixed-capacity, allocation-free
+//! storage would provide too.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::future::Future;
+use core::pin::Pin;
+use core::ptr;
+use core::task::{Context, Poll, Waker};
+
+use crate::sync::Arc;
+use crate::waker::{self, Batch, Shared, WakerChunk, TIMER};
+
+/// Slots in the first chunk. Chunk `c` has `BASE << c`.
+pub(crate) const BASE: usize = 8;
+const NONE: u32 = u32::MAX;
+
+enum Slot<Fut> {
+    Vacant { next_free: u32 },
+    Occupied { index: usize, fut: Fut },
+}
+
+struct Chunk<Fut> {
+    slots: Box<[Slot<Fut>]>,
+    wakers: WakerChunk,
+}
+
+/// What woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// The attempt in this slot.
+    Attempt(u32),
+    /// The race's sleep.
+    Timer,
+}
+
+/// One poll of one attempt.
+pub(crate) struct Polled<O> {
+    /// The attempt's index in the iterator.
+    pub(crate) index: usize,
+    pub(crate) poll: Poll<O>,
+    /// The attempt woke itself while it was being polled.
+    pub(crate) woke_itself: bool,
+}
+
+pub(crate) struct Slab<Fut> {
+    /// Chunk 0, inline so that a small race makes no `Vec` allocation for its chunk list.
+    first: Option<Chunk<Fut>>,
+    /// Chunks 1 and up.
+    rest: Vec<Chunk<Fut>>,
+    /// Head of the free list of vacant slots.
+    free: u32,
+    /// Occupied slots.
+    len: usize,
+    shared: Option<Arc<Shared>>,
+    batch: Batch,
+}
+
+/// Chunk index and offset of slot `key`.
+fn locate(key: u32) -> (usize, usize) {
+    let k = key as usize;
+    let chunk = (k / BASE + 1).ilog2() as usize;
+    (chunk, k - BASE * ((1 << chunk) - 1))
+}
+
+impl<Fut> Slab<Fut> {
+    pub(crate) const fn new() -> Self {
+        Slab {
+            first: None,
+            rest: Vec::new(),
+            free: NONE,
+            len: 0,
+            shared: None,
+            batch: Batch::new(),
+        }
+    }
+
+    /// The number of attempts held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of slots allocated.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        let chunks = usize::from(self.first.is_some()) + self.rest.len();
+        BASE * ((1 << chunks) - 1)
+    }
+
+    fn chunk(&self, c: usize) -> &Chunk<Fut> {
+        match c {
+            0 => self.first.as_ref(),
+            _ => self.rest.get(c - 1),
+        }
+        .expect("slot key out of the slab")
+    }
+
+    fn chunk_mut(&mut self, c: usize) -> &mut Chunk<Fut> {
+        match c {
+            0 => self.first.as_mut(),
+            _ => self.rest.get_mut(c - 1),
+        }
+        .expect("slot key out of the slab")
+    }
+
+    fn slot_mut(&mut self, key: u32) -> &mut Slot<Fut> {
+        let (c, i) = locate(key);
+        &mut self.chunk_mut(c).slots[i]
+    }
+
+    fn cell(&self, key: u32) -> *const waker::Cell {
+        let (c, i) = locate(key);
+        self.chunk(c).wakers.cell(i)
+    }
+
+    /// Adds a chunk of vacant slots, twice as large as the last one.
+    fn grow(&mut self) {
+        let c = usize::from(self.first.is_some()) + self.rest.len();
+        let size = BASE << c;
+        let start = BASE * ((1 << c) - 1);
+        assert!(
+            start + size < NONE as usize,
+            "staggered: more than 2^32 attempts running at once"
+        );
+        let (start, size) = (start as u32, size as u32);
+        let shared = self.shared.get_or_insert_with(Shared::new);
+        let wakers = WakerChunk::new(shared, start, size, c == 0);
+        let free = self.free;
+        let slots = (0..size)
+            .map(|i| Slot::Vacant {
+                next_free: if i + 1 < size { start + i + 1 } else { free },
+            })
+            .collect();
+        self.free = start;
+        let chunk = Chunk { slots, wakers };
+        if c == 0 {
+            self.first = Some(chunk);
+        } else {
+            if self.rest.capacity() == 0 {
+                self.rest.reserve_exact(8);
+            }
+            self.rest.push(chunk);
+        }
+    }
+
+    /// Stores the future of attempt `index` in a vacant slot and returns the slot's key. The
+    /// future is pinned there until it is removed.
+    pub(crate) fn insert(&mut self, index: usize, fut: Fut) -> u32 {
+        if self.free == NONE {
+            self.grow();
+        }
+        let key = self.free;
+        let slot = self.slot_mut(key);
+        let Slot::Vacant { next_free } = *slot else {
+            unreachable!("the free list points at an occupied slot")
+        };
+        *slot = Slot::Occupied { index, fut };
+        self.free = next_free;
+        self.len += 1;
+        key
+    }
+
+    /// Drops the future in slot `key` in place and frees the slot.
+    pub(crate) fn remove(&mut self, key: u32) {
+        let next_free = self.free;
+        let slot = self.slot_mut(key);
+        debug_assert!(matches!(slot, Slot::Occupied { .. }));
+        vacate(slot, next_free);
+        self.free = key;
+        self.len -= 1;
+    }
+
+    /// Remembers the task polling the race, to be woken by any attempt's waker.
+    pub(crate) fn register(&self, waker: &Waker) {
+        if let Some(shared) = &self.shared {
+            shared.register(waker);
+        }
+    }
+
+    /// `true` if something was woken and not yet popped.
+    pub(crate) fn has_woken(&self) -> bool {
+        !self.batch.is_empty() || self.shared.as_ref().is_some_and(|s| s.has_woken())
+    }
+
+    /// The next woken slot or timer, in wake order.
+    pub(crate) fn pop_woken(&mut self) -> Option<Woken> {
+        let shared = self.shared.as_deref()?;
+        // SAFETY: `shared` is this slab's, and the slab owns every chunk whose cells can be
+        // on its queue (chunks are only freed with the slab, which drops the batch too).
+        let key = unsafe { self.batch.pop(shared) }?;
+        Some(if key == TIMER {
+            Woken::Timer
+        } else {
+            Woken::Attempt(key)
+        })
+    }
+
+    /// Polls `f` with the waker of the race's sleep. Only valid once a first attempt exists.
+    pub(crate) fn with_timer_waker<R>(&self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+        let cell = self.chunk(0).wakers.cell(BASE);
+        // SAFETY: `cell` is from a chunk this slab owns, which outlives the call.
+        let waker = unsafe { waker::borrowed_waker(cell) };
+        f(&mut Context::from_waker(&waker))
+    }
+}
+
+impl<Fut: Future> Slab<Fut> {
+    /// Polls the attempt in slot `key` with that slot's own waker. `None` if the slot is
+    /// vacant (a stale wake of a finished attempt).
+    pub(crate) fn poll(&mut self, key: u32) -> Option<Polled<Fut::Output>> {
+        let cell = self.cell(key);
+        let Slot::Occupied { index, fut } = self.slot_mut(key) else {
+            return None;
+        };
+        let index = *index;
+        // SAFETY: slots live in boxed chunks that are never reallocated or moved out of, and
+        // an occupied slot's future is only ever dropped in place (`vacate`), so it stays
+        // pinned from here until it is dropped.
+        let fut = unsafe { Pin::new_unchecked(fut) };
+        // SAFETY: `cell` belongs to a chunk of this slab, alive for the whole poll.
+        let waker = unsafe { waker::borrowed_waker(cell) };
+        let poll = fut.poll(&mut Context::from_waker(&waker));
+        // SAFETY: as above.
+        let woke_itself = poll.is_pending() && unsafe { waker::is_queued(cell) };
+        Some(Polled {
+            index,
+            poll,
+            woke_itself,
+        })
+    }
+}
+
+/// Drops a slot's future in place and marks the slot vacant, even if the destructor panics.
+fn vacate<Fut>(slot: &mut Slot<Fut>, next_free: u32) {
+    struct MarkVacant<'a, Fut> {
+        slot: *mut Slot<Fut>,
+        next_free: u32,
+        _slot: core::marker::PhantomData<&'a mut Slot<Fut>>,
+    }
+    impl<Fut> Drop for MarkVacant<'_, Fut> {
+        fn drop(&mut self) {
+            // SAFETY: the slot's old value has been dropped in place (or its destructor
+            // unwound, which also ends its life), so writing over it without dropping it is
+            // the only correct thing; the pointer comes from a live `&mut`.
+            unsafe {
+                ptr::write(
+                    self.slot,
+                    Slot::Vacant {
+                        next_free: self.next_free,
+                    },
+                )
+            };
+        }
+    }
+    let guard = MarkVacant {
+        slot,
+        next_free,
+        _slot: core::marker::PhantomData,
+    };
+    // SAFETY: the slot holds a valid value, dropped exactly once here; the guard then writes a
+    // fresh value over it, on return and on unwind alike. Dropping in place keeps the pinning
+    // promise for an occupied slot.
+    unsafe { ptr::drop_in_place(guard.slot) };
+}
+
+impl<Fut> Drop for Slab<Fut> {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.unregister();
+        }
+        // The futures drop with the chunks (slot order); the wakers' chunks are released, and
+        // freed once the last waker clone an attempt may have kept is gone.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_maps_keys_to_geometric_chunks() {
+        assert_eq!(locate(0), (0, 0));
+        assert_eq!(locate(BASE as u32 - 1), (0, BASE - 1));
+        assert_eq!(locate(BASE as u32), (1, 0));
+        assert_eq!(locate(3 * BASE as u32 - 1), (1, 2 * BASE - 1));
+        assert_eq!(locate(3 * BASE as u32), (2, 0));
+        assert_eq!(locate(7 * BASE as u32), (3, 0));
+    }
+
+    #[test]
+    fn slots_are_reused_last_freed_first() {
+        let mut slab = Slab::new();
+        let a = slab.insert(0, core::future::pending::<()>());
+        let b = slab.insert(1, core::future::pending::<()>());
+        assert_ne!(a, b);
+        slab.remove(a);
+        assert_eq!(slab.insert(2, core::future::pending::<()>()), a);
+        assert_eq!(slab.len(), 2);
+        assert_eq!(slab.capacity(), BASE);
+    }
+
+    #[test]
+    fn grows_in_doubling_chunks_without_moving_slots() {
+        let mut slab = Slab::new();
+        let n = BASE * 7; // three chunks: BASE, 2 BASE, 4 BASE
+        let keys: Vec<u32> = (0..n)
+            .map(|i| slab.insert(i, core::future::pending::<()>()))
+            .collect();
+        assert_eq!(slab.capacity(), n);
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), n);
+        for key in keys {
+            slab.remove(key);
+        }
+        assert!(slab.is_empty());
+    }
+
+    #[test]
+    fn woken_slots_pop_in_wake_order_once() {
+        let mut slab = Slab::new();
+        let keys: Vec<u32> = (0..3)
+            .map(|i| slab.insert(i, core::future::pending::<()>()))
+            .collect();
+        let wakers: Vec<Waker> = keys
+            .iter()
+            .map(|&k| {
+                // SAFETY: the slab outlives the borrowed waker, which is cloned at once.
+                let w = unsafe { waker::borrowed_waker(slab.cell(k)) };
+                (*w).clone()
+            })
+            .collect();
+        wakers[2].wake_by_ref();
+        wakers[0].wake_by_ref();
+        wakers[2].wake_by_ref(); // already queued: no second entry
+        assert_eq!(
+            waker::stack_keys(slab.shared.as_ref().unwrap()),
+            [keys[0], keys[2]]
+        );
+        assert_eq!(slab.pop_woken(), Some(Woken::Attempt(keys[2])));
+        assert_eq!(slab.pop_woken(), Some(Woken::Attempt(keys[0])));
+        assert_eq!(slab.pop_woken(), None);
+        drop(slab);
+        // Wakers outlive the slab harmlessly.
+        for w in wakers {
+            w.wake();
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Deterministic, virtual-time testing: [`ManualClock`].
+//!
+//! Needs the feature `testing`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+use std::vec::Vec;
+
+use crate::Timer;
+
+/// A [`Timer`] over a virtual clock that moves only when told to.
+///
+/// Time starts at zero. [`advance`](ManualClock::advance) moves it forward and wakes every
+/// sleep that is due; [`block_on`](ManualClock::block_on) runs a future to completion, jumping
+/// straight to the next deadline whenever the future is idle, so timings in tests are exact
+/// and tests take no real time. Clones share one clock.
+///
+/// It also counts what the race asked of it, for tests of the race itself:
+/// [`sleeps_created`](ManualClock::sleeps_created), [`resets`](ManualClock::resets) and
+/// [`live_sleeps`](ManualClock::live_sleeps).
+///
+/// ```
+/// use std::time::Duration;
+/// use staggered::{staggered_race, testing::ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let ms = Duration::from_millis;
+/// // Each attempt takes this long, then succeeds if its flag says so.
+/// let plan = [(ms(1000), true), (ms(100), true), (ms(100), true)];
+/// let race = staggered_race(
+///     plan.iter().map(|&(takes, ok)| {
+///         let clock = clock.clone();
+///         move || async move {
+///             clock.sleep(takes).await;
+///             if ok { Ok(clock.now()) } else { Err(()) }
+///         }
+///     }),
+///     Some(ms(250)),
+///     clock.clone(),
+/// );
+/// let outcome = clock.block_on(race);
+/// // Attempt 1 started at 250 ms and finished 100 ms later; attempt 2 never started.
+/// assert_eq!(outcome.winner, Some((1, ms(350))));
+/// assert_eq!(outcome.attempts.len(), 2);
+/// assert_eq!(clock.now(), ms(350));
+/// ```
+#[derive(Clone, Default)]
+pub struct ManualClock {
+    inner: Arc<Mutex<ClockState>>,
+}
+
+#[derive(Default)]
+struct ClockState {
+    now: Duration,
+    next_id: u64,
+    /// Live sleeps: deadline and the waker of their last poll.
+    sleeps: BTreeMap<u64, (Duration, Option<Waker>)>,
+    created: usize,
+    resets: usize,
+}
+
+impl std::fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("ManualClock")
+            .field("now", &state.now)
+            .field("live_sleeps", &state.sleeps.len())
+            .finish()
+    }
+}
+
+impl ManualClock {
+    /// A clock at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ClockState> {
+        // A panic elsewhere while the lock was held leaves the state consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The virtual time since the clock was made.
+    pub fn now(&self) -> Duration {
+        self.lock().now
+    }
+
+    /// Moves time forward by `by` and wakes every sleep that is then due.
+    pub fn advance(&self, by: Duration) {
+        let to = self.now() + by;
+        self.advance_to(to);
+    }
+
+    /// Moves time forward to `to` (never backward) and wakes every sleep that is then due.
+    pub fn advance_to(&self, to: Duration) {
+        let wakers: Vec<Waker> = {
+            let mut state = self.lock();
+            state.now = state.now.max(to);
+            let now = state.now;
+            state
+                .sleeps
+                .values_mut()
+                .filter(|(deadline, _)| *deadline <= now)
+                .filter_map(|(_, waker)| waker.take())
+                .collect()
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// The earliest deadline of a live sleep that is still in the future.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let state = self.lock();
+        state
+            .sleeps
+            .values()
+            .map(|(deadline, _)| *deadline)
+            .filter(|deadline| *deadline > state.now)
+            .min()
+    }
+
+    /// How many sleeps [`Timer::sleep`] has made.
+    pub fn sleeps_created(&self) -> usize {
+        self.lock().created
+    }
+
+    /// How many times [`Timer::reset`] re-armed a sleep.
+    pub fn resets(&self) -> usize {
+        self.lock().resets
+    }
+
+    /// How many sleeps exist right now.
+    pub fn live_sleeps(&self) -> usize {
+        self.lock().sleeps.len()
+    }
+
+    /// A sleep of `duration` from now (the same as [`Timer::sleep`]).
+    pub fn sleep(&self, duration: Duration) -> ManualSleep {
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.created += 1;
+        let deadline = state.now + duration;
+        state.sleeps.insert(id, (deadline, None));
+        ManualSleep {
+            clock: self.clone(),
+            id,
+        }
+    }
+
+    /// Runs `fut` to completion on this thread in virtual time.
+    ///
+    /// Whenever the future is pending and nothing has woken it, the clock jumps to the next
+    /// deadline of a live sleep.
+    ///
+    /// # Panics
+    ///
+    /// If the future is pending, nothing woke it, and no sleep is left to wait for: it would
+    /// never complete.
+    pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let flag = Arc::new(Flag::default());
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            flag.0.store(false, std::sync::atomic::Ordering::SeqCst);
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            if flag.0.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
+            match self.next_deadline() {
+                Some(deadline) => self.advance_to(deadline),
+                None => panic!(
+                    "ManualClock::block_on: the future is stuck at {:?}: pending, not woken, \
+                     and no sleep is left to wait for",
+                    self.now()
+                ),
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The sleep of a [`ManualClock`]: ready once the clock reaches its deadline.
+#[derive(Debug)]
+pub struct ManualSleep {
+    clock: ManualClock,
+    id: u64,
+}
+
+impl ManualSleep {
+    /// The virtual time at which this sleep completes.
+    pub fn deadline(&self) -> Duration {
+        self.clock.lock().sleeps[&self.id].0
+    }
+}
+
+impl Future for ManualSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.clock.lock();
+        let now = state.now;
+        let entry = state
+            .sleeps
+            .get_mut(&self.id)
+            .expect("a live sleep is registered");
+        if entry.0 <= now {
+            Poll::Ready(())
+        } else {
+            entry.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for ManualSleep {
+    fn drop(&mut self) {
+        self.clock.lock().sleeps.remove(&self.id);
+    }
+}
+
+impl Timer for ManualClock {
+    type Sleep = ManualSleep;
+
+    fn sleep(&self, duration: Duration) -> ManualSleep {
+        ManualClock::sleep(self, duration)
+    }
+
+    /// Re-arms in place: the same sleep gets a new deadline.
+    fn reset(&self, sleep: Pin<&mut ManualSleep>, duration: Duration) {
+        let mut state = self.lock();
+        state.resets += 1;
+        let deadline = state.now + duration;
+        if let Some(entry) = state.sleeps.get_mut(&sleep.id) {
+            entry.0 = deadline;
+        }
+    }
+}

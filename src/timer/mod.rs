@@ -1,0 +1,96 @@
+//! The [`Timer`] trait, and one adapter per runtime.
+//!
+//! The race needs exactly one thing from a runtime: a future that completes after a
+//! [`Duration`]. [`Timer`] is that, plus an optional way to re-arm a live sleep in place. Each
+//! runtime adapter lives in its own file and behind its own feature, so a build pays only for
+//! the runtimes it enables.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::time::Duration;
+
+#[cfg(feature = "tokio")]
+mod tokio;
+#[cfg(feature = "tokio")]
+pub use self::tokio::TokioTimer;
+
+/// A source of sleeps: the only thing [`staggered_race`](crate::staggered_race) needs from a
+/// runtime.
+///
+/// The race keeps at most one sleep alive at a time. It creates it with [`sleep`](Timer::sleep)
+/// when the first delayed start is armed, and re-arms it with [`reset`](Timer::reset) for every
+/// later start.
+///
+/// # Writing your own
+///
+/// Firmware and custom executors implement this over whatever tick source they have:
+///
+/// ```
+/// use core::{future::Future, pin::Pin, task::{Context, Poll}, time::Duration};
+///
+/// /// A timer whose sleeps are already over: every staggered start happens at once.
+/// struct Instant;
+/// struct Elapsed;
+///
+/// impl Future for Elapsed {
+///     type Output = ();
+///     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+///         Poll::Ready(())
+///     }
+/// }
+///
+/// impl staggered::Timer for Instant {
+///     type Sleep = Elapsed;
+///     fn sleep(&self, _: Duration) -> Elapsed {
+///         Elapsed
+///     }
+/// }
+/// ```
+pub trait Timer {
+    /// The future returned by [`sleep`](Timer::sleep). It completes once the duration has
+    /// passed.
+    type Sleep: Future<Output = ()>;
+
+    /// Returns a future that completes `duration` from now.
+    fn sleep(&self, duration: Duration) -> Self::Sleep;
+
+    /// Re-arm a live sleep to fire `duration` from now. The default replaces it; adapters
+    /// whose runtime can re-arm in place override this.
+    fn reset(&self, mut sleep: Pin<&mut Self::Sleep>, duration: Duration) {
+        sleep.set(self.sleep(duration))
+    }
+}
+
+impl<T: Timer + ?Sized> Timer for &T {
+    type Sleep = T::Sleep;
+
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        (**self).sleep(duration)
+    }
+
+    fn reset(&self, sleep: Pin<&mut Self::Sleep>, duration: Duration) {
+        (**self).reset(sleep, duration)
+    }
+}
+
+/// A timer for races that never wait: `delay` of `None` (one attempt after another) or
+/// `Some(Duration::ZERO)` (all at once). The race never calls a timer in those cases.
+///
+/// # Panics
+///
+/// [`sleep`](Timer::sleep) panics: a race with a non-zero delay needs a real timer, and using
+/// `NoTimer` there is a programming error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct NoTimer;
+
+impl Timer for NoTimer {
+    type Sleep = core::future::Pending<()>;
+
+    #[track_caller]
+    fn sleep(&self, duration: Duration) -> Self::Sleep {
+        panic!(
+            "staggered::timer::NoTimer cannot sleep (asked for {duration:?}): a race with a \
+             non-zero delay needs a real Timer"
+        )
+    }
+}

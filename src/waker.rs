@@ -1,0 +1,299 @@
+//! Per-attempt wakers and the ready queue.
+//!
+//! Every slot of the attempt storage has a [`Cell`]: a tiny, reference-counted waker target.
+//! Waking a cell pushes it onto a lock-free ready queue shared by the whole race and wakes the
+//! task that polls the race, so the next poll of the race polls exactly the attempts that were
+//! woken, and nothing else.
+//!
+//! # Layout
+//!
+//! Cells are allocated in chunks (one `Arc<[Cell]>` per chunk of slots), never one allocation
+//! per waker. A [`Waker`] made from a cell points at the cell; cloning or dropping it changes
+//! the reference count of the cell's chunk. A chunk therefore lives as long as the race *or*
+//! the longest-lived clone of one of its wakers, so a waker kept past the end of the race stays
+//! harmless: waking it queues a cell that nobody will ever read.
+//!
+//! # The queue
+//!
+//! The queue is a Treiber stack of cells, with one consumer (the race) that only ever takes the
+//! whole stack at once. Taking everything with one `swap` means the consumer never pops a single
+//! node, so the stack has no ABA problem. A cell's `queued` flag guarantees that it is on the
+//! queue at most once, which also makes its `next` field owned by whoever set the flag:
+//!
+//! * a waker that turns `queued` from `false` to `true` owns `next` until its push succeeds;
+//! * after that the consumer owns it, until it turns `queued` back to `false`.
+//!
+//! Per wake this costs one `swap` of the flag and one compare-and-swap of the stack head; the
+//! task waker is woken only by the push that finds the stack empty, because a non-empty stack
+//! means an earlier push already woke it and the consumer has not taken the stack yet.
+
+use core::ptr;
+use core::task::{RawWaker, RawWakerVTable, Waker};
+
+use atomic_waker::AtomicWaker;
+
+use crate::sync::{Arc, AtomicBool, AtomicPtr, Ordering};
+
+/// The state every waker of one race can reach.
+pub(crate) struct Shared {
+    /// The top of the stack of woken cells, or null.
+    head: AtomicPtr<Cell>,
+    /// The task that polls the race.
+    parent: AtomicWaker,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Shared {
+            head: AtomicPtr::new(ptr::null_mut()),
+            parent: AtomicWaker::new(),
+        })
+    }
+
+    /// Remembers the task to wake when an attempt is woken.
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.parent.register(waker);
+    }
+
+    /// Forgets the task: nothing wakes it any more. Used when the race ends or is dropped, so
+    /// that wakers kept by attempts do not keep the task alive or wake it for nothing.
+    pub(crate) fn unregister(&self) {
+        drop(self.parent.take());
+    }
+
+    /// `true` if a cell was woken since the stack was last taken.
+    pub(crate) fn has_woken(&self) -> bool {
+        !self.head.load(Ordering::Acquire).is_null()
+    }
+}
+
+/// The waker target of one slot (or of the race's sleep).
+pub(crate) struct Cell {
+    shared: Arc<Shared>,
+    /// The next cell down the stack, or in the consumer's batch.
+    next: AtomicPtr<Cell>,
+    /// `true` while the cell is on the stack or in the consumer's batch.
+    queued: AtomicBool,
+    /// What the cell wakes: a slot key, or [`TIMER`].
+    key: u32,
+    /// Where the cell sits in its chunk, and the chunk's length: enough to rebuild the chunk's
+    /// `Arc<[Cell]>` from a pointer to the cell.
+    pos: u32,
+    len: u32,
+}
+
+/// The key of the cell that wakes the race's sleep.
+pub(crate) const TIMER: u32 = u32::MAX;
+
+/// One chunk of cells: an owned `Arc<[Cell]>` kept as the raw pointer that `Arc::into_raw`
+/// returned, so that pointers to its cells carry the provenance of the whole allocation.
+pub(crate) struct WakerChunk {
+    cells: ptr::NonNull<Cell>,
+    len: usize,
+}
+
+// SAFETY: a `WakerChunk` is an owned `Arc<[Cell]>`, and `Cell` is `Send + Sync` (atomics,
+// plain integers and an `Arc<Shared>` whose fields are atomics).
+unsafe impl Send for WakerChunk {}
+// SAFETY: as above; shared access only reads the pointer and touches the cells' atomics.
+unsafe impl Sync for WakerChunk {}
+
+impl WakerChunk {
+    /// Allocates cells for the slot keys `first_key..first_key + slots`, plus the timer's cell
+    /// after them if `with_timer` is set. One allocation.
+    pub(crate) fn new(shared: &Arc<Shared>, first_key: u32, slots: u32, with_timer: bool) -> Self {
+        let len = slots + u32::from(with_timer);
+        let cells: Arc<[Cell]> = (0..len)
+            .map(|pos| Cell {
+                shared: Arc::clone(shared),
+                next: AtomicPtr::new(ptr::null_mut()),
+                queued: AtomicBool::new(false),
+                key: if pos < slots { first_key + pos } else { TIMER },
+                pos,
+                len,
+            })
+            .collect();
+        let raw = Arc::into_raw(cells);
+        WakerChunk {
+            // SAFETY: `Arc::into_raw` never returns null.
+            cells: unsafe { ptr::NonNull::new_unchecked(raw as *mut Cell) },
+            len: len as usize,
+        }
+    }
+
+    /// A pointer to cell `pos`, with the provenance of the whole chunk.
+    pub(crate) fn cell(&self, pos: usize) -> *const Cell {
+        assert!(pos < self.len, "cell {pos} out of a chunk of {}", self.len);
+        // SAFETY: `pos` is in bounds of the chunk's allocation.
+        unsafe { self.cells.as_ptr().add(pos) }
+    }
+}
+
+impl Drop for WakerChunk {
+    fn drop(&mut self) {
+        let raw = ptr::slice_from_raw_parts(self.cells.as_ptr() as *const Cell, self.len);
+        // SAFETY: `raw` is the pointer `Arc::into_raw` returned in `new`, and this handle owns
+        // one strong count, which it gives back exactly once.
+        drop(unsafe { Arc::from_raw(raw) });
+    }
+}
+
+/// A waker for `cell` that borrows the chunk's reference count instead of taking one: the
+/// caller keeps it inside a `ManuallyDrop` and never drops it. Cloning it takes a count.
+///
+/// # Safety
+///
+/// `cell` comes from [`WakerChunk::cell`] on a chunk that outlives every use of the result.
+pub(crate) unsafe fn borrowed_waker(cell: *const Cell) -> core::mem::ManuallyDrop<Waker> {
+    // SAFETY: the vtable's contract holds for a pointer to a live cell (see the functions
+    // below); the caller never drops the result, so it takes no count it would give back.
+    core::mem::ManuallyDrop::new(unsafe { Waker::from_raw(RawWaker::new(cell.cast(), &VTABLE)) })
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+/// The `Arc<[Cell]>` pointer of the chunk that holds `cell`.
+///
+/// # Safety
+///
+/// `cell` points at a live cell and carries the provenance of its whole chunk.
+unsafe fn chunk_of(cell: *const Cell) -> *const [Cell] {
+    // SAFETY: the cell is live (caller's contract); `pos` and `len` never change.
+    let (pos, len) = unsafe { ((*cell).pos as usize, (*cell).len as usize) };
+    // SAFETY: the cell is at index `pos` of its chunk, so its start is `pos` cells before it,
+    // inside the same allocation.
+    ptr::slice_from_raw_parts(unsafe { cell.sub(pos) }, len)
+}
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a cell pointer from `borrowed_waker` or an earlier clone, and the
+    // waker being cloned holds (or borrows) a count on its chunk, so the chunk is live.
+    unsafe { Arc::increment_strong_count(chunk_of(data.cast())) };
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    // SAFETY: an owned waker: its count keeps the cell alive through both calls.
+    unsafe {
+        wake_by_ref(data);
+        drop_waker(data);
+    }
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    let cell: *const Cell = data.cast();
+    // SAFETY: the waker holds or borrows a count, so the cell and its `Arc<Shared>` are live.
+    let this = unsafe { &*cell };
+    if this.queued.swap(true, Ordering::AcqRel) {
+        // Already queued: the consumer will poll it once for all wakes so far.
+        return;
+    }
+    let shared = &*this.shared;
+    let mut head = shared.head.load(Ordering::Relaxed);
+    loop {
+        // We own `next` until the push succeeds (we set `queued`).
+        this.next.store(head, Ordering::Relaxed);
+        match shared.head.compare_exchange_weak(
+            head,
+            cell as *mut Cell,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => break,
+            Err(actual) => head = actual,
+        }
+    }
+    if head.is_null() {
+        // First on an empty stack: the consumer may be idle.
+        shared.parent.wake();
+    }
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: an owned waker gives back the count it took in `clone`.
+    unsafe { Arc::decrement_strong_count(chunk_of(data.cast())) };
+}
+
+/// The consumer's side of the queue: the batch of woken cells it is working through.
+///
+/// Cells in the batch keep `queued == true`, so no waker touches their `next` fields.
+pub(crate) struct Batch {
+    next: *const Cell,
+}
+
+// SAFETY: the batch only holds pointers to cells of chunks that the same `Slab` owns; it moves
+// with them.
+unsafe impl Send for Batch {}
+// SAFETY: a shared `&Batch` only exposes `is_empty`.
+unsafe impl Sync for Batch {}
+
+impl Batch {
+    pub(crate) const fn new() -> Self {
+        Batch { next: ptr::null() }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.next.is_null()
+    }
+
+    /// Takes the next woken cell, refilling the batch from the stack when it runs dry, and
+    /// clears the cell's `queued` flag so that a wake during its poll queues it again.
+    /// Returns the cell's key.
+    ///
+    /// # Safety
+    ///
+    /// `shared` is the race's `Shared`, and every chunk that has had a cell pushed is still
+    /// owned by the caller.
+    pub(crate) unsafe fn pop(&mut self, shared: &Shared) -> Option<u32> {
+        if self.next.is_null() {
+            let mut top = shared.head.swap(ptr::null_mut(), Ordering::Acquire);
+            // The stack is newest first; reverse it so cells are polled in wake order.
+            let mut reversed: *const Cell = ptr::null();
+            while !top.is_null() {
+                // SAFETY: cells on the stack are live (caller's contract) and queued, so their
+                // `next` fields are ours.
+                let cell = unsafe { &*top };
+                let below = cell.next.load(Ordering::Relaxed);
+                cell.next.store(reversed as *mut Cell, Ordering::Relaxed);
+                reversed = top;
+                top = below;
+            }
+            self.next = reversed;
+        }
+        if self.next.is_null() {
+            return None;
+        }
+        // SAFETY: as above, batch cells are live and ours until `queued` is cleared.
+        let cell = unsafe { &*self.next };
+        self.next = cell.next.load(Ordering::Relaxed);
+        // Read `next` before this: once `queued` is false a waker may overwrite it.
+        let was_queued = cell.queued.swap(false, Ordering::AcqRel);
+        debug_assert!(was_queued, "a cell in the batch must be queued");
+        Some(cell.key)
+    }
+}
+
+/// `true` if `cell` has been woken since it was last popped (for example by its own future,
+/// during its poll).
+///
+/// # Safety
+///
+/// `cell` is live.
+pub(crate) unsafe fn is_queued(cell: *const Cell) -> bool {
+    // SAFETY: the caller guarantees the cell is live.
+    unsafe { (*cell).queued.load(Ordering::Relaxed) }
+}
+
+/// Debug helper for tests: the keys currently on the stack, newest first.
+#[cfg(test)]
+pub(crate) fn stack_keys(shared: &Shared) -> alloc::vec::Vec<u32> {
+    let mut keys = alloc::vec::Vec::new();
+    let mut p = shared.head.load(Ordering::Acquire);
+    while !p.is_null() {
+        // SAFETY: test-only; the caller owns the chunks.
+        let cell = unsafe { &*p };
+        keys.push(cell.key);
+        p = cell.next.load(Ordering::Relaxed);
+    }
+    keys
+}
