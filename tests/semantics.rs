@@ -1,1 +1,1 @@
-
+//! The race semantics, in virtual time.

@@ -9,8 +9,17 @@ use core::future::Future;
 use core::pin::Pin;
 use core::time::Duration;
 
+#[cfg(feature = "async-io")]
+mod async_io;
+#[cfg(feature = "futures-timer")]
+mod futures_timer;
 #[cfg(feature = "tokio")]
 mod tokio;
+
+#[cfg(feature = "async-io")]
+pub use self::async_io::{AsyncIoSleep, AsyncIoTimer};
+#[cfg(feature = "futures-timer")]
+pub use self::futures_timer::FuturesTimer;
 #[cfg(feature = "tokio")]
 pub use self::tokio::TokioTimer;
 

@@ -1,0 +1,40 @@
+//! [`Timer`] for smol and async-std, through `async-io`.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use super::Timer;
+
+/// Sleeps on `async-io`'s reactor, the timer under smol and async-std: an
+/// [`async_io::Timer`], re-armed in place with [`async_io::Timer::set_after`].
+///
+/// Needs the feature `async-io`. It works on any executor, since async-io drives its own
+/// reactor thread when nothing else does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct AsyncIoTimer;
+
+/// The sleep of [`AsyncIoTimer`]: an [`async_io::Timer`] whose output is `()`.
+#[derive(Debug)]
+pub struct AsyncIoSleep(async_io::Timer);
+
+impl Future for AsyncIoSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
+
+impl Timer for AsyncIoTimer {
+    type Sleep = AsyncIoSleep;
+
+    fn sleep(&self, duration: Duration) -> AsyncIoSleep {
+        AsyncIoSleep(async_io::Timer::after(duration))
+    }
+
+    fn reset(&self, mut sleep: Pin<&mut AsyncIoSleep>, duration: Duration) {
+        sleep.0.set_after(duration)
+    }
+}
