@@ -1,0 +1,245 @@
+//! Property tests: the real race against the reference model (`tests/support/model.rs`), on
+//! random scripts with random noise, in virtual time.
+//!
+//! The same model and driver back the `cargo fuzz` targets in `fuzz/`. Case counts are cut
+//! under miri.
+
+#[path = "support/model.rs"]
+mod model;
+
+use model::{check, model, End, Ending, Fate, Plan, Script};
+use proptest::prelude::*;
+
+/// Cases per property: fewer under miri, which is ~1000x slower.
+const CASES: u32 = if cfg!(miri) { 6 } else { 512 };
+
+fn ending() -> impl Strategy<Value = Ending> {
+    prop_oneof![3 => Just(Ending::Err), 2 => Just(Ending::Ok), 1 => Just(Ending::Never)]
+}
+
+fn plan(max_after: u64) -> impl Strategy<Value = Plan> {
+    // Short, often equal durations make ties common.
+    (ending(), 0..=max_after, 0u8..3).prop_map(|(ending, after, tie)| Plan { ending, after, tie })
+}
+
+fn delay() -> impl Strategy<Value = Option<u64>> {
+    prop_oneof![Just(None), Just(Some(0)), (1u64..6).prop_map(Some)]
+}
+
+fn script(max_attempts: usize) -> impl Strategy<Value = Script> {
+    (
+        prop::collection::vec(plan(6), 0..=max_attempts),
+        delay(),
+        prop_oneof![3 => Just(None), 1 => (0u64..25).prop_map(Some)],
+    )
+        .prop_map(|(plans, delay, drop_at)| Script {
+            plans,
+            delay,
+            drop_at,
+        })
+}
+
+fn chaos() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..96)
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Small races with heavy noise: every outcome, start time and drop time as the model says.
+    #[test]
+    fn race_matches_model(script in script(10), chaos in chaos()) {
+        check(&script, &chaos);
+    }
+
+    /// Many attempts running at once, completing in arbitrary orders: exercises slab growth
+    /// across chunks and slot reuse.
+    #[test]
+    fn many_attempts_match_model(
+        plans in prop::collection::vec(plan(40), 0..=if cfg!(miri) { 24 } else { 120 }),
+        delay in prop_oneof![Just(Some(0u64)), (1u64..3).prop_map(Some)],
+        chaos in chaos(),
+    ) {
+        check(&Script { plans, delay, drop_at: None }, &chaos);
+    }
+}
+
+// Fixed scripts: the model itself, on the cases the semantics spell out.
+
+fn p(ending: Ending, after: u64) -> Plan {
+    Plan {
+        ending,
+        after,
+        tie: 0,
+    }
+}
+
+#[test]
+fn model_empty_iterator_finishes_at_once() {
+    let t = model(&Script {
+        plans: vec![],
+        delay: Some(5),
+        drop_at: None,
+    });
+    assert_eq!(
+        t.end,
+        End::Finished {
+            at: 0,
+            winner: None
+        }
+    );
+    assert_eq!(t.next_calls, 1);
+    check(
+        &Script {
+            plans: vec![],
+            delay: Some(5),
+            drop_at: None,
+        },
+        &[],
+    );
+}
+
+#[test]
+fn model_delay_counts_from_the_previous_start_and_failure_expedites() {
+    use Ending::*;
+    // 0 hangs; 1 starts at 10 and fails at 13, so 2 starts at 13 (not 20) and wins at 14.
+    let script = Script {
+        plans: vec![p(Never, 0), p(Err, 3), p(Ok, 1), p(Ok, 0)],
+        delay: Some(10),
+        drop_at: None,
+    };
+    let t = model(&script);
+    assert_eq!(t.starts, [0, 10, 13]);
+    assert_eq!(t.fates, [Fate::Cancelled, Fate::Failed, Fate::Won]);
+    assert_eq!(t.drops, [14, 13, 14]);
+    assert_eq!(
+        t.end,
+        End::Finished {
+            at: 14,
+            winner: Some((2, model::ok_value(2)))
+        }
+    );
+    check(&script, &[]);
+}
+
+#[test]
+fn model_older_failure_starts_nothing() {
+    use Ending::*;
+    // 1 starts at 5; 0 fails at 7: not the newest, so 2 still starts at 10.
+    let script = Script {
+        plans: vec![p(Err, 7), p(Never, 0), p(Ok, 1)],
+        delay: Some(5),
+        drop_at: None,
+    };
+    let t = model(&script);
+    assert_eq!(t.starts, [0, 5, 10]);
+    assert_eq!(
+        t.end,
+        End::Finished {
+            at: 11,
+            winner: Some((2, model::ok_value(2)))
+        }
+    );
+    check(&script, &[]);
+}
+
+#[test]
+fn model_timer_tie_attempt_first() {
+    use Ending::*;
+    // 0 succeeds at 5, exactly when the delay would start 1: 1 never starts.
+    let script = Script {
+        plans: vec![p(Ok, 5), p(Ok, 0)],
+        delay: Some(5),
+        drop_at: None,
+    };
+    let t = model(&script);
+    assert_eq!(t.starts, [0]);
+    assert_eq!(t.next_calls, 1);
+    for chaos in [
+        &[][..],
+        &[0, 0, 0, 0, 1],
+        &[1, 1, 1, 1, 1, 1, 1],
+        &[3, 3, 3, 3, 3, 3],
+    ] {
+        check(&script, chaos);
+    }
+}
+
+#[test]
+fn model_same_instant_wake_order_decides() {
+    use Ending::*;
+    // All three start at 0 and complete at 4; attempt 2 is woken first and wins; 0 and 1 are
+    // dropped before their completion is seen.
+    let mut plans = vec![p(Err, 4), p(Ok, 4), p(Ok, 4)];
+    plans[2].tie = 0;
+    plans[0].tie = 1;
+    plans[1].tie = 2;
+    let script = Script {
+        plans,
+        delay: Some(0),
+        drop_at: None,
+    };
+    let t = model(&script);
+    assert_eq!(t.fates, [Fate::Cancelled, Fate::Cancelled, Fate::Won]);
+    check(&script, &[]);
+    check(&script, &[7, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
+}
+
+#[test]
+fn model_sequential_never_uses_the_delay() {
+    use Ending::*;
+    let script = Script {
+        plans: vec![p(Err, 3), p(Err, 0), p(Err, 2)],
+        delay: None,
+        drop_at: None,
+    };
+    let t = model(&script);
+    assert_eq!(t.starts, [0, 3, 3]);
+    assert_eq!(
+        t.end,
+        End::Finished {
+            at: 5,
+            winner: None
+        }
+    );
+    assert_eq!(t.next_calls, 4);
+    check(&script, &[]);
+}
+
+#[test]
+fn model_drop_before_first_poll_starts_nothing() {
+    let script = Script {
+        plans: vec![p(Ending::Ok, 0)],
+        delay: None,
+        drop_at: Some(0),
+    };
+    let t = model(&script);
+    assert!(t.starts.is_empty());
+    assert_eq!(t.next_calls, 0);
+    assert_eq!(t.end, End::Dropped { at: 0 });
+    check(&script, &[]);
+}
+
+#[test]
+fn model_stuck_race_is_dropped_where_it_stuck() {
+    use Ending::*;
+    let script = Script {
+        plans: vec![p(Never, 0), p(Never, 0)],
+        delay: Some(3),
+        drop_at: None,
+    };
+    let t = model(&script);
+    assert_eq!(t.starts, [0, 3]);
+    // After 1 starts at 3, the timer fires at 6, the iterator is empty, nothing is left.
+    assert_eq!(t.end, End::Dropped { at: 6 });
+    assert_eq!(t.next_calls, 3);
+    check(&script, &[]);
+}

@@ -1,0 +1,1110 @@
+//! A reference model of the staggered race, a driver that runs the real race on the same
+//! script in virtual time, and the comparison of the two.
+//!
+//! Shared by the property tests (`tests/model_props.rs`) and the fuzz targets
+//! (`fuzz/fuzz_targets/*.rs`), which include this file with `#[path]`.
+//!
+//! # The script
+//!
+//! A [`Script`] says what each attempt does once started (succeed or fail `after` ticks later,
+//! or never finish; `after == 0` means ready on its first poll), the race's delay (`None`,
+//! `Some(0)` or `Some(ticks)`), and when the race is dropped, if it is. One tick is one
+//! millisecond of the race's timer.
+//!
+//! # The model
+//!
+//! [`model`] is the documented semantics (issue 2 and the docs of `staggered_race`), written
+//! as a plain event loop over virtual instants, with no futures, wakers or `unsafe`. At each
+//! instant it handles, in this order:
+//!
+//! 1. the race being dropped (before anything else at that instant);
+//! 2. the attempts that complete now, in wake order (`tie`, then index): the first `Ok` wins
+//!    and ends the race; an `Err` of the newest attempt makes the next start due;
+//! 3. the delay timer firing, which makes the next start due (so an attempt completing at the
+//!    same instant is handled first, and a win at that instant starts nothing);
+//! 4. starts, as long as one is due: the attempt's closure is called and the attempt is
+//!    polled at once, so an attempt ready on its first poll is handled within its start.
+//!
+//! # The driver
+//!
+//! [`run`] runs the real [`staggered_race`] on the same script in virtual time, with a
+//! scripted timer and scripted attempts, and adds noise that must not change the result,
+//! taken from a byte string (`chaos`): spurious wake-ups of attempts, of the timer and of the
+//! race, wake-ups delivered from another thread, the timer's wake placed anywhere among the
+//! attempts', attempts that wake themselves or each other while polled, wakers kept after
+//! their attempt finished and woken later, a new task waker on some polls, and the timer's
+//! `reset` done in place or by replacement. While it runs it checks, and panics on, every
+//! invariant it can see: no attempt polled without a wake (beyond what stale wakes explain),
+//! no wake-up lost, every attempt dropped exactly once, no closure called after the race is
+//! gone, at most one live sleep, no timer at all when the delay is `None` or zero.
+//!
+//! [`check`] runs both and compares start times, every attempt's fate and drop time, the
+//! winner, when the race ended, and how many times the iterator was advanced.
+
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use staggered::{staggered_race, Attempt, Outcome, Timer};
+
+/// Virtual time, in ticks (milliseconds of the race's timer).
+pub type Time = u64;
+
+/// How an attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ending {
+    /// `Ok(ok_value(index))`.
+    Ok,
+    /// `Err(index)`.
+    Err,
+    /// Never completes.
+    Never,
+}
+
+/// What one attempt does once started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Plan {
+    /// How it ends.
+    pub ending: Ending,
+    /// Ticks from its start to its end; 0 means ready on its first poll. Ignored for `Never`.
+    pub after: Time,
+    /// Wake order among attempts completing at the same instant: lower first, then lower index.
+    pub tie: u8,
+}
+
+/// A whole race.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Script {
+    /// One plan per item of the iterator.
+    pub plans: Vec<Plan>,
+    /// The race's delay, in ticks.
+    pub delay: Option<Time>,
+    /// Drop the race at this instant, before it handles anything of that instant (0: before
+    /// its first poll). `None`: run it to the end; a race that can make no more progress is
+    /// dropped at the instant it got stuck.
+    pub drop_at: Option<Time>,
+}
+
+/// The value of a winning attempt.
+pub fn ok_value(index: usize) -> u32 {
+    1000 + index as u32
+}
+
+/// What became of one started attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fate {
+    /// It returned `Ok` and won.
+    Won,
+    /// It returned `Err`.
+    Failed,
+    /// It was dropped while running (the race was won by another, or dropped).
+    Cancelled,
+}
+
+/// How the race ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum End {
+    /// It returned `Ready` at this instant, with this winner (index and value).
+    Finished {
+        /// When.
+        at: Time,
+        /// The winner.
+        winner: Option<(usize, u32)>,
+    },
+    /// It was dropped at this instant (as the script said, or because it was stuck).
+    Dropped {
+        /// When.
+        at: Time,
+    },
+}
+
+/// Everything the model predicts and the driver observes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Trace {
+    /// When each started attempt's closure was called, in start order.
+    pub starts: Vec<Time>,
+    /// What became of each started attempt.
+    pub fates: Vec<Fate>,
+    /// When each started attempt's future was dropped.
+    pub drops: Vec<Time>,
+    /// How the race ended.
+    pub end: End,
+    /// How many times the race called the iterator's `next`.
+    pub next_calls: usize,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ModelState {
+    Running,
+    Done(Fate),
+}
+
+struct Model<'a> {
+    script: &'a Script,
+    now: Time,
+    starts: Vec<Time>,
+    states: Vec<ModelState>,
+    drops: Vec<Time>,
+    next_calls: usize,
+    start_due: bool,
+    exhausted: bool,
+    /// When the delay timer fires next, if it is counting down.
+    timer: Option<Time>,
+    winner: Option<(usize, u32)>,
+}
+
+impl Model<'_> {
+    /// When a running attempt completes, if ever.
+    fn deadline(&self, i: usize) -> Option<Time> {
+        let plan = self.script.plans[i];
+        match plan.ending {
+            Ending::Never => None,
+            _ => Some(self.starts[i] + plan.after),
+        }
+    }
+
+    fn running(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.states.len()).filter(|&i| self.states[i] == ModelState::Running)
+    }
+
+    fn finish(&mut self, i: usize, fate: Fate) {
+        self.states[i] = ModelState::Done(fate);
+        self.drops[i] = self.now;
+    }
+
+    /// Attempt `i` completes now.
+    fn complete(&mut self, i: usize) {
+        match self.script.plans[i].ending {
+            Ending::Ok => {
+                self.finish(i, Fate::Won);
+                self.winner = Some((i, ok_value(i)));
+                // Every other running attempt is dropped before the race returns.
+                let losers: Vec<usize> = self.running().collect();
+                for j in losers {
+                    self.finish(j, Fate::Cancelled);
+                }
+                self.timer = None;
+            }
+            Ending::Err => {
+                self.finish(i, Fate::Failed);
+                // Only the newest attempt's failure starts the next one.
+                if i + 1 == self.starts.len() && !self.exhausted {
+                    self.start_due = true;
+                    self.timer = None;
+                }
+            }
+            Ending::Never => unreachable!("an attempt that never completes completed"),
+        }
+    }
+
+    /// The next start is due: advance the iterator, start and poll the attempt.
+    fn start_next(&mut self) {
+        self.start_due = false;
+        self.next_calls += 1;
+        let i = self.starts.len();
+        if i == self.script.plans.len() {
+            self.exhausted = true;
+            self.timer = None;
+            return;
+        }
+        self.starts.push(self.now);
+        self.states.push(ModelState::Running);
+        self.drops.push(Time::MAX);
+        let plan = self.script.plans[i];
+        if plan.ending != Ending::Never && plan.after == 0 {
+            // Ready on its first poll, which is part of its start.
+            self.complete(i);
+            return;
+        }
+        match self.script.delay {
+            None => {}
+            Some(0) => self.start_due = true,
+            Some(d) => self.timer = Some(self.now + d),
+        }
+    }
+
+    fn run(mut self) -> Trace {
+        let end = loop {
+            // 1. The race is dropped before it handles this instant.
+            if self.script.drop_at.is_some_and(|d| d <= self.now) {
+                let running: Vec<usize> = self.running().collect();
+                for i in running {
+                    self.finish(i, Fate::Cancelled);
+                }
+                break End::Dropped { at: self.now };
+            }
+            // 2. Completions, in wake order.
+            let mut due: Vec<usize> = self
+                .running()
+                .filter(|&i| self.deadline(i) == Some(self.now))
+                .collect();
+            due.sort_by_key(|&i| (self.script.plans[i].tie, i));
+            for i in due {
+                if self.winner.is_some() {
+                    break; // dropped with the other losers
+                }
+                self.complete(i);
+            }
+            // 3. The timer.
+            if self.winner.is_none() && self.timer == Some(self.now) {
+                self.timer = None;
+                self.start_due = true;
+            }
+            // 4. Starts.
+            while self.winner.is_none() && self.start_due && !self.exhausted {
+                self.start_next();
+            }
+            if self.winner.is_some() {
+                break End::Finished {
+                    at: self.now,
+                    winner: self.winner,
+                };
+            }
+            if self.exhausted && self.running().next().is_none() {
+                break End::Finished {
+                    at: self.now,
+                    winner: None,
+                };
+            }
+            // 5. The next instant at which anything happens.
+            let next_event = self
+                .running()
+                .filter_map(|i| self.deadline(i))
+                .chain(self.timer)
+                .min();
+            match (next_event, self.script.drop_at) {
+                (Some(e), Some(d)) => self.now = e.min(d),
+                (Some(e), None) => self.now = e,
+                (None, Some(d)) => self.now = d,
+                (None, None) => {
+                    // Stuck: nothing will ever happen again. The driver drops it now.
+                    let running: Vec<usize> = self.running().collect();
+                    for i in running {
+                        self.finish(i, Fate::Cancelled);
+                    }
+                    break End::Dropped { at: self.now };
+                }
+            }
+        };
+        let fates = self
+            .states
+            .iter()
+            .map(|s| match s {
+                ModelState::Done(f) => *f,
+                ModelState::Running => unreachable!("every attempt ends with the race"),
+            })
+            .collect();
+        Trace {
+            starts: self.starts,
+            fates,
+            drops: self.drops,
+            end,
+            next_calls: self.next_calls,
+        }
+    }
+}
+
+/// What the documented semantics say the race does with `script`.
+pub fn model(script: &Script) -> Trace {
+    Model {
+        script,
+        now: 0,
+        starts: Vec::new(),
+        states: Vec::new(),
+        drops: Vec::new(),
+        next_calls: 0,
+        start_due: true, // the first poll starts attempt 0
+        exhausted: false,
+        timer: None,
+        winner: None,
+    }
+    .run()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver
+// ---------------------------------------------------------------------------------------------
+
+/// A source of driver decisions: the chaos bytes, then zeros.
+struct Chaos {
+    bytes: Vec<u8>,
+    pos: usize,
+}
+
+impl Chaos {
+    fn byte(&mut self) -> u8 {
+        let b = self.bytes.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    /// `true` with probability `n / 8` for uniform chaos bytes; never for a zero byte, so
+    /// that no chaos means no noise.
+    fn one_in_8(&mut self, n: u8) -> bool {
+        self.byte() % 8 >= 8 - n
+    }
+}
+
+/// The driver's view of one started attempt.
+struct Live {
+    start: Time,
+    deadline: Option<Time>,
+    /// The waker of its last poll, kept even after it finished (a stale waker).
+    waker: Option<Waker>,
+    /// Woken since its last poll.
+    woken: bool,
+    polls: u32,
+    completed: Option<(bool, Time)>,
+    dropped: Option<Time>,
+    self_wakes_left: u8,
+}
+
+struct SleepState {
+    deadline: Time,
+    waker: Option<Waker>,
+}
+
+struct Sim {
+    now: Time,
+    plans: Vec<Plan>,
+    attempts: Vec<Live>,
+    chaos: Chaos,
+    next_calls: usize,
+    /// The race has been dropped or has returned `Ready`.
+    race_gone: bool,
+    /// Polls of an attempt that no wake of its own explains are allowed only up to the number
+    /// of stale wakes (wakes of finished attempts, whose slot may now hold another attempt).
+    stale_allowance: u64,
+    unexplained_polls: u64,
+    sleeps: BTreeMap<u64, SleepState>,
+    next_sleep_id: u64,
+    sleeps_created: usize,
+    resets: usize,
+    max_live_sleeps: usize,
+    in_reset: bool,
+    reset_by_replace: bool,
+    /// Statistics.
+    stats: Stats,
+}
+
+/// Counters from one run of the driver.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Polls of the race.
+    pub race_polls: u64,
+    /// Polls of attempts.
+    pub attempt_polls: u64,
+    /// Wakes delivered to attempts by the driver, spurious ones included.
+    pub wakes: u64,
+    /// Of those, delivered from the helper thread.
+    pub remote_wakes: u64,
+    /// Spurious wakes (attempts not due, timer, stale wakers, the race itself).
+    pub spurious: u64,
+    /// Times an attempt woke itself or another attempt while polled.
+    pub wakes_in_poll: u64,
+}
+
+type SimRef = Rc<RefCell<Sim>>;
+
+impl Sim {
+    /// Marks attempt `i` woken (accounting only; the caller wakes the waker).
+    fn note_wake(&mut self, i: usize) {
+        let a = &mut self.attempts[i];
+        if a.dropped.is_some() {
+            self.stale_allowance += 1;
+        } else {
+            a.woken = true;
+        }
+    }
+
+    fn live_sleeps(&self) -> usize {
+        self.sleeps.len()
+    }
+}
+
+/// A scripted attempt.
+struct SimAttempt {
+    sim: SimRef,
+    index: usize,
+    finished: bool,
+}
+
+impl Future for SimAttempt {
+    type Output = Result<u32, u32>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<u32, u32>> {
+        assert!(!self.finished, "attempt {} polled after Ready", self.index);
+        let i = self.index;
+        let sim = Rc::clone(&self.sim);
+        let mut sim = sim.borrow_mut();
+        let sim = &mut *sim;
+        assert!(!sim.race_gone, "attempt {i} polled after the race ended");
+        sim.stats.attempt_polls += 1;
+        let now = sim.now;
+        let a = &mut sim.attempts[i];
+        a.polls += 1;
+        if a.polls > 1 && !a.woken {
+            sim.unexplained_polls += 1;
+            assert!(
+                sim.unexplained_polls <= sim.stale_allowance,
+                "attempt {i} polled at {now} without being woken (and no stale wake explains it)"
+            );
+        }
+        let a = &mut sim.attempts[i];
+        a.woken = false;
+        match &a.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => a.waker = Some(cx.waker().clone()),
+        }
+        if a.deadline.is_some_and(|d| d <= now) {
+            let ok = sim.plans[i].ending == Ending::Ok;
+            a.completed = Some((ok, now));
+            self.finished = true;
+            // Sometimes wake itself in its last poll: a stale wake the race must survive.
+            if sim.chaos.one_in_8(1) {
+                sim.stats.wakes_in_poll += 1;
+                sim.note_wake(i);
+                sim.attempts[i].waker.as_ref().unwrap().wake_by_ref();
+            }
+            return Poll::Ready(if ok { Ok(ok_value(i)) } else { Err(i as u32) });
+        }
+        // Pending. Sometimes wake itself (a yield), or another running attempt.
+        let c = sim.chaos.byte();
+        if c % 8 == 1 && sim.attempts[i].self_wakes_left > 0 {
+            sim.attempts[i].self_wakes_left -= 1;
+            sim.stats.wakes_in_poll += 1;
+            sim.note_wake(i);
+            sim.attempts[i].waker.as_ref().unwrap().wake_by_ref();
+        } else if c % 8 == 2 {
+            // Another running attempt that is not due now (a due one was woken already).
+            let others: Vec<usize> = (0..sim.attempts.len())
+                .filter(|&j| {
+                    let b = &sim.attempts[j];
+                    j != i
+                        && b.dropped.is_none()
+                        && b.completed.is_none()
+                        && b.waker.is_some()
+                        && b.deadline.map_or(true, |d| d > now)
+                })
+                .collect();
+            if !others.is_empty() {
+                let j = others[usize::from(c / 8) % others.len()];
+                sim.stats.wakes_in_poll += 1;
+                sim.note_wake(j);
+                sim.attempts[j].waker.clone().unwrap().wake();
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for SimAttempt {
+    fn drop(&mut self) {
+        let mut sim = self.sim.borrow_mut();
+        let now = sim.now;
+        let a = &mut sim.attempts[self.index];
+        assert!(
+            a.dropped.is_none(),
+            "attempt {} dropped twice (at {:?} and {now})",
+            self.index,
+            a.dropped
+        );
+        a.dropped = Some(now);
+        if a.woken {
+            // Its cell may still be queued, and its slot may go to a new attempt.
+            a.woken = false;
+            sim.stale_allowance += 1;
+        }
+    }
+}
+
+/// The iterator of closures: counts `next` calls.
+struct Source {
+    sim: SimRef,
+    next: usize,
+    len: usize,
+}
+
+impl Iterator for Source {
+    type Item = Box<dyn FnOnce() -> SimAttempt>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        {
+            let mut sim = self.sim.borrow_mut();
+            assert!(!sim.race_gone, "iterator advanced after the race ended");
+            sim.next_calls += 1;
+        }
+        if self.next == self.len {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        let sim = Rc::clone(&self.sim);
+        Some(Box::new(move || {
+            {
+                let mut s = sim.borrow_mut();
+                assert!(!s.race_gone, "closure {index} called after the race ended");
+                assert_eq!(s.attempts.len(), index, "closures called out of order");
+                let plan = s.plans[index];
+                let start = s.now;
+                let self_wakes_left = s.chaos.byte() % 4;
+                s.attempts.push(Live {
+                    start,
+                    deadline: match plan.ending {
+                        Ending::Never => None,
+                        _ => Some(start + plan.after),
+                    },
+                    waker: None,
+                    woken: false,
+                    polls: 0,
+                    completed: None,
+                    dropped: None,
+                    self_wakes_left,
+                });
+            }
+            SimAttempt {
+                sim,
+                index,
+                finished: false,
+            }
+        }))
+    }
+}
+
+/// The race's timer, in the same virtual time.
+#[derive(Clone)]
+struct SimTimer(SimRef);
+
+struct SimSleep {
+    sim: SimRef,
+    id: u64,
+}
+
+impl Timer for SimTimer {
+    type Sleep = SimSleep;
+
+    fn sleep(&self, duration: Duration) -> SimSleep {
+        let mut sim = self.0.borrow_mut();
+        assert!(!sim.race_gone, "timer used after the race ended");
+        let id = sim.next_sleep_id;
+        sim.next_sleep_id += 1;
+        sim.sleeps_created += 1;
+        let deadline = sim.now + duration.as_millis() as Time;
+        sim.sleeps.insert(
+            id,
+            SleepState {
+                deadline,
+                waker: None,
+            },
+        );
+        let live = sim.live_sleeps();
+        assert!(
+            live <= 1 || sim.in_reset,
+            "{live} sleeps alive at once (at most one)"
+        );
+        sim.max_live_sleeps = sim.max_live_sleeps.max(live - usize::from(sim.in_reset));
+        SimSleep {
+            sim: Rc::clone(&self.0),
+            id,
+        }
+    }
+
+    fn reset(&self, mut sleep: Pin<&mut SimSleep>, duration: Duration) {
+        let replace = {
+            let mut sim = self.0.borrow_mut();
+            sim.resets += 1;
+            sim.reset_by_replace
+        };
+        if replace {
+            self.0.borrow_mut().in_reset = true;
+            sleep.set(self.sleep(duration));
+            self.0.borrow_mut().in_reset = false;
+        } else {
+            let mut sim = self.0.borrow_mut();
+            let deadline = sim.now + duration.as_millis() as Time;
+            sim.sleeps.get_mut(&sleep.id).expect("live sleep").deadline = deadline;
+        }
+    }
+}
+
+impl Future for SimSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut sim = self.sim.borrow_mut();
+        let now = sim.now;
+        let s = sim.sleeps.get_mut(&self.id).expect("live sleep");
+        if s.deadline <= now {
+            Poll::Ready(())
+        } else {
+            s.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for SimSleep {
+    fn drop(&mut self) {
+        self.sim.borrow_mut().sleeps.remove(&self.id);
+    }
+}
+
+/// The task waker of the race: a flag.
+#[derive(Default)]
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A thread that wakes wakers on request: wake-ups from "another thread".
+struct Remote {
+    tx: mpsc::Sender<Waker>,
+    done: mpsc::Receiver<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Remote {
+    fn new() -> Self {
+        let (tx, rx) = mpsc::channel::<Waker>();
+        let (done_tx, done) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            for waker in rx {
+                waker.wake();
+                if done_tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        Remote {
+            tx,
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    /// Wakes `waker` on the other thread and waits until it has.
+    fn wake(&self, waker: Waker) {
+        self.tx.send(waker).expect("remote thread alive");
+        self.done.recv().expect("remote thread alive");
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let (tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, tx));
+        if let Some(t) = self.thread.take() {
+            t.join().expect("remote thread");
+        }
+    }
+}
+
+/// One wake the driver delivers at an instant.
+#[derive(Clone, Copy)]
+enum Target {
+    Attempt(usize),
+    Timer,
+}
+
+/// Delivers one wake: `Some(i)` of attempt `i`'s kept waker.
+fn deliver(sim: &SimRef, remote: &mut Option<Remote>, target: Target, spurious: bool) -> bool {
+    let (waker, how) = {
+        let mut s = sim.borrow_mut();
+        let how = s.chaos.byte();
+        let waker = match target {
+            Target::Attempt(i) => {
+                let Some(w) = s.attempts[i].waker.clone() else {
+                    return false;
+                };
+                s.note_wake(i);
+                s.stats.wakes += 1;
+                w
+            }
+            Target::Timer => {
+                let Some((_, sleep)) = s.sleeps.iter_mut().next() else {
+                    return false;
+                };
+                // A real timer hands its waker over when it fires; a spurious wake keeps it.
+                let w = if spurious {
+                    sleep.waker.clone()
+                } else {
+                    sleep.waker.take()
+                };
+                let Some(w) = w else {
+                    return false;
+                };
+                w
+            }
+        };
+        if spurious {
+            s.stats.spurious += 1;
+        }
+        if how % 4 == 3 {
+            s.stats.remote_wakes += 1;
+        }
+        (waker, how)
+    };
+    match how % 4 {
+        0 => waker.wake_by_ref(),
+        1 | 2 => waker.wake(),
+        _ => remote.get_or_insert_with(Remote::new).wake(waker),
+    }
+    true
+}
+
+/// What the driver saw, and its counters.
+pub struct Run {
+    /// The observed trace.
+    pub trace: Trace,
+    /// Counters.
+    pub stats: Stats,
+}
+
+/// Runs the real race on `script`, with noise from `chaos`, in virtual time.
+pub fn run(script: &Script, chaos: &[u8]) -> Run {
+    let mut chaos = Chaos {
+        bytes: chaos.to_vec(),
+        pos: 0,
+    };
+    let reset_by_replace = chaos.byte() % 2 == 1;
+    let sim: SimRef = Rc::new(RefCell::new(Sim {
+        now: 0,
+        plans: script.plans.clone(),
+        attempts: Vec::new(),
+        chaos,
+        next_calls: 0,
+        race_gone: false,
+        stale_allowance: 0,
+        unexplained_polls: 0,
+        sleeps: BTreeMap::new(),
+        next_sleep_id: 0,
+        sleeps_created: 0,
+        resets: 0,
+        max_live_sleeps: 0,
+        in_reset: false,
+        reset_by_replace,
+        stats: Stats::default(),
+    }));
+    let source = Source {
+        sim: Rc::clone(&sim),
+        next: 0,
+        len: script.plans.len(),
+    };
+    let race = staggered_race(
+        source,
+        script.delay.map(Duration::from_millis),
+        SimTimer(Rc::clone(&sim)),
+    );
+    let mut race = Some(Box::pin(race));
+    let mut remote: Option<Remote> = None;
+    let mut flag = Arc::new(Flag::default());
+    let mut waker = Waker::from(Arc::clone(&flag));
+    flag.0.store(true, Ordering::SeqCst); // the first poll
+    let n = script.plans.len() as u64;
+    let mut outcome: Option<Outcome<u32, u32>> = None;
+    let end = 'instants: loop {
+        let now = sim.borrow().now;
+        // Drop before this instant is handled?
+        if script.drop_at.is_some_and(|d| d <= now) {
+            drop(race.take());
+            break End::Dropped { at: now };
+        }
+        // Poll while woken. The race does bounded work per poll: count polls per instant.
+        let mut polls_now = 0u64;
+        while flag.0.swap(false, Ordering::SeqCst) {
+            polls_now += 1;
+            assert!(
+                polls_now <= 64 + 4 * n,
+                "the race spins: {polls_now} polls at instant {now}"
+            );
+            if sim.borrow_mut().chaos.one_in_8(1) {
+                // A new task waker: the race must wake the latest one.
+                flag = Arc::new(Flag::default());
+                waker = Waker::from(Arc::clone(&flag));
+            }
+            sim.borrow_mut().stats.race_polls += 1;
+            let polled = race
+                .as_mut()
+                .expect("race alive")
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker));
+            {
+                let s = sim.borrow();
+                assert!(s.live_sleeps() <= 1, "more than one live sleep");
+                if matches!(script.delay, None | Some(0)) {
+                    assert_eq!(
+                        s.sleeps_created, 0,
+                        "timer used with delay {:?}",
+                        script.delay
+                    );
+                }
+            }
+            if let Poll::Ready(out) = polled {
+                sim.borrow_mut().race_gone = true;
+                {
+                    let s = sim.borrow();
+                    for (i, a) in s.attempts.iter().enumerate() {
+                        assert!(
+                            a.dropped.is_some(),
+                            "attempt {i} still alive when the race returned Ready"
+                        );
+                    }
+                    assert_eq!(s.live_sleeps(), 0, "sleep alive after the race returned");
+                }
+                drop(race.take());
+                let winner = out.winner;
+                outcome = Some(out);
+                break 'instants End::Finished { at: now, winner };
+            }
+            // Sometimes the task is polled for no reason.
+            if sim.borrow_mut().chaos.one_in_8(1) {
+                flag.0.store(true, Ordering::SeqCst);
+            }
+        }
+        // Idle: every woken attempt has been polled (no lost wake-up).
+        {
+            let s = sim.borrow();
+            for (i, a) in s.attempts.iter().enumerate() {
+                assert!(
+                    !(a.woken && a.dropped.is_none()),
+                    "attempt {i} was woken but not polled before the race went idle at {now}"
+                );
+            }
+            if let Some((_, sleep)) = s.sleeps.iter().next() {
+                assert!(
+                    sleep.deadline > now,
+                    "the sleep is due at {now} but the race went idle without handling it"
+                );
+            }
+        }
+        // The next instant.
+        let next_event = {
+            let s = sim.borrow();
+            s.attempts
+                .iter()
+                .filter(|a| a.dropped.is_none() && a.completed.is_none())
+                .filter_map(|a| a.deadline)
+                .chain(
+                    s.sleeps
+                        .values()
+                        .filter(|s| s.waker.is_some())
+                        .map(|s| s.deadline),
+                )
+                .min()
+        };
+        let at = match (next_event, script.drop_at) {
+            (Some(e), Some(d)) => e.min(d),
+            (Some(e), None) => e,
+            (None, Some(d)) => d,
+            (None, None) => {
+                drop(race.take());
+                break End::Dropped { at: now };
+            }
+        };
+        assert!(at > now, "time must move forward ({now} -> {at})");
+        sim.borrow_mut().now = at;
+        let dropping = script.drop_at == Some(at);
+        if dropping && sim.borrow_mut().chaos.one_in_8(4) {
+            // Dropped before the wakes of this instant arrive.
+            continue;
+        }
+        // The wakes of this instant: due attempts in wake order, the timer somewhere among
+        // them, spurious wakes of attempts that are not due, stale wakers and the timer.
+        let mut plan: Vec<(Target, bool)> = {
+            let s = sim.borrow();
+            let mut due: Vec<usize> = (0..s.attempts.len())
+                .filter(|&i| {
+                    let a = &s.attempts[i];
+                    a.dropped.is_none() && a.completed.is_none() && a.deadline == Some(at)
+                })
+                .collect();
+            due.sort_by_key(|&i| (s.plans[i].tie, i));
+            due.into_iter()
+                .map(|i| (Target::Attempt(i), false))
+                .collect()
+        };
+        {
+            let mut s = sim.borrow_mut();
+            let timer_due = s.sleeps.values().any(|t| t.deadline == at);
+            if timer_due {
+                let pos = usize::from(s.chaos.byte()) % (plan.len() + 1);
+                plan.insert(pos, (Target::Timer, false));
+            }
+            let spurious = s.chaos.byte() % 4;
+            for _ in 0..spurious {
+                let pick = usize::from(s.chaos.byte());
+                let pos = usize::from(s.chaos.byte());
+                let count = s.attempts.len();
+                let target = if pick % 5 == 0 || count == 0 {
+                    Target::Timer
+                } else {
+                    Target::Attempt(pick % count)
+                };
+                let pos = match target {
+                    Target::Attempt(i) if s.attempts[i].dropped.is_some() => {
+                        // A stale waker: its slot may hold another attempt now, which the
+                        // wake polls early. That can reorder attempts completing at this
+                        // instant (see `stale_waker_polls_the_slots_new_attempt` in
+                        // tests/panic_safety.rs), so stale wakes come after the real ones.
+                        plan.len()
+                    }
+                    Target::Attempt(i) if s.attempts[i].deadline == Some(at) => {
+                        continue; // due now: its real wake must come first
+                    }
+                    _ => pos % (plan.len() + 1),
+                };
+                plan.insert(pos, (target, true));
+            }
+        }
+        let mut live_woken = false;
+        for (target, spurious) in plan {
+            let live = match target {
+                Target::Attempt(i) => sim.borrow().attempts[i].dropped.is_none(),
+                Target::Timer => !spurious,
+            };
+            if deliver(&sim, &mut remote, target, spurious) && live {
+                live_woken = true;
+            }
+        }
+        if dropping {
+            continue;
+        }
+        if live_woken {
+            assert!(
+                flag.0.load(Ordering::SeqCst),
+                "lost wake-up: an attempt or the timer was woken at {at} but the race's task was not"
+            );
+        }
+    };
+    assert!(race.is_none());
+    sim.borrow_mut().race_gone = true;
+    drop(remote);
+
+    // Every started attempt was dropped exactly once (Drop asserts "once").
+    let s = sim.borrow();
+    for (i, a) in s.attempts.iter().enumerate() {
+        assert!(a.dropped.is_some(), "attempt {i} leaked: never dropped");
+    }
+    assert_eq!(s.live_sleeps(), 0, "a sleep outlived the race");
+    let fates: Vec<Fate> = s
+        .attempts
+        .iter()
+        .map(|a| match a.completed {
+            Some((true, _)) => Fate::Won,
+            Some((false, _)) => Fate::Failed,
+            None => Fate::Cancelled,
+        })
+        .collect();
+    if let Some(out) = &outcome {
+        // The outcome agrees with what the attempts saw.
+        assert_eq!(
+            out.attempts.len(),
+            s.attempts.len(),
+            "attempts.len() != started"
+        );
+        for (i, (entry, fate)) in out.attempts.iter().zip(&fates).enumerate() {
+            let expected = match fate {
+                Fate::Won => Attempt::Won,
+                Fate::Failed => Attempt::Failed(i as u32),
+                Fate::Cancelled => Attempt::Cancelled,
+            };
+            assert_eq!(*entry, expected, "outcome of attempt {i}");
+        }
+        let won: Vec<usize> = (0..fates.len())
+            .filter(|&i| fates[i] == Fate::Won)
+            .collect();
+        assert!(won.len() <= 1, "several attempts returned Ok: {won:?}");
+        assert_eq!(
+            out.winner.map(|(i, _)| i),
+            won.first().copied(),
+            "winner vs the attempt that returned Ok"
+        );
+    }
+    let trace = Trace {
+        starts: s.attempts.iter().map(|a| a.start).collect(),
+        fates,
+        drops: s.attempts.iter().map(|a| a.dropped.unwrap()).collect(),
+        end,
+        next_calls: s.next_calls,
+    };
+    let stats = s.stats;
+    let kept: Vec<Waker> = s.attempts.iter().filter_map(|a| a.waker.clone()).collect();
+    drop(s);
+    // Wakers kept past the end of the race are harmless to wake and to drop.
+    for w in kept {
+        w.wake();
+    }
+    drop(sim);
+    Run { trace, stats }
+}
+
+/// A readable difference between two traces.
+pub struct Diff<'a>(pub &'a Trace, pub &'a Trace);
+
+impl fmt::Display for Diff<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (m, r) = (self.0, self.1);
+        if m.end != r.end {
+            writeln!(f, "  end:        model {:?}, real {:?}", m.end, r.end)?;
+        }
+        if m.next_calls != r.next_calls {
+            writeln!(
+                f,
+                "  next calls: model {}, real {}",
+                m.next_calls, r.next_calls
+            )?;
+        }
+        let n = m.starts.len().max(r.starts.len());
+        for i in 0..n {
+            let row = |t: &Trace| {
+                (
+                    t.starts.get(i).copied(),
+                    t.fates.get(i).copied(),
+                    t.drops.get(i).copied(),
+                )
+            };
+            let (a, b) = (row(m), row(r));
+            if a != b {
+                writeln!(
+                    f,
+                    "  attempt {i}: model (start, fate, drop) {a:?}, real {b:?}"
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the model and the real race on `script` and panics if they differ.
+pub fn check(script: &Script, chaos: &[u8]) -> Run {
+    let expected = model(script);
+    let run = run(script, chaos);
+    if run.trace != expected {
+        panic!(
+            "the race diverges from the model\nscript: {script:?}\nchaos: {chaos:?}\n{}\
+             model: {expected:?}\nreal:  {:?}",
+            Diff(&expected, &run.trace),
+            run.trace
+        );
+    }
+    run
+}
