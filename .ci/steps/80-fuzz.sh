@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Differential fuzzing of the race against the reference model (tests/support/model.rs), and
+# of the attempt storage under churn: each target runs for a fixed time from the committed
+# seeds (fuzz/seeds/), and any crash fails the step. Prints the executions reached.
+set -euo pipefail
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+cd fuzz
+cargo +nightly fuzz build -O
+for target in race_vs_model slab_churn; do
+  corpus="$(mktemp -d)"
+  cp seeds/"$target"/* "$corpus"/
+  log="$(mktemp)"
+  t0=$(date +%s)
+  if ! cargo +nightly fuzz run -O "$target" "$corpus" -- \
+      -max_total_time="$FUZZ_SECONDS" -max_len=4096 -len_control=0 -print_final_stats=1 \
+      >"$log" 2>&1; then
+    tail -n 80 "$log"
+    echo "fuzz target $target FAILED (artifact in fuzz/artifacts/$target)"
+    exit 1
+  fi
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  echo "fuzz $target: ${execs} executions in $(( $(date +%s) - t0 ))s, no crash"
+  rm -rf "$corpus" "$log"
+done
