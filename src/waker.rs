@@ -30,9 +30,7 @@
 use core::ptr;
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
-use atomic_waker::AtomicWaker;
-
-use crate::sync::{Arc, AtomicBool, AtomicPtr, Ordering};
+use crate::sync::{self, Arc, AtomicBool, AtomicPtr, AtomicWaker, Ordering};
 
 /// The state every waker of one race can reach.
 pub(crate) struct Shared {
@@ -103,16 +101,14 @@ impl WakerChunk {
     /// after them if `with_timer` is set. One allocation.
     pub(crate) fn new(shared: &Arc<Shared>, first_key: u32, slots: u32, with_timer: bool) -> Self {
         let len = slots + u32::from(with_timer);
-        let cells: Arc<[Cell]> = (0..len)
-            .map(|pos| Cell {
-                shared: Arc::clone(shared),
-                next: AtomicPtr::new(ptr::null_mut()),
-                queued: AtomicBool::new(false),
-                key: if pos < slots { first_key + pos } else { TIMER },
-                pos,
-                len,
-            })
-            .collect();
+        let cells: Arc<[Cell]> = sync::arc_slice((0..len).map(|pos| Cell {
+            shared: Arc::clone(shared),
+            next: AtomicPtr::new(ptr::null_mut()),
+            queued: AtomicBool::new(false),
+            key: if pos < slots { first_key + pos } else { TIMER },
+            pos,
+            len,
+        }));
         let raw = Arc::into_raw(cells);
         WakerChunk {
             // SAFETY: `Arc::into_raw` never returns null.
@@ -296,4 +292,245 @@ pub(crate) fn stack_keys(shared: &Shared) -> alloc::vec::Vec<u32> {
         p = cell.next.load(Ordering::Relaxed);
     }
     keys
+}
+
+/// Model checks of the ready queue and the wakers under loom: wakes from several threads
+/// racing with the consumer's pops and polls, and with the race's drop.
+///
+/// `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --lib --release loom`
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+    use core::time::Duration;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::{Mutex, Notify};
+    use loom::thread;
+    use std::sync::Arc as StdArc;
+    use std::task::Wake;
+
+    /// The task that polls the race: woken through a loom `Notify`, so that a lost wake-up
+    /// is a deadlock loom reports.
+    struct Parent(Notify);
+
+    impl Wake for Parent {
+        fn wake(self: StdArc<Self>) {
+            self.0.notify();
+        }
+        fn wake_by_ref(self: &StdArc<Self>) {
+            self.0.notify();
+        }
+    }
+
+    /// An owned waker for cell `pos` of `chunk`.
+    fn owned_waker(chunk: &WakerChunk, pos: usize) -> Waker {
+        // SAFETY: `chunk` outlives the borrowed waker, which is cloned at once (taking a count
+        // of its own) and never dropped.
+        let borrowed = unsafe { borrowed_waker(chunk.cell(pos)) };
+        (*borrowed).clone()
+    }
+
+    /// Pops until `done` says so, registering and sleeping on the parent when idle, as the
+    /// race does. Returns how many times each key was popped.
+    fn consume(
+        shared: &Shared,
+        batch: &mut Batch,
+        parent: &StdArc<Parent>,
+        keys: usize,
+        mut done: impl FnMut(&[u32]) -> bool,
+    ) -> Vec<u32> {
+        let waker = Waker::from(StdArc::clone(parent));
+        let mut seen = alloc::vec![0u32; keys];
+        loop {
+            // SAFETY: every chunk whose cells can be queued is alive for the whole test.
+            while let Some(key) = unsafe { batch.pop(shared) } {
+                seen[key as usize] += 1;
+                if done(&seen) {
+                    return seen;
+                }
+            }
+            shared.register(&waker);
+            if !shared.has_woken() {
+                parent.0.wait();
+            }
+        }
+    }
+
+    #[test]
+    fn loom_wakes_from_two_threads_are_neither_lost_nor_doubled() {
+        loom::model(|| {
+            let shared = Shared::new();
+            let chunk = WakerChunk::new(&shared, 0, 2, false);
+            let parent = StdArc::new(Parent(Notify::new()));
+            let (w0, w1) = (owned_waker(&chunk, 0), owned_waker(&chunk, 1));
+            let t0 = thread::spawn(move || w0.wake());
+            let t1 = thread::spawn(move || {
+                w1.wake_by_ref();
+                drop(w1);
+            });
+            let mut batch = Batch::new();
+            let seen = consume(&shared, &mut batch, &parent, 2, |s| {
+                s.iter().all(|&n| n > 0)
+            });
+            t0.join().unwrap();
+            t1.join().unwrap();
+            // SAFETY: as in `consume`.
+            let rest = unsafe { batch.pop(&shared) };
+            assert_eq!((seen.as_slice(), rest), (&[1, 1][..], None));
+            shared.unregister();
+        });
+    }
+
+    #[test]
+    fn loom_a_wake_during_the_poll_queues_the_cell_again() {
+        // The waker thread publishes a value (relaxed) and wakes, twice. The consumer reads the
+        // value after each pop, as an attempt's poll would. If the second wake were lost (for
+        // example coalesced into an entry the consumer had already taken), the consumer would
+        // wait forever for the value 2: loom reports the deadlock.
+        loom::model(|| {
+            let shared = Shared::new();
+            let chunk = WakerChunk::new(&shared, 0, 1, false);
+            let parent = StdArc::new(Parent(Notify::new()));
+            let value = StdArc::new(AtomicUsize::new(0));
+            let waker = owned_waker(&chunk, 0);
+            let t = {
+                let value = StdArc::clone(&value);
+                thread::spawn(move || {
+                    for v in 1..=2 {
+                        value.store(v, Ordering::Relaxed);
+                        waker.wake_by_ref();
+                    }
+                })
+            };
+            let mut batch = Batch::new();
+            let seen = consume(&shared, &mut batch, &parent, 1, |_| {
+                value.load(Ordering::Relaxed) == 2
+            });
+            assert!(seen[0] <= 2, "at most one poll per wake: {seen:?}");
+            t.join().unwrap();
+            shared.unregister();
+        });
+    }
+
+    #[test]
+    fn loom_wakers_outliving_the_race_are_harmless() {
+        // Another thread wakes, clones and drops a kept waker while the race pops once and is
+        // dropped. Loom checks that every reference count is given back exactly once (no leak,
+        // no use after the last count) whatever the interleaving.
+        loom::model(|| {
+            let shared = Shared::new();
+            let chunk = WakerChunk::new(&shared, 0, 1, true);
+            let parent = StdArc::new(Parent(Notify::new()));
+            shared.register(&Waker::from(StdArc::clone(&parent)));
+            let kept = owned_waker(&chunk, 0);
+            let t = thread::spawn(move || {
+                let clone = kept.clone();
+                kept.wake();
+                clone.wake_by_ref();
+            });
+            let mut batch = Batch::new();
+            // SAFETY: the chunk is alive until after this pop.
+            let popped = unsafe { batch.pop(&shared) };
+            assert!(matches!(popped, None | Some(0)));
+            // Drop the race: the consumer's side goes first, the wakers may still be in use.
+            shared.unregister();
+            drop(batch);
+            drop(chunk);
+            drop(shared);
+            t.join().unwrap();
+        });
+    }
+
+    /// An attempt completed from another thread: `done` then a wake, as a channel would.
+    struct Signal {
+        result: Mutex<Option<Result<u32, u32>>>,
+        waker: Mutex<Option<Waker>>,
+    }
+
+    impl Signal {
+        fn new() -> StdArc<Self> {
+            StdArc::new(Signal {
+                result: Mutex::new(None),
+                waker: Mutex::new(None),
+            })
+        }
+
+        fn complete(&self, result: Result<u32, u32>) {
+            *self.result.lock().unwrap() = Some(result);
+            let waker = self.waker.lock().unwrap().take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    struct Wait(StdArc<Signal>);
+
+    impl Future for Wait {
+        type Output = Result<u32, u32>;
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
+            match self.0.result.lock().unwrap().take() {
+                Some(result) => Poll::Ready(result),
+                None => Poll::Pending,
+            }
+        }
+    }
+
+    #[test]
+    fn loom_race_completes_with_attempts_woken_from_other_threads() {
+        // Two attempts started at once; one thread fails the first while another makes the
+        // second win. The race must finish (no lost wake-up) with the only possible outcome.
+        loom::model(|| {
+            let signals = [Signal::new(), Signal::new()];
+            let race = crate::staggered_race(
+                signals.clone().map(|s| move || Wait(s)),
+                Some(Duration::ZERO),
+                crate::timer::NoTimer,
+            );
+            let [s0, s1] = signals;
+            let t0 = thread::spawn(move || s0.complete(Err(0)));
+            let t1 = thread::spawn(move || s1.complete(Ok(1)));
+            let outcome = loom::future::block_on(race);
+            t0.join().unwrap();
+            t1.join().unwrap();
+            assert_eq!(outcome.winner, Some((1, 1)));
+            assert!(matches!(
+                outcome.attempts[0],
+                crate::Attempt::Failed(0) | crate::Attempt::Cancelled
+            ));
+            assert_eq!(outcome.attempts[1], crate::Attempt::Won);
+        });
+    }
+
+    #[test]
+    fn loom_race_dropped_while_an_attempt_is_woken() {
+        // The race is polled once and dropped while another thread completes an attempt and
+        // wakes it: nothing is polled after the drop, and every count is given back.
+        loom::model(|| {
+            let signal = Signal::new();
+            let mut race = alloc::boxed::Box::pin(crate::staggered_race(
+                [StdArc::clone(&signal)].map(|s| move || Wait(s)),
+                None,
+                crate::timer::NoTimer,
+            ));
+            let parent = StdArc::new(Parent(Notify::new()));
+            let waker = Waker::from(StdArc::clone(&parent));
+            assert!(race
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending());
+            let t = {
+                let signal = StdArc::clone(&signal);
+                thread::spawn(move || signal.complete(Err(0)))
+            };
+            drop(race);
+            t.join().unwrap();
+            // The attempt's kept waker dies with the signal, after the race.
+            drop(signal);
+        });
+    }
 }

@@ -450,6 +450,7 @@ fn wakers_kept_past_the_race_are_harmless() {
         // Wake them here, clone them, and wake and drop them on other threads.
         for w in &kept {
             w.wake_by_ref();
+            #[allow(clippy::waker_clone_wake)] // an owned clone, consumed by `wake`
             w.clone().wake();
         }
         std::thread::scope(|s| {
