@@ -11,6 +11,8 @@ use core::time::Duration;
 
 #[cfg(feature = "async-io")]
 mod async_io;
+#[cfg(feature = "embassy-time")]
+mod embassy;
 #[cfg(feature = "futures-timer")]
 mod futures_timer;
 #[cfg(feature = "tokio")]
@@ -18,6 +20,8 @@ mod tokio;
 
 #[cfg(feature = "async-io")]
 pub use self::async_io::{AsyncIoSleep, AsyncIoTimer};
+#[cfg(feature = "embassy-time")]
+pub use self::embassy::EmbassyTimer;
 #[cfg(feature = "futures-timer")]
 pub use self::futures_timer::FuturesTimer;
 #[cfg(feature = "tokio")]
