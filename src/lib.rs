@@ -62,6 +62,12 @@
 //! | `alloc`   | via std | the race itself (needs a global allocator)                    |
 //! | `testing` | no      | [`testing::ManualClock`] (implies `std`)                      |
 //! | `tokio`   | no      | `timer::TokioTimer`                                           |
+//! | `async-io` | no     | `timer::AsyncIoTimer`, for smol and async-std (implies `std`) |
+//! | `futures-timer` | no | `timer::FuturesTimer`, for any executor (implies `std`)     |
+//! | `embassy-time` | no | `timer::EmbassyTimer` (works without `std`)                   |
+//!
+//! Which runtime goes with which feature and timer, and what tests each: the
+//! [runtime support table](timer#runtime-support).
 //!
 //! Without `alloc`, the crate is only the [`Timer`] trait and its adapters.
 #![no_std]

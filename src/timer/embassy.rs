@@ -14,6 +14,17 @@ use super::Timer;
 /// Needs the feature `embassy-time`, and a time driver linked into the program (your HAL's, or
 /// embassy-time's `std` or `mock-driver` feature on a host). It builds without `std`.
 ///
+/// # Embassy's timer queue
+///
+/// The race polls its sleep, and each attempt, with wakers of its own (that is how it polls
+/// only the attempts that were woken). Embassy's default *integrated* timer queue accepts only
+/// the wakers of embassy-executor tasks, and panics on any other with "Found waker not created
+/// by the Embassy executor". So a program that races with `EmbassyTimer`, or whose attempts
+/// await `embassy_time` timers, needs embassy-time's *generic* queue: enable one of its
+/// `generic-queue-N` features (`N` = how many timers may be pending at once), as for any
+/// combinator with wakers of its own. A [`Timer`] of your own over a tick source (as in the
+/// crate's `examples/firmware`) does not go through embassy's queue at all.
+///
 /// Durations are rounded up to whole ticks of [`embassy_time::TICK_HZ`], so a sleep never ends
 /// early. One too long to represent never ends.
 ///
