@@ -14,7 +14,7 @@
 //! | async-std | `async-io` | [`AsyncIoTimer`] | `tests/runtime_async_std.rs` |
 //! | `futures::executor::block_on`, or any executor | `futures-timer` | [`FuturesTimer`] | `tests/runtime_futures.rs` |
 //! | embassy (any platform, `no_std`) | `embassy-time` | [`EmbassyTimer`] | `tests/runtime_embassy.rs` (embassy-executor on `std`) |
-//! | bare metal, custom executors | none | your own [`Timer`] | `examples/firmware` (built for `thumbv7em-none-eabihf`) |
+//! | bare metal, custom executors | none | your own [`Timer`] | `examples/firmware` (built for `thumbv7em-none-eabihf`, run on QEMU's Cortex-M4 `mps2-an386`) |
 //! | none: `delay` of `None` or zero | none | [`NoTimer`] | the unit and semantics tests |
 //!
 //! Every `tests/runtime_*.rs` runs the same scenarios (from `tests/runtimes/mod.rs`): a

@@ -10,7 +10,18 @@
 //! - a fake modem peripheral, driven by the SysTick interrupt, that the attempts talk to.
 //!
 //! Build it with `cargo build --release --target thumbv7em-none-eabihf` in this directory.
-//! It targets a Cortex-M4F with the memory map in `memory.x`.
+//! It targets a Cortex-M4F with the memory map in `memory.x`. To run it on QEMU's model of a
+//! Cortex-M4 board, which is what CI does:
+//!
+//! ```text
+//! cargo build --release --target thumbv7em-none-eabihf --features qemu
+//! qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \
+//!     -semihosting-config enable=on,target=native \
+//!     -kernel target/thumbv7em-none-eabihf/release/staggered-firmware-example
+//! ```
+//!
+//! With `qemu`, it prints the outcome over semihosting and exits with status 0 only if the
+//! race went as planned.
 
 #![no_std]
 #![no_main]
@@ -276,8 +287,17 @@ struct Rejected {
     channel: usize,
 }
 
+/// When each attempt started, in ticks since boot (`u64::MAX`: never).
+static STARTED: Mutex<Cell<[u64; 3]>> = Mutex::new(Cell::new([u64::MAX; 3]));
+
 /// One attempt of the race: ask the modem to join `channel`, and wait for its answer.
 async fn join(channel: usize) -> Result<Session, Rejected> {
+    critical_section::with(|cs| {
+        let started = STARTED.borrow(cs);
+        let mut at = started.get();
+        at[channel] = TICKS.borrow(cs).get();
+        started.set(at);
+    });
     let join = Join::start(channel);
     poll_fn(|cx| join.poll_answer(cx)).await
 }
@@ -333,28 +353,76 @@ fn main() -> ! {
     ));
 
     // "home" never answered, "office" said no after 5 ms (so "guest" started at once, at
-    // 55 ms rather than 100 ms), and "guest" accepted.
-    debug_assert_eq!(
-        outcome.attempts,
-        [
+    // 55 ms rather than 100 ms), and "guest" accepted. "home" was cancelled: dropping it
+    // aborted its join command.
+    let as_expected = outcome.attempts
+        == [
             Attempt::Cancelled,
             Attempt::Failed(Rejected { channel: 1 }),
-            Attempt::Won
+            Attempt::Won,
         ]
-    );
+        && ABORTED.load(Ordering::Relaxed) == 1;
     match outcome.into_result() {
         Ok((_, session)) => JOINED.store(session.channel as u32 + 1, Ordering::Relaxed),
         Err(_all_refused) => JOINED.store(0, Ordering::Relaxed),
     }
+    #[cfg(feature = "qemu")]
+    qemu::report(
+        as_expected,
+        critical_section::with(|cs| STARTED.borrow(cs).get()),
+    );
+    #[cfg(not(feature = "qemu"))]
+    let _ = as_expected;
     loop {
         cortex_m::asm::wfi();
     }
 }
 
+#[cfg(not(feature = "qemu"))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     cortex_m::interrupt::disable();
     loop {
         core::hint::spin_loop();
+    }
+}
+
+/// Under QEMU: print what happened over semihosting, and exit with a status that says whether
+/// it went as expected.
+#[cfg(feature = "qemu")]
+mod qemu {
+    use core::sync::atomic::Ordering;
+
+    use cortex_m_semihosting::{debug, hprintln};
+
+    pub fn report(as_expected: bool, started: [u64; 3]) {
+        let joined = super::JOINED.load(Ordering::Relaxed);
+        hprintln!("joined: {} (channel + 1; 0: none)", joined);
+        hprintln!(
+            "attempts started at ticks {:?}; as expected: {}",
+            started,
+            as_expected
+        );
+        // Tick counts give exact lower bounds. QEMU may deliver late ticks in a burst, so the
+        // upper bound is loose: "guest" started on "office"'s refusal, long before the 50-tick
+        // delay ran out.
+        let [home, office, guest] = started;
+        let timed = office >= home + 50 && guest >= office + 5 && guest < office + 50;
+        if as_expected && timed && joined == 3 {
+            hprintln!("ok");
+            debug::exit(debug::EXIT_SUCCESS);
+        } else {
+            hprintln!("unexpected outcome");
+            debug::exit(debug::EXIT_FAILURE);
+        }
+    }
+
+    #[panic_handler]
+    fn panic(info: &core::panic::PanicInfo) -> ! {
+        hprintln!("panic: {}", info);
+        debug::exit(debug::EXIT_FAILURE);
+        loop {
+            core::hint::spin_loop();
+        }
     }
 }
