@@ -18,9 +18,10 @@
 //! | none: `delay` of `None` or zero | none | [`NoTimer`] | the unit and semantics tests |
 //!
 //! Every `tests/runtime_*.rs` runs the same scenarios (from `tests/runtimes/mod.rs`): a
-//! fall-through where the third attempt wins, a failure that starts the next attempt early,
-//! all attempts failing, the race dropped mid-way, and a loopback TCP connect that wins. Each
-//! timer type's page has an example that runs.
+//! fall-through where the third attempt wins, a failure that starts the next attempt early, a
+//! `Duration::MAX` delay (only failures start attempts), all attempts failing, the race dropped
+//! mid-way, and a loopback TCP connect that wins. Each timer type's page has an example that
+//! runs.
 //!
 //! A feature adds its runtime's crate and nothing else: a build without it does not compile or
 //! link that runtime (`.ci/steps/60-features.sh` checks this with `cargo tree`).

@@ -68,6 +68,10 @@ use super::Timer;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct TokioTimer;
 
+/// About 30 years: the longest sleep tokio arms (`tokio::time::sleep` caps its argument at
+/// this too), short enough that no platform's `Instant` overflows.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 impl Timer for TokioTimer {
     type Sleep = ::tokio::time::Sleep;
 
@@ -76,6 +80,8 @@ impl Timer for TokioTimer {
     }
 
     fn reset(&self, sleep: Pin<&mut Self::Sleep>, duration: Duration) {
-        sleep.reset(::tokio::time::Instant::now() + duration)
+        // Capped as `tokio::time::sleep` caps it, so that a huge duration (`Duration::MAX`)
+        // means "not for decades" instead of overflowing the `Instant`.
+        sleep.reset(::tokio::time::Instant::now() + duration.min(FAR_FUTURE))
     }
 }

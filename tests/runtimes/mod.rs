@@ -317,6 +317,38 @@ pub fn a_failure_starts_the_next_attempt_early<H: Harness>() {
     check_time::<H>("attempt 1's end", log.at(Event::Finished(1)), ms(40));
 }
 
+/// A delay too long for any clock (`Duration::MAX`): only failures start attempts. Every
+/// timer must take such a sleep, and such a re-arm, without overflowing.
+pub fn an_endless_delay_leaves_the_starts_to_failures<H: Harness>() {
+    let log = H::block_on(async {
+        let log = Log::new::<H>();
+        let plans = vec![
+            Plan::FailAfter(ms(10)),
+            Plan::FailAfter(ms(10)),
+            Plan::SucceedAfter(ms(10)),
+        ];
+        let outcome =
+            staggered_race(attempts::<H>(&log, plans), Some(Duration::MAX), H::timer()).await;
+        assert_eq!(outcome.winner, Some((2, Won::Value(2))));
+        assert_eq!(
+            outcome.attempts,
+            [
+                Attempt::Failed(Failed::Planned(0)),
+                Attempt::Failed(Failed::Planned(1)),
+                Attempt::Won
+            ]
+        );
+        log
+    });
+    assert_eq!(log.starts(), [0, 1, 2]);
+    for i in 1..3 {
+        let started = log.at(Event::Started(i));
+        assert!(started >= log.at(Event::Finished(i - 1)));
+        check_time::<H>("an attempt's start", started, ms(10 * i as u64));
+    }
+    check_time::<H>("the winner's end", log.at(Event::Finished(2)), ms(30));
+}
+
 /// Every attempt fails: the race waits for the last failure and reports every error, in start
 /// order (which is not the order they failed in).
 pub fn all_attempts_fail<H: Harness>() {
@@ -440,6 +472,11 @@ macro_rules! scenarios {
         #[test]
         fn a_failure_starts_the_next_attempt_early() {
             $crate::runtimes::a_failure_starts_the_next_attempt_early::<$h>();
+        }
+
+        #[test]
+        fn an_endless_delay_leaves_the_starts_to_failures() {
+            $crate::runtimes::an_endless_delay_leaves_the_starts_to_failures::<$h>();
         }
 
         #[test]
