@@ -816,7 +816,7 @@ fn wakes_from_other_threads() {
 
 #[test]
 fn attempts_may_borrow_and_need_not_be_unpin_or_send() {
-    let names = vec!["a".to_string(), "b".to_string()];
+    let names = ["a".to_string(), "b".to_string()];
     let local = Rc::new(5); // !Send
     let race = staggered_race(
         names.iter().map(|name| {
