@@ -15,8 +15,8 @@ use super::{ConnectError, HappyEyeballs};
 use crate::timer::TokioTimer;
 
 /// The tokio runtime, for [`HappyEyeballs::new`]: connects with
-/// [`tokio::net::TcpStream::connect`](::tokio::net::TcpStream::connect), resolves with
-/// [`tokio::net::lookup_host`](::tokio::net::lookup_host) (on tokio's blocking pool), and
+/// [`tokio::net::TcpStream::connect`], resolves with
+/// [`tokio::net::lookup_host`] (on tokio's blocking pool), and
 /// staggers with [`TokioTimer`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Tokio;
