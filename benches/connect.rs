@@ -64,7 +64,7 @@ async fn main() -> io::Result<()> {
     }
 
     println!(
-        "time to connect over loopback: median of {runs} run{}, (min-max); a cap means no connection within {} s",
+        "time to connect over loopback: median of {runs} run{} (min-max); \"cap\" means no connection within {} s",
         if runs == 1 { "" } else { "s" },
         CAP.as_secs()
     );
