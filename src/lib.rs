@@ -62,6 +62,10 @@
 //! | `alloc`   | via std | the race itself (needs a global allocator)                    |
 //! | `testing` | no      | [`testing::ManualClock`] (implies `std`)                      |
 //! | `tokio`   | no      | `timer::TokioTimer`                                           |
+//! | `net-tokio` | no    | `net::HappyEyeballs` on tokio: RFC 8305 TCP connect (implies `tokio`, `std`) |
+//! | `net-async-io` | no | `net::HappyEyeballs` on async-io, for smol and async-std (implies `async-io`, `std`) |
+//!
+//! With `alloc` alone, [`net`] holds the RFC 8305 address interleaving, for any address type.
 //!
 //! Without `alloc`, the crate is only the [`Timer`] trait and its adapters.
 #![no_std]
@@ -95,3 +99,6 @@ pub use race::{staggered_race, AttemptFn, StaggeredRace};
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(feature = "alloc")]
+pub mod net;
