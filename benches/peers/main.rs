@@ -448,32 +448,34 @@ fn spin_wakes<F: Future>(n: usize, rounds: u64, count: bool, make: impl FnOnce()
     if count {
         count_start();
     }
-    let mut race = pin!(make());
-    assert!(
-        spin.poll_idle(race.as_mut()).is_none(),
-        "a wake race completed"
-    );
-    let setup = count_read();
-    assert_eq!(board_registered(), n, "every attempt is running");
-    let t = Instant::now();
-    for _ in 0..rounds {
-        board_wake(rng.below(n));
-        if spin.poll_idle(race.as_mut()).is_some() {
-            panic!("a wake race completed");
+    let sample = {
+        let mut race = pin!(make());
+        assert!(
+            spin.poll_idle(race.as_mut()).is_none(),
+            "a wake race completed"
+        );
+        let setup = count_read();
+        assert_eq!(board_registered(), n, "every attempt is running");
+        let t = Instant::now();
+        for _ in 0..rounds {
+            board_wake(rng.below(n));
+            if spin.poll_idle(race.as_mut()).is_some() {
+                panic!("a wake race completed");
+            }
         }
-    }
-    let elapsed = t.elapsed();
-    let allocs = count_read().allocs - setup.allocs;
-    if count {
-        count_stop();
-    }
-    drop(race);
+        let elapsed = t.elapsed();
+        let allocs = count_read().allocs - setup.allocs;
+        if count {
+            count_stop();
+        }
+        Sample {
+            elapsed,
+            setup,
+            allocs,
+        }
+    }; // The race is dropped here, before the wakers its attempts kept.
     board_clear();
-    Sample {
-        elapsed,
-        setup,
-        allocs,
-    }
+    sample
 }
 
 /// The same for the `JoinSet` race, on a tokio current-thread runtime: each round wakes a
@@ -842,7 +844,8 @@ fn wake_svg(report: &Report, title_note: &str) -> String {
         (RACE_OK, "#9467bd"),
         (JOINSET, "#ff7f0e"),
     ];
-    let points: Vec<(&str, &str, Vec<(f64, f64)>)> = colors
+    type Line<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+    let points: Vec<Line<'_>> = colors
         .iter()
         .map(|&(imp, color)| {
             let pts = WAKE_N
