@@ -9,7 +9,8 @@ use super::Timer;
 /// [`tokio::time::Sleep::reset`].
 ///
 /// It follows tokio's clock, so under a paused clock (`#[tokio::test(start_paused = true)]`,
-/// `tokio::time::pause`) the race runs in virtual time and its timings are exact.
+/// or `tokio::time::pause` with tokio's `test-util` feature) the race runs in virtual time and
+/// its timings are exact.
 ///
 /// Needs the feature `tokio`, and a tokio runtime with the time driver enabled.
 ///
