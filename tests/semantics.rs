@@ -23,7 +23,7 @@ use Attempt::{Cancelled, Failed, Won};
 /// 100,000 normally; fewer under miri, which is ~1000x slower.
 const MANY: usize = if cfg!(miri) { 300 } else { 100_000 };
 /// Attempts pending at once in the precise-wake test.
-const PENDING: usize = if cfg!(miri) { 40 } else { 1_000 };
+const PENDING: usize = if cfg!(miri) { 300 } else { 1_000 };
 
 // ---------------------------------------------------------------------------------------------
 // CPython: Lib/test/test_asyncio/test_staggered.py
