@@ -896,3 +896,14 @@ fn outcome_and_attempt_helpers() {
     assert_eq!(one.to_string(), "the only attempt failed: refused");
     assert_eq!(one.into_iter().collect::<Vec<_>>(), ["refused"]);
 }
+
+#[test]
+fn an_endless_delay_leaves_the_starts_to_failures() {
+    let (outcome, trace, clock) = run(
+        &[Act::Err(10), Act::Err(20), Act::Ok(5)],
+        Some(Duration::MAX),
+    );
+    assert_eq!(outcome.winner, Some((2, 2)));
+    assert_eq!(trace.start_times(), [ms(0), ms(10), ms(30)]);
+    assert_eq!(clock.now(), ms(35));
+}
