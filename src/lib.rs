@@ -108,3 +108,8 @@ pub mod testing;
 
 #[cfg(feature = "alloc")]
 pub mod net;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
