@@ -1,1 +1,307 @@
-fn main() {}
+//! Happy Eyeballs (RFC 8305) on loopback, in real time: `cargo run --example demo`.
+//!
+//! The demo sets up four local endpoints, connects through them with `staggered::net`, and
+//! prints a timeline of every attempt as it happens: started, failed (with the error), won,
+//! cancelled, in milliseconds since the connect began. It then runs the same address list
+//! through plain sequential `TcpStream::connect`, capped at 3 s, and prints both side by side.
+//!
+//! It needs no network: everything is on 127.0.0.1. Given `host:port` arguments, it connects
+//! to those instead (and then it does use the network and the system resolver).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use staggered::net::{ConnectEvent, HappyEyeballs, Tokio};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+const DELAY: Duration = Duration::from_millis(250);
+const CAP: Duration = Duration::from_secs(3);
+const SLOW_DRAIN: Duration = Duration::from_millis(500);
+
+/// Labels for the addresses in the timeline.
+type Names = Arc<HashMap<SocketAddr, String>>;
+
+#[tokio::main]
+async fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.is_empty() {
+        return connect_to_arguments(&args).await;
+    }
+
+    println!("staggered: Happy Eyeballs (RFC 8305) on loopback, in real time");
+    println!();
+    println!("Four local endpoints:");
+    let lab = Lab::new().await?;
+    let names = lab.names();
+    for (addr, name, what) in [
+        (lab.black_hole, "black hole", "accept queue full, never drained: SYNs are dropped and a connect hangs"),
+        (lab.refusing, "refusing", "a bound port with no listener: a connect is refused at once"),
+        (
+            lab.slow,
+            "slow",
+            "accept queue full until 500 ms in: a SYN gets through on the kernel's retransmission, ~1 s after it was sent",
+        ),
+        (lab.good, "good", "listening: a connect completes at once"),
+    ] {
+        println!("  {addr:<16} {name:<11} {what}");
+    }
+
+    let list = [lab.black_hole, lab.refusing, lab.slow, lab.good];
+    println!();
+    println!(
+        "1. staggered::net::HappyEyeballs through all four, in that order (attempt delay {} ms):",
+        DELAY.as_millis()
+    );
+    let staggered = happy_eyeballs(&list, &names).await;
+
+    println!();
+    println!("2. The same without the good one, so the slow one has to win:");
+    let lab2 = Lab::new().await?;
+    let names2 = lab2.names();
+    happy_eyeballs(&[lab2.black_hole, lab2.refusing, lab2.slow], &names2).await;
+
+    println!();
+    println!(
+        "3. Plain sequential tokio::net::TcpStream::connect through list 1, capped at {} s:",
+        CAP.as_secs()
+    );
+    let sequential = sequential(&list, &names).await;
+
+    println!();
+    println!("Side by side, list 1 (black hole, refusing, slow, good):");
+    println!("  {:<34} {:>9}  result", "", "time");
+    println!(
+        "  {:<34} {:>6} ms  {}",
+        "staggered::net::HappyEyeballs",
+        staggered.0.as_millis(),
+        staggered.1
+    );
+    println!(
+        "  {:<34} {:>6} ms  {}",
+        "sequential TcpStream::connect",
+        sequential.0.as_millis(),
+        sequential.1
+    );
+    Ok(())
+}
+
+/// Connects through `list` with Happy Eyeballs, printing each event as it happens. Returns the
+/// time taken and a one-line result.
+async fn happy_eyeballs(list: &[SocketAddr], names: &Names) -> (Duration, String) {
+    let t0 = Instant::now();
+    let labels = names.clone();
+    let connector = HappyEyeballs::new(Tokio)
+        .attempt_delay(DELAY)
+        .on_event(move |event| print_event(t0, &labels, event));
+    let result = connector.connect(list.iter().copied()).await;
+    let elapsed = t0.elapsed();
+    let summary = match result {
+        Ok(stream) => {
+            let peer = stream
+                .peer_addr()
+                .map(|a| name(names, a))
+                .unwrap_or_default();
+            format!("connected to {peer}")
+        }
+        Err(e) => format!("failed: {e}"),
+    };
+    println!("  => {summary}, in {} ms", elapsed.as_millis());
+    (elapsed, summary)
+}
+
+fn print_event(t0: Instant, names: &Names, event: &ConnectEvent<'_>) {
+    let at = t0.elapsed().as_millis();
+    match *event {
+        ConnectEvent::Addresses { addrs } => {
+            let order: Vec<String> = addrs.iter().map(|&a| name(names, a)).collect();
+            println!("  {at:>5} ms     order: {}", order.join(", "));
+        }
+        ConnectEvent::Started { attempt, addr } => {
+            println!("  {at:>5} ms  #{attempt} {:<30} started", name(names, addr))
+        }
+        ConnectEvent::Failed {
+            attempt,
+            addr,
+            error,
+        } => println!(
+            "  {at:>5} ms  #{attempt} {:<30} failed: {error}",
+            name(names, addr)
+        ),
+        ConnectEvent::Won { attempt, addr } => {
+            println!("  {at:>5} ms  #{attempt} {:<30} WON", name(names, addr))
+        }
+        ConnectEvent::Cancelled { attempt, addr } => println!(
+            "  {at:>5} ms  #{attempt} {:<30} cancelled (socket closed)",
+            name(names, addr)
+        ),
+        _ => {}
+    }
+}
+
+/// Connects through `list` one address at a time, as `TcpStream::connect` does, printing each
+/// step; gives up at `CAP`.
+async fn sequential(list: &[SocketAddr], names: &Names) -> (Duration, String) {
+    let t0 = Instant::now();
+    let ms = || t0.elapsed().as_millis();
+    let run = async {
+        for (i, &addr) in list.iter().enumerate() {
+            println!("  {:>5} ms  #{i} {:<30} started", ms(), name(names, addr));
+            match TcpStream::connect(addr).await {
+                Ok(_) => {
+                    println!("  {:>5} ms  #{i} {:<30} connected", ms(), name(names, addr));
+                    return format!("connected to {}", name(names, addr));
+                }
+                Err(e) => println!(
+                    "  {:>5} ms  #{i} {:<30} failed: {e}",
+                    ms(),
+                    name(names, addr)
+                ),
+            }
+        }
+        "every address failed".to_string()
+    };
+    let summary = match tokio::time::timeout(CAP, run).await {
+        Ok(summary) => summary,
+        Err(_) => {
+            println!("  {:>5} ms     gave up at the cap, still connecting (the OS would wait about 2 minutes)", ms());
+            format!("no connection: stopped at the {} s cap", CAP.as_secs())
+        }
+    };
+    let elapsed = t0.elapsed();
+    println!("  => {summary}, in {} ms", elapsed.as_millis());
+    (elapsed, summary)
+}
+
+/// `host:port` arguments: resolve them, and connect through every address they give.
+async fn connect_to_arguments(args: &[String]) -> io::Result<()> {
+    let mut list = Vec::new();
+    let mut names = HashMap::new();
+    for arg in args {
+        for addr in tokio::net::lookup_host(arg.as_str()).await? {
+            names.insert(addr, format!("{addr} ({arg})"));
+            list.push(addr);
+        }
+    }
+    let names = Arc::new(names);
+    println!(
+        "Happy Eyeballs through {} (attempt delay {} ms):",
+        args.join(", "),
+        DELAY.as_millis()
+    );
+    let staggered = happy_eyeballs(&list, &names).await;
+    println!();
+    println!(
+        "Sequential tokio::net::TcpStream::connect, capped at {} s:",
+        CAP.as_secs()
+    );
+    let sequential = sequential(&list, &names).await;
+    println!();
+    println!(
+        "  staggered::net::HappyEyeballs  {:>6} ms  {}",
+        staggered.0.as_millis(),
+        staggered.1
+    );
+    println!(
+        "  sequential TcpStream::connect  {:>6} ms  {}",
+        sequential.0.as_millis(),
+        sequential.1
+    );
+    Ok(())
+}
+
+fn name(names: &Names, addr: SocketAddr) -> String {
+    names
+        .get(&addr)
+        .cloned()
+        .unwrap_or_else(|| addr.to_string())
+}
+
+/// The four local endpoints. They live as long as the `Lab`.
+struct Lab {
+    black_hole: SocketAddr,
+    refusing: SocketAddr,
+    slow: SocketAddr,
+    good: SocketAddr,
+    _keep: Vec<Box<dyn std::any::Any>>,
+}
+
+impl Lab {
+    async fn new() -> io::Result<Lab> {
+        let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+
+        let (black_hole, listener, queued) = full_listener().await?;
+        keep.push(Box::new((listener, queued)));
+
+        let socket = TcpSocket::new_v4()?;
+        socket.bind("127.0.0.1:0".parse().unwrap())?;
+        let refusing = socket.local_addr()?;
+        keep.push(Box::new(socket));
+
+        // Full like the black hole, but drained after SLOW_DRAIN; then it accepts everything.
+        let (slow, listener, queued) = full_listener().await?;
+        let server = tokio::spawn(async move {
+            tokio::time::sleep(SLOW_DRAIN).await;
+            let mut accepted = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                accepted.push(stream);
+            }
+            drop(queued);
+        });
+        keep.push(Box::new(AbortOnDrop(server)));
+
+        let good_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let good = good_listener.local_addr()?;
+        keep.push(Box::new(good_listener));
+
+        Ok(Lab {
+            black_hole,
+            refusing,
+            slow,
+            good,
+            _keep: keep,
+        })
+    }
+
+    fn names(&self) -> Names {
+        let mut names = HashMap::new();
+        for (addr, name) in [
+            (self.black_hole, "black hole"),
+            (self.refusing, "refusing"),
+            (self.slow, "slow"),
+            (self.good, "good"),
+        ] {
+            names.insert(addr, format!("{addr} ({name})"));
+        }
+        Arc::new(names)
+    }
+}
+
+/// A listener with backlog 0 whose accept queue is full: further SYNs are dropped.
+async fn full_listener() -> io::Result<(SocketAddr, TcpListener, Vec<TcpStream>)> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind("127.0.0.1:0".parse().unwrap())?;
+    let listener = socket.listen(0)?;
+    let addr = listener.local_addr()?;
+    let mut queued = Vec::new();
+    // Connect until one connect no longer completes: the queue is full.
+    while let Ok(stream) =
+        tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
+    {
+        queued.push(stream?);
+        if queued.len() > 64 {
+            return Err(io::Error::other("the accept queue never filled up"));
+        }
+    }
+    Ok((addr, listener, queued))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -62,6 +62,16 @@
 //! | `alloc`   | via std | the race itself (needs a global allocator)                    |
 //! | `testing` | no      | [`testing::ManualClock`] (implies `std`)                      |
 //! | `tokio`   | no      | `timer::TokioTimer`                                           |
+//! | `async-io` | no     | `timer::AsyncIoTimer`, for smol and async-std (implies `std`) |
+//! | `futures-timer` | no | `timer::FuturesTimer`, for any executor (implies `std`)     |
+//! | `embassy-time` | no | `timer::EmbassyTimer` (works without `std`)                   |
+//! | `net-tokio` | no    | `net::HappyEyeballs` on tokio: RFC 8305 TCP connect (implies `tokio`, `std`) |
+//! | `net-async-io` | no | `net::HappyEyeballs` on async-io, for smol and async-std (implies `async-io`, `std`) |
+//!
+//! With `alloc` alone, [`net`] holds the RFC 8305 address interleaving, for any address type.
+//!
+//! Which runtime goes with which feature and timer, and what tests each: the
+//! [runtime support table](timer#runtime-support).
 //!
 //! Without `alloc`, the crate is only the [`Timer`] trait and its adapters.
 #![no_std]
@@ -95,3 +105,11 @@ pub use race::{staggered_race, AttemptFn, StaggeredRace};
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(feature = "alloc")]
+pub mod net;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,4 +1,25 @@
 //! The race state machine: [`staggered_race`] and [`StaggeredRace`].
+//!
+//! # Shape
+//!
+//! The race is four flags (`start_due`, `armed`, `exhausted`, and the `Phase`) over three
+//! parts that each do one job:
+//!
+//! - the *source* of attempts: an iterator, read only in `State::start_next`;
+//! - the *storage* of running attempts: [`Slab`], used through `insert`, `poll`, `remove`,
+//!   `pop_woken` and `register`;
+//! - the *timer*: one sleep, armed in `State::arm`, polled in `State::poll_sleep`.
+//!
+//! `State::drive` is the whole scheduler: handle what was woken, in wake order, then start the
+//! next attempt if one is due, within a budget. Every start, failure, win and cancellation
+//! happens at one place each (`start_next`, the two arms of `poll_attempt`, and the drop of
+//! the slab in `poll`).
+//!
+//! That layout is what the planned extensions plug into without a rewrite: a `Stream` of
+//! attempts replaces the iterator in `start_next` (a pending source is one more way to be
+//! idle); a fixed-capacity, allocation-free storage provides the same five methods as
+//! [`Slab`]; a cap on attempts running at once is one more condition next to `start_due`; and
+//! an observer of start, fail, win and cancel events is a call at each of those four places.
 
 use alloc::vec::Vec;
 use core::fmt;

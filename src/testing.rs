@@ -91,7 +91,7 @@ impl ManualClock {
 
     /// Moves time forward by `by` and wakes every sleep that is then due.
     pub fn advance(&self, by: Duration) {
-        let to = self.now() + by;
+        let to = self.now().saturating_add(by);
         self.advance_to(to);
     }
 
@@ -143,7 +143,7 @@ impl ManualClock {
         let id = state.next_id;
         state.next_id += 1;
         state.created += 1;
-        let deadline = state.now + duration;
+        let deadline = state.now.saturating_add(duration);
         state.sleeps.insert(id, (deadline, None));
         ManualSleep {
             clock: self.clone(),
@@ -247,7 +247,7 @@ impl Timer for ManualClock {
     fn reset(&self, sleep: Pin<&mut ManualSleep>, duration: Duration) {
         let mut state = self.lock();
         state.resets += 1;
-        let deadline = state.now + duration;
+        let deadline = state.now.saturating_add(duration);
         if let Some(entry) = state.sleeps.get_mut(&sleep.id) {
             entry.0 = deadline;
         }

@@ -1,1 +1,909 @@
-//! The race semantics, in virtual time.
+//! The race semantics, in virtual time with exact timings.
+//!
+//! The first sections port the reference suites case by case, each test named after its
+//! source; the rest check every numbered point of the contract.
+
+mod support;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::FutureExt;
+use staggered::testing::ManualClock;
+use staggered::timer::NoTimer;
+use staggered::{staggered_race, AllFailed, Attempt, Outcome};
+use support::{ms, run, Act, CountWaker, Event};
+
+use Attempt::{Cancelled, Failed, Won};
+
+/// 100,000 normally; fewer under miri, which is ~1000x slower.
+const MANY: usize = if cfg!(miri) { 300 } else { 100_000 };
+/// Attempts pending at once in the precise-wake test.
+const PENDING: usize = if cfg!(miri) { 300 } else { 1_000 };
+
+// ---------------------------------------------------------------------------------------------
+// CPython: Lib/test/test_asyncio/test_staggered.py
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn cpython_test_empty() {
+    let race = staggered_race(
+        std::iter::empty::<fn() -> std::future::Ready<Result<(), &'static str>>>(),
+        None,
+        NoTimer,
+    );
+    let outcome = race
+        .now_or_never()
+        .expect("an empty race completes at once");
+    assert_eq!(outcome.winner, None);
+    assert!(outcome.attempts.is_empty());
+    let err = outcome.into_result().unwrap_err();
+    assert!(err.no_attempts());
+    assert_eq!(
+        err.to_string(),
+        "no attempts were made: the attempt iterator was empty"
+    );
+}
+
+#[test]
+fn cpython_test_one_successful() {
+    let coro = |index: usize| async move { Ok::<_, ()>(format!("Res: {index}")) };
+    let outcome = staggered_race((0..2).map(|i| move || coro(i)), None, NoTimer)
+        .now_or_never()
+        .unwrap();
+    assert_eq!(outcome.winner, Some((0, "Res: 0".to_string())));
+    assert_eq!(outcome.attempts, [Won]);
+}
+
+#[test]
+fn cpython_test_first_error_second_successful() {
+    let coro = |index: usize| async move {
+        if index == 0 {
+            return Err(format!("ValueError({index})"));
+        }
+        Ok(format!("Res: {index}"))
+    };
+    let outcome = staggered_race((0..2).map(|i| move || coro(i)), None, NoTimer)
+        .now_or_never()
+        .unwrap();
+    assert_eq!(outcome.winner, Some((1, "Res: 1".to_string())));
+    assert_eq!(outcome.attempts, [Failed("ValueError(0)".to_string()), Won]);
+}
+
+#[test]
+fn cpython_test_first_timeout_second_successful() {
+    // Attempt 0 sleeps much longer than the delay; attempt 1 wins and 0 is cancelled.
+    let (outcome, trace, clock) = run(&[Act::Ok(10_000), Act::Ok(0)], Some(ms(100)));
+    assert_eq!(outcome.winner, Some((1, 1)));
+    assert_eq!(outcome.attempts, [Cancelled, Won]);
+    assert_eq!(trace.start_times(), [ms(0), ms(100)]);
+    assert_eq!(clock.now(), ms(100));
+}
+
+#[test]
+fn cpython_test_none_successful() {
+    let (outcome, _, _) = run(&[Act::Err(0), Act::Err(0)], None);
+    assert_eq!(outcome.winner, None);
+    assert_eq!(outcome.attempts, [Failed(0), Failed(1)]);
+}
+
+#[test]
+fn cpython_test_multiple_winners() {
+    // Attempts 0 and 1 wait on one event; attempt 2 sets it and hangs. Both waiters finish in
+    // the same wake-up: exactly one wins, the first to have waited.
+    let clock = ManualClock::new();
+    let event = Event::default();
+    let coro = |index: usize| {
+        let event = event.clone();
+        move || {
+            async move {
+                event.wait().await;
+                Ok::<_, ()>(index)
+            }
+            .boxed_local()
+        }
+    };
+    let do_set = {
+        let event = event.clone();
+        move || {
+            async move {
+                event.set();
+                std::future::pending::<Result<usize, ()>>().await
+            }
+            .boxed_local()
+        }
+    };
+    let attempts: Vec<Box<dyn FnOnce() -> _>> =
+        vec![Box::new(coro(0)), Box::new(coro(1)), Box::new(do_set)];
+    let outcome = clock.block_on(staggered_race(attempts, Some(ms(100)), clock.clone()));
+    assert_eq!(outcome.winner, Some((0, 0)));
+    assert_eq!(outcome.attempts, [Won, Cancelled, Cancelled]);
+    assert_eq!(clock.now(), ms(200));
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPython: Lib/test/test_asyncio/test_eager_task_factory.py (gh-124309)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn cpython_eager_test_staggered_race_with_eager_tasks() {
+    // [blocked forever, sleep(1) -> "sleep1", fail after one yield], delay 0.25.
+    let clock = ManualClock::new();
+    let fail = || {
+        async {
+            support::yield_now().await; // asyncio.sleep(0)
+            Err("no good")
+        }
+        .boxed_local()
+    };
+    let blocked = || std::future::pending().boxed_local();
+    let sleep1 = {
+        let clock = clock.clone();
+        move || {
+            async move {
+                clock.sleep(ms(1000)).await;
+                Ok("sleep1")
+            }
+            .boxed_local()
+        }
+    };
+    let attempts: Vec<Box<dyn FnOnce() -> _>> =
+        vec![Box::new(blocked), Box::new(sleep1), Box::new(fail)];
+    let outcome = clock.block_on(staggered_race(attempts, Some(ms(250)), clock.clone()));
+    assert_eq!(outcome.winner, Some((1, "sleep1")));
+    assert_eq!(outcome.attempts, [Cancelled, Won, Failed("no good")]);
+    assert_eq!(clock.now(), ms(1250));
+}
+
+#[test]
+fn cpython_eager_test_staggered_race_with_eager_tasks_no_delay() {
+    // [fail at once, sleep(1) -> "sleep1", sleep(0) -> "sleep0"], delay None: the third is
+    // never started.
+    let (outcome, trace, clock) = run(&[Act::Err(0), Act::Ok(1000), Act::Ok(0)], None);
+    assert_eq!(outcome.winner, Some((1, 1)));
+    assert_eq!(outcome.attempts, [Failed(0), Won]);
+    assert_eq!(trace.starts.len(), 2);
+    assert_eq!(clock.now(), ms(1000));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trio: src/trio/_tests/test_highlevel_open_tcp_stream.py, with fake attempts (250 ms delay)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn trio_test_basic_fallthrough() {
+    let (outcome, trace, clock) = run(&[Act::Ok(1000), Act::Ok(1000), Act::Ok(200)], Some(ms(250)));
+    assert_eq!(outcome.winner, Some((2, 2)));
+    assert_eq!(clock.now(), ms(250 + 250 + 200));
+    assert_eq!(trace.start_times(), [ms(0), ms(250), ms(500)]);
+    assert_eq!(outcome.attempts, [Cancelled, Cancelled, Won]);
+}
+
+#[test]
+fn trio_test_early_success() {
+    let (outcome, trace, clock) = run(&[Act::Ok(1000), Act::Ok(100), Act::Ok(200)], Some(ms(250)));
+    assert_eq!(outcome.winner, Some((1, 1)));
+    assert_eq!(clock.now(), ms(250 + 100));
+    // The third attempt was never even started.
+    assert_eq!(trace.start_times(), [ms(0), ms(250)]);
+}
+
+#[test]
+fn trio_test_custom_delay() {
+    let (outcome, trace, clock) = run(&[Act::Ok(1000), Act::Ok(1000), Act::Ok(200)], Some(ms(450)));
+    assert_eq!(outcome.winner, Some((0, 0)));
+    assert_eq!(clock.now(), ms(1000));
+    assert_eq!(trace.start_times(), [ms(0), ms(450), ms(900)]);
+}
+
+#[test]
+fn trio_test_custom_errors_expedite() {
+    let (outcome, trace, clock) = run(
+        &[Act::Err(100), Act::Err(200), Act::Ok(10_000), Act::Ok(250)],
+        Some(ms(250)),
+    );
+    assert_eq!(outcome.winner, Some((3, 3)));
+    assert_eq!(clock.now(), ms(100 + 200 + 250 + 250));
+    assert_eq!(
+        trace.start_times(),
+        [ms(0), ms(100), ms(100 + 200), ms(100 + 200 + 250)]
+    );
+    assert_eq!(outcome.attempts, [Failed(0), Failed(1), Cancelled, Won]);
+}
+
+#[test]
+fn trio_test_all_fail() {
+    let (outcome, trace, clock) = run(
+        &[
+            Act::Err(100),
+            Act::Err(200),
+            Act::Err(10_000),
+            Act::Err(250),
+        ],
+        Some(ms(250)),
+    );
+    assert_eq!(outcome.winner, None);
+    assert_eq!(
+        outcome.attempts,
+        [Failed(0), Failed(1), Failed(2), Failed(3)]
+    );
+    assert_eq!(clock.now(), ms(100 + 200 + 10_000));
+    assert_eq!(
+        trace.start_times(),
+        [ms(0), ms(100), ms(100 + 200), ms(100 + 200 + 250)]
+    );
+    assert_eq!(outcome.into_result().unwrap_err().errors(), [0, 1, 2, 3]);
+}
+
+#[test]
+fn trio_test_multi_success() {
+    let (outcome, trace, clock) = run(
+        &[
+            Act::Err(500),
+            Act::Ok(10_000),
+            Act::Ok(10_000 - 1000),
+            Act::Ok(10_000 - 2000),
+            Act::Err(500),
+        ],
+        Some(ms(1000)),
+    );
+    // 1, 2 and 3 all finish at 10.5 s: exactly one wins.
+    let (winner, _) = outcome.winner.unwrap();
+    assert!([1, 2, 3].contains(&winner));
+    assert_eq!(clock.now(), ms(500 + 10_000));
+    assert_eq!(
+        trace.start_times(),
+        [ms(0), ms(500), ms(1500), ms(2500), ms(3500)]
+    );
+    assert_eq!(outcome.attempts[0], Failed(0));
+    assert_eq!(outcome.attempts[4], Failed(4));
+    assert_eq!(outcome.attempts.iter().filter(|a| a.is_won()).count(), 1);
+    assert_eq!(
+        outcome.attempts.iter().filter(|a| a.is_cancelled()).count(),
+        2
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Nothing runs before the first poll; closures are called only when their attempt starts.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn nothing_runs_before_the_first_poll() {
+    let calls = Cell::new(0);
+    let nexts = Cell::new(0);
+    let attempts = std::iter::from_fn(|| {
+        nexts.set(nexts.get() + 1);
+        Some(|| {
+            calls.set(calls.get() + 1);
+            std::future::pending::<Result<(), ()>>()
+        })
+    })
+    .take(3);
+    let mut race = pin!(staggered_race(attempts, None, NoTimer));
+    assert_eq!((calls.get(), nexts.get()), (0, 0));
+    assert!(race.as_mut().now_or_never().is_none());
+    // Sequential and pending: only attempt 0 has started.
+    assert_eq!((calls.get(), nexts.get()), (1, 1));
+}
+
+#[test]
+fn closures_are_called_lazily_one_per_start() {
+    let (_, trace, _) = run(&[Act::Err(10), Act::Err(20), Act::Ok(30), Act::Ok(0)], None);
+    let starts: Vec<usize> = trace.starts.iter().map(|&(i, _)| i).collect();
+    assert_eq!(starts, [0, 1, 2]);
+    assert_eq!(trace.start_times(), [ms(0), ms(10), ms(30)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Attempt i+1 starts at min(start of i + delay, failure of i); only i's failure counts.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_older_attempt_failing_starts_nothing() {
+    // 0 fails at 400, while 1 (started at 250) is the newest: 2 still starts at 500.
+    let (_, trace, _) = run(&[Act::Err(400), Act::Hang, Act::Ok(10)], Some(ms(250)));
+    assert_eq!(trace.start_times(), [ms(0), ms(250), ms(500)]);
+}
+
+#[test]
+fn the_delay_counts_from_the_start_of_the_previous_attempt() {
+    // 0 fails at 100, so 1 starts at 100; 2 starts 250 after *that*, at 350 (not at 500).
+    let (outcome, trace, _) = run(&[Act::Err(100), Act::Hang, Act::Ok(0)], Some(ms(250)));
+    assert_eq!(trace.start_times(), [ms(0), ms(100), ms(350)]);
+    assert_eq!(outcome.attempts, [Failed(0), Cancelled, Won]);
+}
+
+#[test]
+fn a_failure_after_the_delay_starts_nothing_more() {
+    // 0 fails at 300, after 1 already started at 250: 2 starts at 500, not at 300.
+    let (_, trace, _) = run(&[Act::Err(300), Act::Hang, Act::Ok(0)], Some(ms(250)));
+    assert_eq!(trace.start_times(), [ms(0), ms(250), ms(500)]);
+}
+
+#[test]
+fn one_live_sleep_rearmed_with_reset() {
+    // Attempts that don't use the clock: the race's sleep is the only one.
+    let clock = ManualClock::new();
+    let max_live = Cell::new(0);
+    let race = staggered_race(
+        (0..5).map(|i| {
+            let (clock, max_live) = (clock.clone(), &max_live);
+            move || {
+                max_live.set(max_live.get().max(clock.live_sleeps()));
+                async move {
+                    if i < 4 {
+                        std::future::pending().await
+                    } else {
+                        Ok::<_, ()>(i)
+                    }
+                }
+            }
+        }),
+        Some(ms(10)),
+        clock.clone(),
+    );
+    let outcome = clock.block_on(race);
+    assert_eq!(outcome.winner, Some((4, 4)));
+    assert_eq!(clock.sleeps_created(), 1);
+    assert_eq!(clock.resets(), 3);
+    assert_eq!(max_live.get(), 1);
+    assert_eq!(
+        clock.live_sleeps(),
+        0,
+        "the sleep is dropped when the race ends"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. None: one after another, no timer. Some(ZERO): all at once, no timer.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn delay_none_runs_sequentially_without_the_timer() {
+    let (outcome, trace, clock) = run(&[Act::Err(100), Act::Err(50), Act::Ok(70)], None);
+    assert_eq!(outcome.winner, Some((2, 2)));
+    assert_eq!(trace.start_times(), [ms(0), ms(100), ms(150)]);
+    // Only the attempts' own sleeps: the race never called the timer.
+    assert_eq!(clock.sleeps_created(), 3);
+    assert_eq!(clock.resets(), 0);
+}
+
+#[test]
+fn delay_none_never_calls_the_timer() {
+    // NoTimer panics if called.
+    let outcome = futures::executor::block_on(staggered_race(
+        (1..=2).map(|e| move || async move { Err::<(), _>(e) }),
+        None,
+        NoTimer,
+    ));
+    assert_eq!(outcome.attempts, [Failed(1), Failed(2)]);
+}
+
+#[test]
+fn delay_zero_starts_everything_at_once_without_the_timer() {
+    let (outcome, trace, clock) = run(&[Act::Ok(300), Act::Ok(100), Act::Ok(200)], Some(ms(0)));
+    assert_eq!(outcome.winner, Some((1, 1)));
+    assert_eq!(trace.start_times(), [ms(0), ms(0), ms(0)]);
+    assert_eq!(clock.now(), ms(100));
+    assert_eq!(clock.sleeps_created(), 3, "only the attempts' own sleeps");
+    assert_eq!(clock.resets(), 0);
+}
+
+#[test]
+#[should_panic(expected = "NoTimer cannot sleep")]
+fn a_nonzero_delay_with_no_timer_is_a_clear_panic() {
+    let _ = staggered_race(
+        [|| std::future::pending::<Result<(), ()>>()],
+        Some(ms(1)),
+        NoTimer,
+    )
+    .now_or_never();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4, 5. The first Ok wins; others are dropped before Ready; the iterator is not advanced again.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn losers_are_dropped_before_ready_and_the_iterator_is_left_alone() {
+    let clock = ManualClock::new();
+    let trace = Rc::new(RefCell::new(support::Trace::default()));
+    let nexts = Cell::new(0);
+    let acts = [Act::Hang, Act::Hang, Act::Ok(50), Act::Ok(0), Act::Ok(0)];
+    let attempts = acts.iter().enumerate().map(|(i, &act)| {
+        nexts.set(nexts.get() + 1);
+        let (clock, trace) = (clock.clone(), trace.clone());
+        move || {
+            trace.borrow_mut().starts.push((i, clock.now()));
+            support::scripted(i, act, &clock, &trace)
+        }
+    });
+    let race = staggered_race(attempts, Some(ms(20)), clock.clone());
+    let outcome = clock.block_on(race);
+    // Starts at 0, 20, 40 and 60; attempt 3 succeeds as it starts, at 60, before 2 (due at 90).
+    assert_eq!(outcome.winner, Some((3, 3)));
+    assert_eq!(nexts.get(), 4, "the iterator is not advanced after the win");
+    let trace = trace.borrow();
+    for i in 0..4 {
+        assert_eq!(trace.drop_time(i), Some(ms(60)), "attempt {i}");
+    }
+    assert_eq!(outcome.attempts, [Cancelled, Cancelled, Cancelled, Won]);
+}
+
+#[test]
+fn exactly_one_winner_when_several_finish_in_one_wake_up() {
+    // All four finish at 400 ms, in the same wake-up of the clock.
+    let (outcome, _, clock) = run(
+        &[Act::Ok(400), Act::Ok(300), Act::Ok(200), Act::Ok(100)],
+        Some(ms(100)),
+    );
+    assert_eq!(clock.now(), ms(400));
+    assert_eq!(outcome.attempts.iter().filter(|a| a.is_won()).count(), 1);
+    let (index, value) = outcome.winner.unwrap();
+    assert_eq!(index, value);
+    assert_eq!(outcome.attempts[index], Won);
+}
+
+#[test]
+fn a_completion_at_the_same_instant_as_the_delay_wins_without_a_new_start() {
+    // 0 succeeds at exactly 250 ms, when the delay also fires: no attempt 1 is started.
+    let (outcome, trace, _) = run(&[Act::Ok(250), Act::Ok(0)], Some(ms(250)));
+    assert_eq!(outcome.winner, Some((0, 0)));
+    assert_eq!(trace.starts.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6, 7. All fail: the race ends with the last failure, every error in start order.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn all_fail_returns_when_the_last_running_attempt_fails() {
+    let (outcome, trace, clock) = run(&[Act::Err(900), Act::Err(10), Act::Err(300)], Some(ms(100)));
+    assert_eq!(trace.start_times(), [ms(0), ms(100), ms(110)]);
+    assert_eq!(clock.now(), ms(900));
+    assert_eq!(outcome.attempts, [Failed(0), Failed(1), Failed(2)]);
+    let err: AllFailed<usize> = outcome.into_result().unwrap_err();
+    assert_eq!(err.clone().into_errors(), [0, 1, 2]);
+    assert_eq!(
+        err.to_string(),
+        "all 3 attempts failed: [0] 0; [1] 1; [2] 2"
+    );
+    let as_error: &dyn std::error::Error = &err;
+    assert!(as_error.source().is_none());
+}
+
+#[test]
+fn attempts_entries_belong_to_iterator_positions() {
+    let (outcome, _, _) = run(
+        &[Act::Err(5), Act::Hang, Act::Err(1), Act::Ok(3)],
+        Some(ms(2)),
+    );
+    // Starts: 0 at 0, 1 at 2, 2 at 4 (fails at 5 -> 3 starts at 5), 3 wins at 8.
+    assert_eq!(outcome.attempts, [Failed(0), Cancelled, Failed(2), Won]);
+    assert_eq!(outcome.winner, Some((3, 3)));
+    assert_eq!(outcome.winner_index(), Some(3));
+    assert_eq!(outcome.errors().copied().collect::<Vec<_>>(), [0, 2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. An attempt ready on its first poll is handled within the same poll that started it.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn eager_attempts_are_handled_in_the_poll_that_starts_them() {
+    let race = staggered_race(
+        [
+            || std::future::ready(Err::<u8, _>("a")),
+            || std::future::ready(Err("b")),
+            || std::future::ready(Ok(3)),
+        ],
+        None,
+        NoTimer,
+    );
+    let outcome = race.now_or_never().expect("ready in one poll");
+    assert_eq!(outcome.winner, Some((2, 3)));
+    assert_eq!(outcome.attempts, [Failed("a"), Failed("b"), Won]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9, 10. Futures are dropped as soon as they complete; dropping the race drops everything.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_attempts_future_is_dropped_as_soon_as_it_completes() {
+    let (_, trace, _) = run(&[Act::Err(30), Act::Err(70), Act::Ok(500)], Some(ms(1000)));
+    assert_eq!(trace.drop_time(0), Some(ms(30)));
+    assert_eq!(trace.drop_time(1), Some(ms(100)));
+    assert_eq!(trace.drop_time(2), Some(ms(600)));
+}
+
+#[test]
+fn dropping_the_race_drops_every_attempt_and_the_sleep_at_once() {
+    let clock = ManualClock::new();
+    let trace = Rc::new(RefCell::new(support::Trace::default()));
+    let calls = Rc::new(Cell::new(0));
+    let race = staggered_race(
+        (0..10).map(|i| {
+            let (clock, trace, calls) = (clock.clone(), trace.clone(), calls.clone());
+            move || {
+                calls.set(calls.get() + 1);
+                trace.borrow_mut().starts.push((i, clock.now()));
+                support::scripted(i, Act::Hang, &clock, &trace)
+            }
+        }),
+        Some(ms(100)),
+        clock.clone(),
+    );
+    {
+        let mut race = Box::pin(race);
+        let (_, waker) = CountWaker::new();
+        let mut cx = Context::from_waker(&waker);
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        clock.advance(ms(100));
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        clock.advance(ms(100));
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(calls.get(), 3);
+        assert_eq!(clock.live_sleeps(), 1);
+        clock.advance(ms(50));
+        drop(race);
+    }
+    assert_eq!(
+        clock.live_sleeps(),
+        0,
+        "the pending sleep is dropped with the race"
+    );
+    let trace = trace.borrow();
+    assert_eq!(trace.drops.len(), 3);
+    for i in 0..3 {
+        assert_eq!(trace.drop_time(i), Some(ms(250)));
+    }
+    clock.advance(ms(10_000));
+    assert_eq!(calls.get(), 3, "no closure is called after the drop");
+}
+
+#[test]
+fn each_attempt_is_dropped_exactly_once() {
+    let with_hangs = [
+        Act::Err(3),
+        Act::Hang,
+        Act::Err(20),
+        Act::Ok(40),
+        Act::Hang,
+        Act::Ok(1),
+        Act::Err(0),
+    ];
+    // Sequential races cannot get past a hanging attempt.
+    let without_hangs = [
+        Act::Err(3),
+        Act::Err(0),
+        Act::Err(20),
+        Act::Ok(40),
+        Act::Ok(1),
+    ];
+    for (acts, delay) in [
+        (&without_hangs[..], None),
+        (&with_hangs[..], Some(ms(0))),
+        (&with_hangs[..], Some(ms(7))),
+    ] {
+        let (_, trace, _) = run(acts, delay);
+        let mut dropped: Vec<usize> = trace.drops.iter().map(|&(i, _)| i).collect();
+        dropped.sort_unstable();
+        let started: Vec<usize> = trace.starts.iter().map(|&(i, _)| i).collect();
+        assert_eq!(dropped, started, "delay {delay:?}");
+    }
+}
+
+#[test]
+fn slots_of_finished_attempts_are_reused() {
+    // Many attempts fail one after another: the race must not hold memory per finished one.
+    // (Exact allocation counts are asserted in tests/allocations.rs.)
+    let race = staggered_race(
+        (0..MANY).map(|i| move || std::future::ready(if i + 1 == MANY { Ok(i) } else { Err(i) })),
+        None,
+        NoTimer,
+    );
+    let outcome = futures::executor::block_on(race);
+    assert_eq!(outcome.winner, Some((MANY - 1, MANY - 1)));
+    assert_eq!(outcome.attempts.len(), MANY);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine: precise wake-ups, co-operation, threads.
+// ---------------------------------------------------------------------------------------------
+
+/// A future that stays pending, counts its polls and keeps its latest waker.
+struct Parked {
+    polls: Rc<Cell<usize>>,
+    waker: Rc<RefCell<Option<std::task::Waker>>>,
+}
+
+impl Future for Parked {
+    type Output = Result<(), ()>;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.polls.set(self.polls.get() + 1);
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[test]
+fn exactly_one_attempt_poll_per_wake() {
+    let polls: Vec<Rc<Cell<usize>>> = (0..PENDING).map(|_| Rc::default()).collect();
+    let wakers: Vec<Rc<RefCell<Option<std::task::Waker>>>> =
+        (0..PENDING).map(|_| Rc::default()).collect();
+    let race = staggered_race(
+        (0..PENDING).map(|i| {
+            let (polls, waker) = (polls[i].clone(), wakers[i].clone());
+            move || Parked { polls, waker }
+        }),
+        Some(Duration::ZERO),
+        NoTimer,
+    );
+    let mut race = pin!(race);
+    let (parent, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    // Start everything: the budget spreads the starts over several polls.
+    let mut race_polls = 0;
+    while polls.iter().any(|p| p.get() == 0) {
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        race_polls += 1;
+    }
+    assert!(race_polls > 1, "one poll must not start {PENDING} attempts");
+    assert!(polls.iter().all(|p| p.get() == 1));
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    let total = |polls: &[Rc<Cell<usize>>]| polls.iter().map(|p| p.get()).sum::<usize>();
+    assert_eq!(total(&polls), PENDING, "an idle poll polls nothing");
+
+    let before = parent.count();
+    for (round, &i) in [PENDING / 2, 0, PENDING - 1, PENDING / 2]
+        .iter()
+        .enumerate()
+    {
+        wakers[i].borrow().as_ref().unwrap().wake_by_ref();
+        assert_eq!(
+            parent.count(),
+            before + round + 1,
+            "the wake reaches the task"
+        );
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(total(&polls), PENDING + round + 1, "round {round}");
+    }
+    assert_eq!(polls[PENDING / 2].get(), 3);
+    assert_eq!(polls[0].get(), 2);
+    assert_eq!(polls[PENDING - 1].get(), 2);
+
+    // Several wakes of one attempt before the race is polled make one poll.
+    for _ in 0..5 {
+        wakers[1].borrow().as_ref().unwrap().wake_by_ref();
+    }
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(polls[1].get(), 2);
+}
+
+#[test]
+fn an_endless_iterator_with_zero_delay_does_not_hang() {
+    let started = Cell::new(0usize);
+    let race = staggered_race(
+        std::iter::repeat(()).map(|()| {
+            started.set(started.get() + 1);
+            || std::future::pending::<Result<(), ()>>()
+        }),
+        Some(Duration::ZERO),
+        NoTimer,
+    );
+    assert_yields_with_progress(race, &started);
+}
+
+#[test]
+fn endless_immediate_failures_do_not_hang() {
+    let started = Cell::new(0usize);
+    let race = staggered_race(
+        std::iter::repeat(()).map(|()| {
+            started.set(started.get() + 1);
+            || std::future::ready(Err::<(), ()>(()))
+        }),
+        None,
+        NoTimer,
+    );
+    assert_yields_with_progress(race, &started);
+}
+
+#[test]
+fn an_attempt_that_wakes_itself_on_every_poll_does_not_hang() {
+    let polls = Cell::new(0usize);
+    let race = staggered_race(
+        [|| {
+            std::future::poll_fn(|cx| {
+                polls.set(polls.get() + 1);
+                cx.waker().wake_by_ref();
+                Poll::<Result<(), ()>>::Pending
+            })
+        }],
+        None,
+        NoTimer,
+    );
+    assert_yields_with_progress(race, &polls);
+}
+
+/// Polls `race` a few times: every poll must return `Pending` having woken the task (so the
+/// executor gets control back and will poll again), and must make bounded, non-zero progress.
+fn assert_yields_with_progress<F: Future>(race: F, progress: &Cell<usize>) {
+    let mut race = pin!(race);
+    let (parent, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    for round in 0..5 {
+        let (wakes, before) = (parent.count(), progress.get());
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            parent.count() > wakes,
+            "round {round}: the race must wake itself"
+        );
+        let done = progress.get() - before;
+        assert!(done > 0, "round {round}: no progress");
+        assert!(
+            done <= 256,
+            "round {round}: {done} units of work in one poll"
+        );
+    }
+}
+
+#[test]
+fn many_attempts_that_fail_at_once() {
+    let race = staggered_race(
+        (0..MANY).map(|i| move || std::future::ready(Err::<(), usize>(i))),
+        None,
+        NoTimer,
+    );
+    let outcome = futures::executor::block_on(race);
+    assert_eq!(outcome.winner, None);
+    assert_eq!(outcome.attempts.len(), MANY);
+    assert!(outcome
+        .attempts
+        .iter()
+        .enumerate()
+        .all(|(i, a)| *a == Failed(i)));
+}
+
+#[test]
+fn wakes_from_other_threads() {
+    // Every attempt waits on a channel fed by its own thread, which answers in reverse start
+    // order; only the last one succeeds.
+    let n = if cfg!(miri) { 4 } else { 32 };
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n)
+        .map(|_| futures::channel::oneshot::channel::<Result<usize, usize>>())
+        .unzip();
+    let race = staggered_race(
+        receivers
+            .into_iter()
+            .map(|rx| move || async move { rx.await.unwrap() }),
+        Some(Duration::ZERO),
+        NoTimer,
+    );
+    let mut race = pin!(race);
+    // Start them all.
+    let (_, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    let threads: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .rev()
+        .map(|(i, tx)| {
+            std::thread::spawn(move || {
+                let _ = tx.send(if i == 0 { Ok(i) } else { Err(i) });
+            })
+        })
+        .collect();
+    let outcome = futures::executor::block_on(race);
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    // Attempt 0 may win before every error arrives; either way the books balance.
+    assert_eq!(outcome.winner, Some((0, 0)));
+    assert_eq!(outcome.attempts.len(), n);
+    for (i, a) in outcome.attempts.iter().enumerate().skip(1) {
+        assert!(*a == Failed(i) || *a == Cancelled, "attempt {i}: {a:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounds: borrowing, !Unpin, !Send, Send.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn attempts_may_borrow_and_need_not_be_unpin_or_send() {
+    let names = ["a".to_string(), "b".to_string()];
+    let local = Rc::new(5); // !Send
+    let race = staggered_race(
+        names.iter().map(|name| {
+            let local = local.clone();
+            move || async move {
+                // An async block holding a borrow across an await: !Unpin, !Send.
+                let borrowed: &str = name;
+                support::yield_now().await;
+                if borrowed == "a" {
+                    Err(*local)
+                } else {
+                    Ok(borrowed.len() + *local)
+                }
+            }
+        }),
+        None,
+        NoTimer,
+    );
+    let outcome = futures::executor::block_on(race);
+    assert_eq!(outcome.winner, Some((1, 6)));
+}
+
+#[test]
+fn the_race_is_send_when_its_parts_are() {
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let race = assert_send(staggered_race(
+        (0..3u8).map(|i| {
+            move || async move {
+                if i < 2 {
+                    Err(i)
+                } else {
+                    Ok(i)
+                }
+            }
+        }),
+        Some(ms(5)),
+        ManualClock::new(),
+    ));
+    let handle = std::thread::spawn(move || futures::executor::block_on(race));
+    assert_eq!(handle.join().unwrap().winner, Some((2, 2)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused: a clear panic after completion.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_race_is_fused() {
+    use futures::future::FusedFuture;
+    let mut race = pin!(staggered_race([|| async { Ok::<_, ()>(1) }], None, NoTimer));
+    assert!(!race.is_terminated());
+    assert!(race.as_mut().now_or_never().is_some());
+    assert!(race.is_terminated());
+}
+
+#[test]
+#[should_panic(expected = "`StaggeredRace` polled after it completed")]
+fn polling_after_completion_panics_clearly() {
+    let mut race = pin!(staggered_race([|| async { Ok::<_, ()>(1) }], None, NoTimer));
+    let _ = race.as_mut().now_or_never();
+    let _ = race.as_mut().now_or_never();
+}
+
+#[test]
+fn outcome_and_attempt_helpers() {
+    let outcome: Outcome<&str, &str> = Outcome {
+        winner: Some((1, "ok")),
+        attempts: vec![Failed("e"), Won, Cancelled],
+    };
+    assert_eq!(outcome.clone().into_result(), Ok((1, "ok")));
+    assert!(outcome.attempts[0].is_failed() && outcome.attempts[1].is_won());
+    assert_eq!(outcome.attempts[0].error(), Some(&"e"));
+    assert_eq!(outcome.attempts[2].into_error(), None);
+    let one = AllFailed::new(vec!["refused"]);
+    assert_eq!(one.to_string(), "the only attempt failed: refused");
+    assert_eq!(one.into_iter().collect::<Vec<_>>(), ["refused"]);
+}
+
+#[test]
+fn an_endless_delay_leaves_the_starts_to_failures() {
+    let (outcome, trace, clock) = run(
+        &[Act::Err(10), Act::Err(20), Act::Ok(5)],
+        Some(Duration::MAX),
+    );
+    assert_eq!(outcome.winner, Some((2, 2)));
+    assert_eq!(trace.start_times(), [ms(0), ms(10), ms(30)]);
+    assert_eq!(clock.now(), ms(35));
+}

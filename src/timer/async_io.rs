@@ -12,6 +12,27 @@ use super::Timer;
 ///
 /// Needs the feature `async-io`. It works on any executor, since async-io drives its own
 /// reactor thread when nothing else does.
+///
+/// # Example
+///
+/// On smol (async-std is the same, with `async_std::task::block_on`):
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use staggered::{staggered_race, timer::AsyncIoTimer};
+///
+/// let start = Instant::now();
+/// let race = staggered_race(
+///     [false, true].map(|works| move || async move {
+///         if works { Ok("up") } else { std::future::pending::<Result<_, ()>>().await }
+///     }),
+///     Some(Duration::from_millis(20)),
+///     AsyncIoTimer,
+/// );
+/// let outcome = smol::block_on(race);
+/// assert_eq!(outcome.winner, Some((1, "up")));
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct AsyncIoTimer;
 

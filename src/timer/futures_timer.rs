@@ -10,6 +10,25 @@ use super::Timer;
 /// `futures::executor::block_on` and other executors without a timer of their own.
 ///
 /// Needs the feature `futures-timer`.
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use staggered::{staggered_race, timer::FuturesTimer};
+///
+/// let start = Instant::now();
+/// let race = staggered_race(
+///     [false, true].map(|works| move || async move {
+///         if works { Ok("up") } else { std::future::pending::<Result<_, ()>>().await }
+///     }),
+///     Some(Duration::from_millis(20)),
+///     FuturesTimer,
+/// );
+/// let outcome = futures::executor::block_on(race);
+/// assert_eq!(outcome.winner, Some((1, "up")));
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct FuturesTimer;
 

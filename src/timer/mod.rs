@@ -4,6 +4,27 @@
 //! [`Duration`]. [`Timer`] is that, plus an optional way to re-arm a live sleep in place. Each
 //! runtime adapter lives in its own file and behind its own feature, so a build pays only for
 //! the runtimes it enables.
+//!
+//! # Runtime support
+//!
+//! | runtime | feature | timer type | tested by |
+//! |---|---|---|---|
+//! | tokio (current-thread, multi-thread, paused clock) | `tokio` | [`TokioTimer`] | `tests/runtime_tokio.rs` |
+//! | smol | `async-io` | [`AsyncIoTimer`] | `tests/runtime_smol.rs` |
+//! | async-std | `async-io` | [`AsyncIoTimer`] | `tests/runtime_async_std.rs` |
+//! | `futures::executor::block_on`, or any executor | `futures-timer` | [`FuturesTimer`] | `tests/runtime_futures.rs` |
+//! | embassy (any platform, `no_std`) | `embassy-time` | [`EmbassyTimer`] | `tests/runtime_embassy.rs` (embassy-executor on `std`) |
+//! | bare metal, custom executors | none | your own [`Timer`] | `examples/firmware` (built for `thumbv7em-none-eabihf`, run on QEMU's Cortex-M4 `mps2-an386`) |
+//! | none: `delay` of `None` or zero | none | [`NoTimer`] | the unit and semantics tests |
+//!
+//! Every `tests/runtime_*.rs` runs the same scenarios (from `tests/runtimes/mod.rs`): a
+//! fall-through where the third attempt wins, a failure that starts the next attempt early, a
+//! `Duration::MAX` delay (only failures start attempts), all attempts failing, the race dropped
+//! mid-way, and a loopback TCP connect that wins. Each timer type's page has an example that
+//! runs.
+//!
+//! A feature adds its runtime's crate and nothing else: a build without it does not compile or
+//! link that runtime (`.ci/steps/60-features.sh` checks this with `cargo tree`).
 
 use core::future::Future;
 use core::pin::Pin;
@@ -11,6 +32,8 @@ use core::time::Duration;
 
 #[cfg(feature = "async-io")]
 mod async_io;
+#[cfg(feature = "embassy-time")]
+mod embassy;
 #[cfg(feature = "futures-timer")]
 mod futures_timer;
 #[cfg(feature = "tokio")]
@@ -18,6 +41,8 @@ mod tokio;
 
 #[cfg(feature = "async-io")]
 pub use self::async_io::{AsyncIoSleep, AsyncIoTimer};
+#[cfg(feature = "embassy-time")]
+pub use self::embassy::EmbassyTimer;
 #[cfg(feature = "futures-timer")]
 pub use self::futures_timer::FuturesTimer;
 #[cfg(feature = "tokio")]

@@ -1,0 +1,67 @@
+//! Happy Eyeballs on async-io (smol, async-std): the [`AsyncIo`] runtime, and [`connect`] /
+//! [`connect_host`] with the default options.
+//!
+//! Needs the feature `net-async-io`. Works on any executor: async-io drives its own reactor.
+
+use std::borrow::ToOwned;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::vec;
+use std::vec::Vec;
+
+use ::async_io::Async;
+
+use super::runtime::{sealed, Runtime};
+use super::{ConnectError, HappyEyeballs};
+use crate::timer::AsyncIoTimer;
+
+/// The async-io runtime, for [`HappyEyeballs::new`]: connects with
+/// [`Async::<TcpStream>::connect`](Async::connect), resolves with the system resolver on the
+/// [`blocking`] crate's thread pool, and staggers with [`AsyncIoTimer`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct AsyncIo;
+
+impl sealed::Sealed for AsyncIo {}
+
+impl Runtime for AsyncIo {
+    type TcpStream = Async<TcpStream>;
+    type Timer = AsyncIoTimer;
+
+    fn timer(&self) -> AsyncIoTimer {
+        AsyncIoTimer
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<Async<TcpStream>> {
+        Async::<TcpStream>::connect(addr).await
+    }
+
+    async fn resolve(&self, host: &str) -> io::Result<Vec<SocketAddr>> {
+        // An address literal needs no resolver, nor a trip to the thread pool.
+        if let Ok(addr) = host.parse::<SocketAddr>() {
+            return Ok(vec![addr]);
+        }
+        let host = host.to_owned();
+        blocking::unblock(move || Ok(host.to_socket_addrs()?.collect())).await
+    }
+}
+
+/// [`HappyEyeballs::connect`] on async-io with the default options (250 ms attempt delay, no
+/// timeouts).
+///
+/// ```
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let stream = async_io::block_on(staggered::net::async_io::connect([addr]))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn connect<A>(addrs: A) -> Result<Async<TcpStream>, ConnectError>
+where
+    A: IntoIterator<Item = SocketAddr>,
+{
+    HappyEyeballs::new(AsyncIo).connect(addrs).await
+}
+
+/// [`HappyEyeballs::connect_host`] on async-io with the default options.
+pub async fn connect_host(host: &str) -> Result<Async<TcpStream>, ConnectError> {
+    HappyEyeballs::new(AsyncIo).connect_host(host).await
+}

@@ -1,0 +1,308 @@
+//! [`ConnectError`]: why a Happy Eyeballs connect returned no stream.
+
+use std::boxed::Box;
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use std::vec::Vec;
+
+/// What kind of failure a [`ConnectError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// There was no address to try: an empty list, or a host name that resolved to nothing.
+    /// Reported at once.
+    NoAddresses,
+    /// The host name could not be resolved.
+    Resolve,
+    /// Every address was tried, and every attempt failed.
+    AllFailed,
+    /// The overall timeout passed first.
+    TimedOut,
+}
+
+/// A Happy Eyeballs connect returned no stream. Names every address tried, each with its own
+/// error, in attempt order.
+///
+/// - [`attempts`](ConnectError::attempts) lists `(address, error)` for every attempt that was
+///   started, in start order (the interleaved order, RFC 8305 §4). An attempt that was still
+///   connecting when the overall timeout passed is listed with an
+///   [`io::ErrorKind::TimedOut`] error.
+/// - [`Display`](fmt::Display) names them all.
+/// - [`source`](Error::source) is the error of the last attempt (the one `std`'s
+///   `TcpStream::connect` would return), or the resolver's error.
+/// - It converts into an [`io::Error`] whose kind is [`TimedOut`](io::ErrorKind::TimedOut) when
+///   the overall timeout passed, [`InvalidInput`](io::ErrorKind::InvalidInput) when there was
+///   no address (as in `std`), and otherwise the kind of the error `source` returns. The
+///   `ConnectError` stays inside: [`io::Error::get_ref`] and `downcast` give it back.
+///
+/// ```
+/// # #[cfg(feature = "net-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use staggered::net::{tokio::connect, ConnectErrorKind};
+///
+/// let err = connect([]).await.unwrap_err();
+/// assert_eq!(err.kind(), ConnectErrorKind::NoAddresses);
+/// assert_eq!(err.to_string(), "no addresses to connect to");
+/// assert_eq!(std::io::Error::from(err).kind(), std::io::ErrorKind::InvalidInput);
+/// # });
+/// ```
+pub struct ConnectError {
+    kind: ConnectErrorKind,
+    host: Option<Box<str>>,
+    timeout: Option<Duration>,
+    resolve: Option<io::Error>,
+    attempts: Vec<(SocketAddr, io::Error)>,
+}
+
+impl ConnectError {
+    pub(crate) fn no_addresses(host: Option<&str>) -> Self {
+        Self::new(ConnectErrorKind::NoAddresses, host)
+    }
+
+    pub(crate) fn resolve(host: &str, error: io::Error) -> Self {
+        ConnectError {
+            resolve: Some(error),
+            ..Self::new(ConnectErrorKind::Resolve, Some(host))
+        }
+    }
+
+    pub(crate) fn all_failed(host: Option<&str>, attempts: Vec<(SocketAddr, io::Error)>) -> Self {
+        ConnectError {
+            attempts,
+            ..Self::new(ConnectErrorKind::AllFailed, host)
+        }
+    }
+
+    pub(crate) fn timed_out(
+        host: Option<&str>,
+        timeout: Duration,
+        attempts: Vec<(SocketAddr, io::Error)>,
+    ) -> Self {
+        ConnectError {
+            timeout: Some(timeout),
+            attempts,
+            ..Self::new(ConnectErrorKind::TimedOut, host)
+        }
+    }
+
+    fn new(kind: ConnectErrorKind, host: Option<&str>) -> Self {
+        ConnectError {
+            kind,
+            host: host.map(Box::from),
+            timeout: None,
+            resolve: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ConnectErrorKind {
+        self.kind
+    }
+
+    /// Every started attempt's address and error, in start order. Empty when no attempt
+    /// started.
+    pub fn attempts(&self) -> &[(SocketAddr, io::Error)] {
+        &self.attempts
+    }
+
+    /// Every started attempt's address and error, in start order, by value.
+    pub fn into_attempts(self) -> Vec<(SocketAddr, io::Error)> {
+        self.attempts
+    }
+
+    /// The `host:port` string given to `connect_host`, if that is how the connect began.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+
+    /// `true` when the overall timeout passed.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ConnectErrorKind::TimedOut
+    }
+
+    /// The `io::ErrorKind` this error converts to.
+    fn io_kind(&self) -> io::ErrorKind {
+        match self.kind {
+            ConnectErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ConnectErrorKind::NoAddresses => io::ErrorKind::InvalidInput,
+            _ => self
+                .last_error()
+                .map_or(io::ErrorKind::Other, io::Error::kind),
+        }
+    }
+
+    fn last_error(&self) -> Option<&io::Error> {
+        match &self.resolve {
+            Some(error) => Some(error),
+            None => self.attempts.last().map(|(_, error)| error),
+        }
+    }
+
+    fn write_attempts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (addr, error)) in self.attempts.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "{addr}: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.attempts.len();
+        let plural = if n == 1 { "" } else { "es" };
+        match (self.kind, self.host.as_deref()) {
+            (ConnectErrorKind::NoAddresses, Some(host)) => {
+                write!(f, "{host} resolved to no addresses")
+            }
+            (ConnectErrorKind::NoAddresses, None) => f.write_str("no addresses to connect to"),
+            (ConnectErrorKind::Resolve, host) => {
+                write!(f, "could not resolve {}", host.unwrap_or("the host"))?;
+                match &self.resolve {
+                    Some(error) => write!(f, ": {error}"),
+                    None => Ok(()),
+                }
+            }
+            (ConnectErrorKind::TimedOut, host) => {
+                f.write_str("connecting")?;
+                if let Some(host) = host {
+                    write!(f, " to {host}")?;
+                }
+                if let Some(timeout) = self.timeout {
+                    write!(f, " timed out after {timeout:?}")?;
+                } else {
+                    f.write_str(" timed out")?;
+                }
+                write!(f, " ({n} address{plural} tried)")?;
+                self.write_attempts(f)
+            }
+            (_, host) => {
+                match (host, n) {
+                    (Some(host), _) => {
+                        write!(f, "could not connect to {host} ({n} address{plural} tried)")?
+                    }
+                    (None, 1) => f.write_str("could not connect")?,
+                    (None, _) => write!(f, "could not connect to any of {n} addresses")?,
+                }
+                self.write_attempts(f)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ConnectError");
+        d.field("kind", &self.kind);
+        if let Some(host) = &self.host {
+            d.field("host", host);
+        }
+        if let Some(timeout) = &self.timeout {
+            d.field("timeout", timeout);
+        }
+        if let Some(resolve) = &self.resolve {
+            d.field("resolve", resolve);
+        }
+        d.field("attempts", &self.attempts).finish()
+    }
+}
+
+impl Error for ConnectError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.last_error()
+            .map(|error| error as &(dyn Error + 'static))
+    }
+}
+
+impl From<ConnectError> for io::Error {
+    fn from(error: ConnectError) -> io::Error {
+        io::Error::new(error.io_kind(), error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+    use std::vec;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn refused() -> io::Error {
+        io::Error::new(io::ErrorKind::ConnectionRefused, "refused")
+    }
+
+    #[test]
+    fn all_failed_names_every_address_in_order() {
+        let err = ConnectError::all_failed(
+            None,
+            vec![
+                (addr("[::1]:1"), refused()),
+                (
+                    addr("127.0.0.1:2"),
+                    io::Error::new(io::ErrorKind::TimedOut, "slow"),
+                ),
+            ],
+        );
+        assert_eq!(err.kind(), ConnectErrorKind::AllFailed);
+        assert_eq!(
+            err.to_string(),
+            "could not connect to any of 2 addresses: [::1]:1: refused; 127.0.0.1:2: slow"
+        );
+        assert_eq!(err.source().unwrap().to_string(), "slow");
+        let io: io::Error = err.into();
+        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+        let inner = io
+            .get_ref()
+            .unwrap()
+            .downcast_ref::<ConnectError>()
+            .unwrap();
+        assert_eq!(inner.attempts().len(), 2);
+    }
+
+    #[test]
+    fn one_address_with_host() {
+        let err =
+            ConnectError::all_failed(Some("db:5432"), vec![(addr("127.0.0.1:5432"), refused())]);
+        assert_eq!(
+            err.to_string(),
+            "could not connect to db:5432 (1 address tried): 127.0.0.1:5432: refused"
+        );
+        assert_eq!(
+            io::Error::from(err).kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+    }
+
+    #[test]
+    fn timeout_and_resolve_and_empty() {
+        let err = ConnectError::timed_out(
+            Some("h:1"),
+            Duration::from_secs(2),
+            vec![(addr("127.0.0.1:1"), refused())],
+        );
+        assert!(err.is_timeout());
+        assert_eq!(
+            err.to_string(),
+            "connecting to h:1 timed out after 2s (1 address tried): 127.0.0.1:1: refused"
+        );
+        assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
+
+        let err = ConnectError::resolve("nowhere:1", io::Error::new(io::ErrorKind::NotFound, "nx"));
+        assert_eq!(err.to_string(), "could not resolve nowhere:1: nx");
+        assert_eq!(err.source().unwrap().to_string(), "nx");
+        assert_eq!(err.host(), Some("nowhere:1"));
+        assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
+
+        let err = ConnectError::no_addresses(Some("h:1"));
+        assert_eq!(err.to_string(), "h:1 resolved to no addresses");
+        assert!(err.source().is_none());
+        assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidInput);
+    }
+}

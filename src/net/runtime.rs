@@ -1,0 +1,64 @@
+//! [`Runtime`]: what a Happy Eyeballs connect needs from an async runtime.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::io;
+use std::net::SocketAddr;
+use std::vec::Vec;
+
+use crate::Timer;
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// An async runtime that [`HappyEyeballs`](super::HappyEyeballs) can connect with: a TCP
+/// connect, a resolver that does not block the executor, and a [`Timer`].
+///
+/// Implemented by [`Tokio`](super::Tokio) (feature `net-tokio`) and
+/// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). It is sealed: its shape may still
+/// change, so other runtimes are added inside the crate for now.
+pub trait Runtime: sealed::Sealed {
+    /// The connected stream this runtime gives.
+    type TcpStream: core::fmt::Debug;
+    /// The timer the race staggers its starts with.
+    type Timer: Timer;
+
+    /// The timer.
+    fn timer(&self) -> Self::Timer;
+
+    /// Connects to one address. Dropping the future closes its socket.
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>>;
+
+    /// Resolves `host:port` through the system resolver, without blocking the executor.
+    fn resolve(&self, host: &str) -> impl Future<Output = io::Result<Vec<SocketAddr>>>;
+}
+
+pin_project_lite::pin_project! {
+    /// `inner`, or `None` once `sleep` completes first.
+    pub(crate) struct Timeout<F, S> {
+        #[pin]
+        inner: F,
+        #[pin]
+        sleep: S,
+    }
+}
+
+/// Runs `inner` until `sleep` completes. `inner` is polled first, so a result that is ready at
+/// the deadline wins over the timeout.
+pub(crate) fn timeout<F: Future, S: Future<Output = ()>>(inner: F, sleep: S) -> Timeout<F, S> {
+    Timeout { inner, sleep }
+}
+
+impl<F: Future, S: Future<Output = ()>> Future for Timeout<F, S> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.inner.poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        this.sleep.poll(cx).map(|()| None)
+    }
+}
