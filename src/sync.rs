@@ -4,9 +4,9 @@
 //! implementation (for example for `loom` model checking, or `portable-atomic` on targets
 //! without compare-and-swap) without touching the waker code.
 //!
-//! Under `--cfg loom` the same names are loom's model-checked types, so that
-//! `RUSTFLAGS="--cfg loom" cargo test --lib --release loom` explores the interleavings of the
-//! waker code (see the `loom_tests` module of `waker.rs`).
+//! Under `--cfg loom` the same names are loom's model-checked types, so that the harness in
+//! `loom/` (`cd loom && RUSTFLAGS="--cfg loom" cargo test --release loom_tests`) explores the
+//! interleavings of the waker code (see the `loom_tests` module of `waker.rs`).
 
 #[cfg(not(loom))]
 pub(crate) use alloc::sync::Arc;

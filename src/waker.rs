@@ -297,7 +297,7 @@ pub(crate) fn stack_keys(shared: &Shared) -> alloc::vec::Vec<u32> {
 /// Model checks of the ready queue and the wakers under loom: wakes from several threads
 /// racing with the consumer's pops and polls, and with the race's drop.
 ///
-/// `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --lib --release loom`
+/// `cd loom && RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release loom_tests`
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;

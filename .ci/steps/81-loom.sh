@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Model checking of the wakers and the ready queue (src/waker.rs, `loom_tests`) with loom:
-# wakes from several threads racing with the consumer's pops and polls and with the race's
-# drop. A lost wake-up is a deadlock loom reports; a count given back twice or never is a
-# loom panic. Bounded by LOOM_MAX_PREEMPTIONS; its own target dir, since `--cfg loom`
-# rebuilds every dependency.
+# Model checking of the wakers and the ready queue (the `loom_tests` of src/waker.rs) with
+# loom: wakes from several threads racing with the consumer's pops and polls, and with the
+# race's drop. A lost wake-up is a deadlock loom reports; a reference count given back twice or
+# never is a loom failure. Bounded by LOOM_MAX_PREEMPTIONS.
+#
+# Runs in the harness crate loom/, which compiles ../src with `--cfg loom` (src/sync.rs then
+# uses loom's atomics, Arc and a mutex-based AtomicWaker); the crate's own dev-dependencies do
+# not build under `--cfg loom`.
 set -euo pipefail
+cd loom
 export RUSTFLAGS="--cfg loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
-export CARGO_TARGET_DIR="target/loom"
-cargo test --lib --release loom -- --test-threads=1
+cargo test --release loom_tests -- --test-threads=1
