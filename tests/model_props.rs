@@ -4,6 +4,8 @@
 //! The same model and driver back the `cargo fuzz` targets in `fuzz/`. Case counts are cut
 //! under miri.
 
+#[path = "support/interleave_model.rs"]
+mod interleave_model;
 #[path = "support/model.rs"]
 mod model;
 
@@ -69,6 +71,51 @@ proptest! {
         chaos in chaos(),
     ) {
         check(&Script { plans, delay, drop_at: None }, &chaos);
+    }
+
+    /// RFC 8305 interleaving against its model: order, size hints, fusing, clones, laziness.
+    #[test]
+    fn interleave_matches_model(
+        families in prop::collection::vec(0u8..4, 0..40),
+        count in 0usize..5,
+        clone_at in 0usize..41,
+    ) {
+        interleave_model::check_interleave(&families, count, clone_at);
+    }
+
+    /// A race over interleaved attempts: the adapter's order, then the race on it.
+    #[test]
+    fn race_over_interleaved_attempts_matches_model(
+        items in prop::collection::vec((0u8..3, plan(8)), 0..=16),
+        count in 0usize..3,
+        delay in delay(),
+        chaos in chaos(),
+    ) {
+        let families: Vec<u8> = items.iter().map(|(f, _)| *f).collect();
+        let order = interleave_model::check_interleave(&families, count, usize::MAX);
+        let plans = order.iter().map(|&pos| items[pos].1).collect();
+        check(&Script { plans, delay, drop_at: None }, &chaos);
+    }
+}
+
+#[test]
+fn interleave_model_follows_rfc_8305_examples() {
+    use interleave_model::{check_interleave, interleave_model};
+    // [v6a, v6b, v4a, v4b] -> [v6a, v4a, v6b, v4b]
+    assert_eq!(interleave_model(&[6, 6, 4, 4], 1), [0, 2, 1, 3]);
+    // count 2: [v6a, v6b, v4a, v6c] -> [v6a, v6b, v4a, v6c]
+    assert_eq!(interleave_model(&[6, 6, 4, 6], 2), [0, 1, 2, 3]);
+    // Three families take turns in order of first appearance; count 0 counts as 1.
+    assert_eq!(interleave_model(&[1, 1, 2, 3, 3, 2], 0), [0, 2, 3, 1, 5, 4]);
+    assert_eq!(interleave_model(&[], 3), Vec::<usize>::new());
+    for (families, count) in [
+        (&[6, 6, 4, 4][..], 1),
+        (&[6, 6, 4, 6], 2),
+        (&[1, 1, 2, 3, 3, 2], 0),
+    ] {
+        for clone_at in 0..=families.len() {
+            check_interleave(families, count, clone_at);
+        }
     }
 }
 

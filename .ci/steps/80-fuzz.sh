@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Differential fuzzing of the race against the reference model (tests/support/model.rs), and
-# of the attempt storage under churn: each target runs for a fixed time from the committed
-# seeds (fuzz/seeds/), and any crash fails the step. Prints the executions reached.
+# Differential fuzzing against reference models (tests/support/): race_vs_model (the race
+# under noise), interleave_and_slab (the RFC 8305 interleaving adapter, then a race of
+# hundreds of attempts over its order, churning the slab). Each target runs for a fixed time
+# from the committed seeds (fuzz/seeds/); any crash fails the step. Prints the executions.
 set -euo pipefail
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cd fuzz
 cargo +nightly fuzz build -O
-for target in race_vs_model slab_churn; do
+for target in race_vs_model interleave_and_slab; do
   corpus="$(mktemp -d)"
   cp seeds/"$target"/* "$corpus"/
   log="$(mktemp)"

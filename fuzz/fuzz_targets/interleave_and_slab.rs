@@ -1,0 +1,71 @@
+//! The RFC 8305 interleaving adapter and the attempt storage (the slab of pinned slots and its
+//! chunked wakers), each against its reference model.
+//!
+//! The input is up to 600 items, each with an address family (one of four) and a plan (fail,
+//! or rarely succeed or hang, after 0 to 63 ticks). First `staggered::net::interleave` orders
+//! them, checked against the interleaving model (order, size hints, fusing, a clone taken
+//! midway, laziness: tests/support/interleave_model.rs). Then a race runs over the attempts in
+//! that order with a zero or tiny delay, so that hundreds run at once: the slab grows across
+//! several chunks, and attempts finish in an arbitrary order, so slots are freed and reused in
+//! arbitrary patterns while spurious, stale and cross-thread wakes arrive. The race is checked
+//! against the race model (tests/support/model.rs).
+#![no_main]
+
+#[path = "../../tests/support/interleave_model.rs"]
+mod interleave_model;
+#[path = "../../tests/support/model.rs"]
+mod model;
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use model::{Ending, Plan, Script};
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    len: u16,
+    count: u8,
+    delay: u8,
+    clone_at: u16,
+    items: Vec<u8>,
+    chaos: Vec<u8>,
+}
+
+fuzz_target!(|input: Input| {
+    let len = usize::from(input.len % 600);
+    // Items beyond the input bytes follow a fixed pattern, so that short inputs still make
+    // large races.
+    let bytes: Vec<u8> = (0..len)
+        .map(|i| input.items.get(i).copied().unwrap_or((i * 37 % 251) as u8))
+        .collect();
+    let families: Vec<u8> = bytes.iter().map(|b| (b >> 6) & 3).collect();
+    let order = interleave_model::check_interleave(
+        &families,
+        usize::from(input.count % 4),
+        usize::from(input.clone_at),
+    );
+    let plans = order
+        .iter()
+        .map(|&pos| {
+            let b = bytes[pos];
+            Plan {
+                ending: match b {
+                    250..=255 => Ending::Ok,
+                    244..=249 => Ending::Never,
+                    _ => Ending::Err,
+                },
+                after: u64::from(b % 64),
+                tie: b % 3,
+            }
+        })
+        .collect();
+    let delay = match input.delay % 3 {
+        0 => Some(0),
+        d => Some(u64::from(d)),
+    };
+    let script = Script {
+        plans,
+        delay,
+        drop_at: None,
+    };
+    model::check(&script, &input.chaos);
+});
