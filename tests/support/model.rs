@@ -725,7 +725,9 @@ enum Target {
     Timer,
 }
 
-/// Delivers one wake: `Some(i)` of attempt `i`'s kept waker.
+/// Delivers one wake to `target` (an attempt's kept waker, or the live sleep's), here or on
+/// the remote thread, by `wake_by_ref` or `wake`, as the chaos says. `false` if the target had
+/// no waker to wake.
 fn deliver(sim: &SimRef, remote: &mut Option<Remote>, target: Target, spurious: bool) -> bool {
     let (waker, how) = {
         let mut s = sim.borrow_mut();
