@@ -10,5 +10,5 @@
 set -euo pipefail
 cd loom
 export RUSTFLAGS="--cfg loom"
-export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
 cargo test --release loom_tests -- --test-threads=1
