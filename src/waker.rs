@@ -444,17 +444,29 @@ mod loom_tests {
         });
     }
 
-    /// An attempt completed from another thread: `done` then a wake, as a channel would.
+    /// Counts attempt polls and wakes, for "no double poll": polls never exceed the starts
+    /// plus the wakes. (Counted in total, not per attempt: a late wake of a finished attempt
+    /// polls whichever attempt took over its slot, see `stale_waker_polls_the_slots_new_attempt`
+    /// in tests/panic_safety.rs, and loom finds that interleaving here.)
+    #[derive(Default)]
+    struct Counts {
+        polls: AtomicUsize,
+        wakes: AtomicUsize,
+    }
+
+    /// An attempt completed from another thread: the result, then a wake, as a channel would.
     struct Signal {
         result: Mutex<Option<Result<u32, u32>>>,
         waker: Mutex<Option<Waker>>,
+        counts: StdArc<Counts>,
     }
 
     impl Signal {
-        fn new() -> StdArc<Self> {
+        fn new(counts: &StdArc<Counts>) -> StdArc<Self> {
             StdArc::new(Signal {
                 result: Mutex::new(None),
                 waker: Mutex::new(None),
+                counts: StdArc::clone(counts),
             })
         }
 
@@ -462,16 +474,19 @@ mod loom_tests {
             *self.result.lock().unwrap() = Some(result);
             let waker = self.waker.lock().unwrap().take();
             if let Some(waker) = waker {
+                self.counts.wakes.fetch_add(1, Ordering::SeqCst);
                 waker.wake();
             }
         }
     }
 
+    /// Waits for its signal.
     struct Wait(StdArc<Signal>);
 
     impl Future for Wait {
         type Output = Result<u32, u32>;
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            self.0.counts.polls.fetch_add(1, Ordering::SeqCst);
             *self.0.waker.lock().unwrap() = Some(cx.waker().clone());
             match self.0.result.lock().unwrap().take() {
                 Some(result) => Poll::Ready(result),
@@ -483,9 +498,11 @@ mod loom_tests {
     #[test]
     fn loom_race_completes_with_attempts_woken_from_other_threads() {
         // Two attempts started at once; one thread fails the first while another makes the
-        // second win. The race must finish (no lost wake-up) with the only possible outcome.
+        // second win. The race must finish (no lost wake-up) with the only possible outcome,
+        // and poll attempts no more often than they were started or woken.
         loom::model(|| {
-            let signals = [Signal::new(), Signal::new()];
+            let counts = StdArc::new(Counts::default());
+            let signals = [Signal::new(&counts), Signal::new(&counts)];
             let race = crate::staggered_race(
                 signals.clone().map(|s| move || Wait(s)),
                 Some(Duration::ZERO),
@@ -503,6 +520,12 @@ mod loom_tests {
                 crate::Attempt::Failed(0) | crate::Attempt::Cancelled
             ));
             assert_eq!(outcome.attempts[1], crate::Attempt::Won);
+            let polls = counts.polls.load(Ordering::SeqCst);
+            let wakes = counts.wakes.load(Ordering::SeqCst);
+            assert!(
+                polls <= 2 + wakes,
+                "{polls} attempt polls for 2 starts and {wakes} wakes"
+            );
         });
     }
 
@@ -511,7 +534,7 @@ mod loom_tests {
         // The race is polled once and dropped while another thread completes an attempt and
         // wakes it: nothing is polled after the drop, and every count is given back.
         loom::model(|| {
-            let signal = Signal::new();
+            let signal = Signal::new(&StdArc::new(Counts::default()));
             let mut race = alloc::boxed::Box::pin(crate::staggered_race(
                 [StdArc::clone(&signal)].map(|s| move || Wait(s)),
                 None,

@@ -474,7 +474,12 @@ fn wakers_kept_past_the_race_are_harmless() {
 /// own waker is woken". The extra poll is allowed by the `Future` contract (spurious polls),
 /// but it breaks "exactly one attempt poll per wake", and it can change which of several
 /// attempts that are ready at the same time wins (the reference-model driver therefore
-/// delivers stale wakes after the real ones). Run with `--ignored` to see it fail.
+/// delivers stale wakes after the real ones). It is not rare: with a channel-like attempt
+/// completed from another thread (the sender stores the value, then wakes), the attempt can
+/// see the value and finish before the sender's wake lands, and that wake then polls the
+/// attempt started in the freed slot; loom finds this interleaving in
+/// `loom_race_completes_with_attempts_woken_from_other_threads` (src/waker.rs). Run with
+/// `--ignored` to see this test fail.
 #[test]
 #[ignore = "core finding: a stale waker polls the new occupant of its slot (see doc comment)"]
 fn stale_waker_polls_the_slots_new_attempt() {

@@ -39,7 +39,10 @@
 //! gone, at most one live sleep, no timer at all when the delay is `None` or zero.
 //!
 //! [`check`] runs both and compares start times, every attempt's fate and drop time, the
-//! winner, when the race ended, and how many times the iterator was advanced.
+//! winner, when the race ended, and how many times the iterator was advanced. The driver may
+//! also drop the race in the middle of an instant, right after it yielded with work left;
+//! such a race must lie between the model dropped just before that instant and the model
+//! dropped just after it.
 
 #![allow(dead_code)]
 
@@ -779,6 +782,9 @@ pub struct Run {
     pub trace: Trace,
     /// Counters.
     pub stats: Stats,
+    /// The race was dropped in the middle of an instant: after it yielded with work left
+    /// (its budget ran out, or attempts woke themselves), before it had handled everything.
+    pub dropped_mid_instant: bool,
 }
 
 /// Runs the real race on `script`, with noise from `chaos`, in virtual time.
@@ -823,6 +829,7 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
     flag.0.store(true, Ordering::SeqCst); // the first poll
     let n = script.plans.len() as u64;
     let mut outcome: Option<Outcome<u32, u32>> = None;
+    let mut dropped_mid_instant = false;
     let end = 'instants: loop {
         let now = sim.borrow().now;
         // Drop before this instant is handled?
@@ -878,6 +885,13 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
                 let winner = out.winner;
                 outcome = Some(out);
                 break 'instants End::Finished { at: now, winner };
+            }
+            // The race yielded with work left: sometimes drop it right there, with woken
+            // attempts still queued (and possibly a batch taken from the queue half done).
+            if flag.0.load(Ordering::SeqCst) && sim.borrow_mut().chaos.one_in_8(2) {
+                drop(race.take());
+                dropped_mid_instant = true;
+                break 'instants End::Dropped { at: now };
             }
             // Sometimes the task is polled for no reason (a few times per instant at most).
             if pokes < 4 && sim.borrow_mut().chaos.one_in_8(1) {
@@ -1059,7 +1073,11 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
         w.wake();
     }
     drop(sim);
-    Run { trace, stats }
+    Run {
+        trace,
+        stats,
+        dropped_mid_instant,
+    }
 }
 
 /// A readable difference between two traces.
@@ -1101,8 +1119,12 @@ impl fmt::Display for Diff<'_> {
 
 /// Runs the model and the real race on `script` and panics if they differ.
 pub fn check(script: &Script, chaos: &[u8]) -> Run {
-    let expected = model(script);
     let run = run(script, chaos);
+    if run.dropped_mid_instant {
+        check_mid_instant_drop(script, chaos, &run.trace);
+        return run;
+    }
+    let expected = model(script);
     if run.trace != expected {
         panic!(
             "the race diverges from the model\nscript: {script:?}\nchaos: {chaos:?}\n{}\
@@ -1112,4 +1134,54 @@ pub fn check(script: &Script, chaos: &[u8]) -> Run {
         );
     }
     run
+}
+
+/// A race dropped in the middle of instant `t` has handled everything before `t` and part of
+/// `t`: it lies between the model dropped just before `t` and the model dropped just after.
+fn check_mid_instant_drop(script: &Script, chaos: &[u8], real: &Trace) {
+    let End::Dropped { at: t } = real.end else {
+        unreachable!("dropped mid-instant")
+    };
+    let before = model(&Script {
+        drop_at: Some(t),
+        ..script.clone()
+    });
+    let after = model(&Script {
+        drop_at: Some(t + 1),
+        ..script.clone()
+    });
+    let fail = |what: &str| -> ! {
+        panic!(
+            "the race dropped in the middle of instant {t} is not between the model dropped \
+             before and after it: {what}\nscript: {script:?}\nchaos: {chaos:?}\n\
+             before: {before:?}\nafter:  {after:?}\nreal:   {real:?}"
+        )
+    };
+    let n = real.starts.len();
+    if n < before.starts.len() || n > after.starts.len() || real.starts != after.starts[..n] {
+        fail("start times");
+    }
+    if real.next_calls < before.next_calls || real.next_calls > after.next_calls {
+        fail("iterator calls");
+    }
+    for i in 0..n {
+        let fate = real.fates[i];
+        let done_before = before.fates.get(i).is_some_and(|f| *f != Fate::Cancelled);
+        let ok = match fate {
+            Fate::Won => false, // a win ends the race within the poll that sees it
+            Fate::Failed => after.fates[i] == Fate::Failed,
+            Fate::Cancelled => !done_before,
+        };
+        if !ok {
+            fail(&format!("attempt {i} {fate:?}"));
+        }
+        let drop_ok = match fate {
+            Fate::Failed if done_before => real.drops[i] == before.drops[i],
+            Fate::Failed => real.drops[i] == t,
+            _ => real.drops[i] == t,
+        };
+        if !drop_ok {
+            fail(&format!("attempt {i} dropped at {}", real.drops[i]));
+        }
+    }
 }
