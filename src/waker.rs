@@ -435,9 +435,10 @@ mod loom_tests {
             // SAFETY: the chunk is alive until after this pop.
             let popped = unsafe { batch.pop(&shared) };
             assert!(matches!(popped, None | Some(0)));
-            // Drop the race: the consumer's side goes first, the wakers may still be in use.
+            // Drop the race (as `Slab::drop` does): the consumer's side goes first, the wakers
+            // may still be in use. The batch holds no counts.
             shared.unregister();
-            drop(batch);
+            let _ = batch;
             drop(chunk);
             drop(shared);
             t.join().unwrap();
