@@ -290,3 +290,31 @@ fn model_stuck_race_is_dropped_where_it_stuck() {
     assert_eq!(t.next_calls, 3);
     check(&script, &[]);
 }
+
+/// The driver's noise is real: over a fixed set of random cases, each kind happens.
+#[test]
+fn noise_is_exercised() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut total = model::Stats::default();
+    let mut mid_instant_drops = 0;
+    for _ in 0..if cfg!(miri) { 20 } else { 400 } {
+        let script = script(10).new_tree(&mut runner).unwrap().current();
+        let chaos = chaos().new_tree(&mut runner).unwrap().current();
+        let run = check(&script, &chaos);
+        mid_instant_drops += u32::from(run.dropped_mid_instant);
+        let s = run.stats;
+        total.race_polls += s.race_polls;
+        total.attempt_polls += s.attempt_polls;
+        total.wakes += s.wakes;
+        total.remote_wakes += s.remote_wakes;
+        total.spurious += s.spurious;
+        total.wakes_in_poll += s.wakes_in_poll;
+    }
+    println!("{total:?}, {mid_instant_drops} mid-instant drops");
+    assert!(total.wakes > 0 && total.remote_wakes > 0 && total.spurious > 0);
+    assert!(total.wakes_in_poll > 0);
+    if !cfg!(miri) {
+        assert!(mid_instant_drops > 0);
+    }
+}

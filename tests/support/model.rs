@@ -678,47 +678,38 @@ impl Wake for Flag {
     }
 }
 
-/// A thread that wakes wakers on request: wake-ups from "another thread".
-struct Remote {
-    tx: mpsc::Sender<Waker>,
-    done: mpsc::Receiver<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Remote {
-    fn new() -> Self {
-        let (tx, rx) = mpsc::channel::<Waker>();
-        let (done_tx, done) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            for waker in rx {
-                waker.wake();
-                if done_tx.send(()).is_err() {
-                    break;
+/// Wakes `waker` on another thread, and returns once it has: wake-ups from "another thread".
+///
+/// One thread serves the whole process (a thread per run would cost more than the run);
+/// under miri, which is slow anyway and checks that no thread outlives the test, a scoped
+/// thread per wake.
+fn remote_wake(waker: Waker) {
+    #[cfg(not(miri))]
+    {
+        use std::sync::{Mutex, OnceLock};
+        type Remote = (mpsc::Sender<Waker>, mpsc::Receiver<()>);
+        static REMOTE: OnceLock<Mutex<Remote>> = OnceLock::new();
+        let remote = REMOTE.get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Waker>();
+            let (done_tx, done) = mpsc::channel();
+            std::thread::spawn(move || {
+                for waker in rx {
+                    waker.wake();
+                    if done_tx.send(()).is_err() {
+                        break;
+                    }
                 }
-            }
+            });
+            Mutex::new((tx, done))
         });
-        Remote {
-            tx,
-            done,
-            thread: Some(thread),
-        }
+        let remote = remote.lock().unwrap_or_else(|e| e.into_inner());
+        remote.0.send(waker).expect("remote thread alive");
+        remote.1.recv().expect("remote thread alive");
     }
-
-    /// Wakes `waker` on the other thread and waits until it has.
-    fn wake(&self, waker: Waker) {
-        self.tx.send(waker).expect("remote thread alive");
-        self.done.recv().expect("remote thread alive");
-    }
-}
-
-impl Drop for Remote {
-    fn drop(&mut self) {
-        let (tx, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.tx, tx));
-        if let Some(t) = self.thread.take() {
-            t.join().expect("remote thread");
-        }
-    }
+    #[cfg(miri)]
+    std::thread::scope(|s| {
+        s.spawn(move || waker.wake());
+    });
 }
 
 /// One wake the driver delivers at an instant.
@@ -731,7 +722,7 @@ enum Target {
 /// Delivers one wake to `target` (an attempt's kept waker, or the live sleep's), here or on
 /// the remote thread, by `wake_by_ref` or `wake`, as the chaos says. `false` if the target had
 /// no waker to wake.
-fn deliver(sim: &SimRef, remote: &mut Option<Remote>, target: Target, spurious: bool) -> bool {
+fn deliver(sim: &SimRef, target: Target, spurious: bool) -> bool {
     let (waker, how) = {
         let mut s = sim.borrow_mut();
         let how = s.chaos.byte();
@@ -763,15 +754,15 @@ fn deliver(sim: &SimRef, remote: &mut Option<Remote>, target: Target, spurious: 
         if spurious {
             s.stats.spurious += 1;
         }
-        if how % 4 == 3 {
+        if how % 8 == 7 {
             s.stats.remote_wakes += 1;
         }
         (waker, how)
     };
-    match how % 4 {
-        0 => waker.wake_by_ref(),
-        1 | 2 => waker.wake(),
-        _ => remote.get_or_insert_with(Remote::new).wake(waker),
+    match how % 8 {
+        0..=2 => waker.wake_by_ref(),
+        3..=6 => waker.wake(),
+        _ => remote_wake(waker),
     }
     true
 }
@@ -823,7 +814,6 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
         SimTimer(Rc::clone(&sim)),
     );
     let mut race = Some(Box::pin(race));
-    let mut remote: Option<Remote> = None;
     let mut flag = Arc::new(Flag::default());
     let mut waker = Waker::from(Arc::clone(&flag));
     flag.0.store(true, Ordering::SeqCst); // the first poll
@@ -1000,7 +990,7 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
                 Target::Attempt(i) => sim.borrow().attempts[i].dropped.is_none(),
                 Target::Timer => !spurious,
             };
-            if deliver(&sim, &mut remote, target, spurious) && live {
+            if deliver(&sim, target, spurious) && live {
                 live_woken = true;
             }
         }
@@ -1016,7 +1006,6 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
     };
     assert!(race.is_none());
     sim.borrow_mut().race_gone = true;
-    drop(remote);
 
     // Every started attempt was dropped exactly once (Drop asserts "once").
     let s = sim.borrow();
