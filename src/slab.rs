@@ -67,6 +67,16 @@ pub(crate) struct Slab<Fut> {
     batch: Batch,
 }
 
+/// Where the waker cell of `key` sits: its index in its chunk, and the chunk's length (chunk
+/// 0 has one more cell than slots, the sleep's, at its end).
+pub(crate) fn cell_place(key: u32) -> (usize, usize) {
+    if key == TIMER {
+        return (BASE, BASE + 1);
+    }
+    let (chunk, offset) = locate(key);
+    (offset, (BASE << chunk) + usize::from(chunk == 0))
+}
+
 /// Chunk index and offset of slot `key`.
 fn locate(key: u32) -> (usize, usize) {
     let k = key as usize;

@@ -30,6 +30,7 @@
 use core::ptr;
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
+use crate::slab;
 use crate::sync::{self, Arc, AtomicBool, AtomicPtr, AtomicWaker, Ordering};
 
 /// The state every waker of one race can reach.
@@ -65,19 +66,35 @@ impl Shared {
     }
 }
 
-/// The waker target of one slot (or of the race's sleep).
+/// The waker target of one slot (or of the race's sleep). 24 bytes.
 pub(crate) struct Cell {
-    shared: Arc<Shared>,
+    /// The race's `Shared`. The chunk owns one strong count of it, held by its cell 0 and
+    /// given back when cell 0 is dropped with the chunk (see `Drop for Cell`), so cells need
+    /// no reference count of their own.
+    shared: *const Shared,
     /// The next cell down the stack, or in the consumer's batch.
     next: AtomicPtr<Cell>,
+    /// What the cell wakes: a slot key, or [`TIMER`]. Its place in its chunk, and the chunk's
+    /// length, follow from it ([`slab::cell_place`]).
+    key: u32,
     /// `true` while the cell is on the stack or in the consumer's batch.
     queued: AtomicBool,
-    /// What the cell wakes: a slot key, or [`TIMER`].
-    key: u32,
-    /// Where the cell sits in its chunk, and the chunk's length: enough to rebuild the chunk's
-    /// `Arc<[Cell]>` from a pointer to the cell.
-    pos: u32,
-    len: u32,
+}
+
+// SAFETY: `shared` stands for a strong count of an `Arc<Shared>` (whose fields are atomics and
+// an `AtomicWaker`, all `Send + Sync`); everything else is atomics and a plain integer.
+unsafe impl Send for Cell {}
+// SAFETY: as above; through `&Cell` only atomics are written.
+unsafe impl Sync for Cell {}
+
+impl Drop for Cell {
+    fn drop(&mut self) {
+        if slab::cell_place(self.key).0 == 0 {
+            // SAFETY: cell 0 of each chunk owns the chunk's strong count of `Shared`, taken
+            // with `Arc::into_raw` in `WakerChunk::new`; the chunk drops each cell once.
+            drop(unsafe { Arc::from_raw(self.shared) });
+        }
+    }
 }
 
 /// The key of the cell that wakes the race's sleep.
@@ -90,8 +107,7 @@ pub(crate) struct WakerChunk {
     len: usize,
 }
 
-// SAFETY: a `WakerChunk` is an owned `Arc<[Cell]>`, and `Cell` is `Send + Sync` (atomics,
-// plain integers and an `Arc<Shared>` whose fields are atomics).
+// SAFETY: a `WakerChunk` is an owned `Arc<[Cell]>`, and `Cell` is `Send + Sync`.
 unsafe impl Send for WakerChunk {}
 // SAFETY: as above; shared access only reads the pointer and touches the cells' atomics.
 unsafe impl Sync for WakerChunk {}
@@ -101,14 +117,18 @@ impl WakerChunk {
     /// after them if `with_timer` is set. One allocation.
     pub(crate) fn new(shared: &Arc<Shared>, first_key: u32, slots: u32, with_timer: bool) -> Self {
         let len = slots + u32::from(with_timer);
+        // One count for the whole chunk, owned by its cell 0.
+        let shared = Arc::into_raw(Arc::clone(shared));
         let cells: Arc<[Cell]> = sync::arc_slice((0..len).map(|pos| Cell {
-            shared: Arc::clone(shared),
+            shared,
             next: AtomicPtr::new(ptr::null_mut()),
             queued: AtomicBool::new(false),
             key: if pos < slots { first_key + pos } else { TIMER },
-            pos,
-            len,
         }));
+        debug_assert!(cells
+            .iter()
+            .enumerate()
+            .all(|(pos, cell)| slab::cell_place(cell.key) == (pos, len as usize)));
         let raw = Arc::into_raw(cells);
         WakerChunk {
             // SAFETY: `Arc::into_raw` never returns null.
@@ -154,8 +174,8 @@ static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, dr
 ///
 /// `cell` points at a live cell and carries the provenance of its whole chunk.
 unsafe fn chunk_of(cell: *const Cell) -> *const [Cell] {
-    // SAFETY: the cell is live (caller's contract); `pos` and `len` never change.
-    let (pos, len) = unsafe { ((*cell).pos as usize, (*cell).len as usize) };
+    // SAFETY: the cell is live (caller's contract); its key never changes.
+    let (pos, len) = slab::cell_place(unsafe { (*cell).key });
     // SAFETY: the cell is at index `pos` of its chunk, so its start is `pos` cells before it,
     // inside the same allocation.
     ptr::slice_from_raw_parts(unsafe { cell.sub(pos) }, len)
@@ -184,7 +204,8 @@ unsafe fn wake_by_ref(data: *const ()) {
         // Already queued: the consumer will poll it once for all wakes so far.
         return;
     }
-    let shared = &*this.shared;
+    // SAFETY: the chunk holds a count of `Shared` while any of its cells is reachable.
+    let shared = unsafe { &*this.shared };
     let mut head = shared.head.load(Ordering::Relaxed);
     loop {
         // We own `next` until the push succeeds (we set `queued`).
@@ -242,6 +263,10 @@ impl Batch {
     /// owned by the caller.
     pub(crate) unsafe fn pop(&mut self, shared: &Shared) -> Option<u32> {
         if self.next.is_null() {
+            if shared.head.load(Ordering::Relaxed).is_null() {
+                // Nothing woken: skip the read-modify-write (an idle poll ends here).
+                return None;
+            }
             let mut top = shared.head.swap(ptr::null_mut(), Ordering::Acquire);
             // The stack is newest first; reverse it so cells are polled in wake order.
             let mut reversed: *const Cell = ptr::null();
