@@ -59,8 +59,11 @@ pub(crate) struct Slab<Fut> {
     first: Option<Chunk<Fut>>,
     /// Chunks 1 and up.
     rest: Vec<Chunk<Fut>>,
-    /// Head of the free list of vacant slots.
+    /// Head of the list of vacant slots, to be reused last freed first.
     free: u32,
+    /// Head of the list of vacant slots set aside because a waker of an attempt that had the
+    /// slot may still wake it (see "Stale wakers" in `waker.rs`).
+    stale: u32,
     /// Occupied slots.
     len: usize,
     shared: Option<Arc<Shared>>,
@@ -77,6 +80,17 @@ pub(crate) fn cell_place(key: u32) -> (usize, usize) {
     (offset, (BASE << chunk) + usize::from(chunk == 0))
 }
 
+/// The first slot key of chunk `chunk`, and its number of slots.
+pub(crate) fn chunk_keys(chunk: usize) -> (u32, u32) {
+    let start = BASE * ((1 << chunk) - 1);
+    let size = BASE << chunk;
+    assert!(
+        start + size < NONE as usize,
+        "staggered: more than 2^32 attempts running at once"
+    );
+    (start as u32, size as u32)
+}
+
 /// Chunk index and offset of slot `key`.
 fn locate(key: u32) -> (usize, usize) {
     let k = key as usize;
@@ -90,6 +104,7 @@ impl<Fut> Slab<Fut> {
             first: None,
             rest: Vec::new(),
             free: NONE,
+            stale: NONE,
             len: 0,
             shared: None,
             batch: Batch::new(),
@@ -141,15 +156,9 @@ impl<Fut> Slab<Fut> {
     /// Adds a chunk of vacant slots, twice as large as the last one.
     fn grow(&mut self) {
         let c = usize::from(self.first.is_some()) + self.rest.len();
-        let size = BASE << c;
-        let start = BASE * ((1 << c) - 1);
-        assert!(
-            start + size < NONE as usize,
-            "staggered: more than 2^32 attempts running at once"
-        );
-        let (start, size) = (start as u32, size as u32);
+        let (start, size) = chunk_keys(c);
         let shared = self.shared.get_or_insert_with(Shared::new);
-        let wakers = WakerChunk::new(shared, start, size, c == 0);
+        let wakers = WakerChunk::new(shared, c);
         let free = self.free;
         let slots = (0..size)
             .map(|i| Slot::Vacant {
@@ -171,18 +180,67 @@ impl<Fut> Slab<Fut> {
     /// Stores the future of attempt `index` in a vacant slot and returns the slot's key. The
     /// future is pinned there until it is removed.
     pub(crate) fn insert(&mut self, index: usize, fut: Fut) -> u32 {
-        if self.free == NONE {
-            self.grow();
-        }
-        let key = self.free;
+        let key = self.take_vacant();
         let slot = self.slot_mut(key);
-        let Slot::Vacant { next_free } = *slot else {
-            unreachable!("the free list points at an occupied slot")
-        };
+        debug_assert!(matches!(slot, Slot::Vacant { .. }));
         *slot = Slot::Occupied { index, fut };
-        self.free = next_free;
         self.len += 1;
         key
+    }
+
+    /// A vacant slot whose waker nothing can wake any more: from the free list, else from the
+    /// set-aside slots that have become idle since, else from a new chunk.
+    fn take_vacant(&mut self) -> u32 {
+        loop {
+            if self.free == NONE {
+                self.reclaim_stale();
+                if self.free == NONE {
+                    self.grow();
+                }
+            }
+            let key = self.free;
+            self.free = self.next_vacant(key);
+            // SAFETY: the cell belongs to a chunk of this slab.
+            if unsafe { waker::is_idle(self.cell(key)) } {
+                return key;
+            }
+            // A waker of an earlier attempt here may still wake this slot: set it aside, so
+            // that it cannot poll the next attempt.
+            let stale = self.stale;
+            self.set_next_vacant(key, stale);
+            self.stale = key;
+        }
+    }
+
+    /// Moves the set-aside slots whose wakers have gone idle back to the free list.
+    fn reclaim_stale(&mut self) {
+        let mut key = core::mem::replace(&mut self.stale, NONE);
+        while key != NONE {
+            let next = self.next_vacant(key);
+            // SAFETY: the cell belongs to a chunk of this slab.
+            let list = if unsafe { waker::is_idle(self.cell(key)) } {
+                &mut self.free
+            } else {
+                &mut self.stale
+            };
+            let head = core::mem::replace(list, key);
+            self.set_next_vacant(key, head);
+            key = next;
+        }
+    }
+
+    fn next_vacant(&mut self, key: u32) -> u32 {
+        match *self.slot_mut(key) {
+            Slot::Vacant { next_free } => next_free,
+            Slot::Occupied { .. } => unreachable!("a list of vacant slots holds an occupied one"),
+        }
+    }
+
+    fn set_next_vacant(&mut self, key: u32, next: u32) {
+        match self.slot_mut(key) {
+            Slot::Vacant { next_free } => *next_free = next,
+            Slot::Occupied { .. } => unreachable!("a list of vacant slots holds an occupied one"),
+        }
     }
 
     /// Drops the future in slot `key` in place and frees the slot.

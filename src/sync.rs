@@ -13,10 +13,10 @@ pub(crate) use alloc::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) use atomic_waker::AtomicWaker;
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
 

@@ -17,11 +17,19 @@
 //!
 //! The queue is a Treiber stack of cells, with one consumer (the race) that only ever takes the
 //! whole stack at once. Taking everything with one `swap` means the consumer never pops a single
-//! node, so the stack has no ABA problem. A cell's `queued` flag guarantees that it is on the
+//! node, so the stack has no ABA problem. A cell's `QUEUED` bit guarantees that it is on the
 //! queue at most once, which also makes its `next` field owned by whoever set the flag:
 //!
-//! * a waker that turns `queued` from `false` to `true` owns `next` until its push succeeds;
-//! * after that the consumer owns it, until it turns `queued` back to `false`.
+//! * a waker that sets the bit owns `next` until its push succeeds;
+//! * after that the consumer owns it, until it clears the bit.
+//!
+//! # Stale wakers
+//!
+//! A cell belongs to a slot, and a slot is reused by later attempts. So that a waker of a
+//! finished attempt can never poll the attempt that took its slot, each cell also counts the
+//! clones of its waker that exist. The storage reuses a slot only when its cell is *idle*: no
+//! clone left and not queued ([`is_idle`]). A late wake then finds the slot vacant and polls
+//! nothing.
 //!
 //! Per wake this costs one `swap` of the flag and one compare-and-swap of the stack head; the
 //! task waker is woken only by the push that finds the stack empty, because a non-empty stack
@@ -31,7 +39,7 @@ use core::ptr;
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
 use crate::slab;
-use crate::sync::{self, Arc, AtomicBool, AtomicPtr, AtomicWaker, Ordering};
+use crate::sync::{self, Arc, AtomicPtr, AtomicU32, AtomicWaker, Ordering};
 
 /// The state every waker of one race can reach.
 pub(crate) struct Shared {
@@ -68,34 +76,20 @@ impl Shared {
 
 /// The waker target of one slot (or of the race's sleep). 24 bytes.
 pub(crate) struct Cell {
-    /// The race's `Shared`. The chunk owns one strong count of it, held by its cell 0 and
-    /// given back when cell 0 is dropped with the chunk (see `Drop for Cell`), so cells need
-    /// no reference count of their own.
-    shared: *const Shared,
+    /// The race's queue and task waker.
+    shared: Arc<Shared>,
     /// The next cell down the stack, or in the consumer's batch.
     next: AtomicPtr<Cell>,
     /// What the cell wakes: a slot key, or [`TIMER`]. Its place in its chunk, and the chunk's
     /// length, follow from it ([`slab::cell_place`]).
     key: u32,
-    /// `true` while the cell is on the stack or in the consumer's batch.
-    queued: AtomicBool,
+    /// [`QUEUED`] while the cell is on the stack or in the consumer's batch, plus the number
+    /// of clones of the cell's waker that exist.
+    state: AtomicU32,
 }
 
-// SAFETY: `shared` stands for a strong count of an `Arc<Shared>` (whose fields are atomics and
-// an `AtomicWaker`, all `Send + Sync`); everything else is atomics and a plain integer.
-unsafe impl Send for Cell {}
-// SAFETY: as above; through `&Cell` only atomics are written.
-unsafe impl Sync for Cell {}
-
-impl Drop for Cell {
-    fn drop(&mut self) {
-        if slab::cell_place(self.key).0 == 0 {
-            // SAFETY: cell 0 of each chunk owns the chunk's strong count of `Shared`, taken
-            // with `Arc::into_raw` in `WakerChunk::new`; the chunk drops each cell once.
-            drop(unsafe { Arc::from_raw(self.shared) });
-        }
-    }
-}
+/// The bit of [`Cell::state`] that says the cell is queued; the bits below count clones.
+const QUEUED: u32 = 1 << 31;
 
 /// The key of the cell that wakes the race's sleep.
 pub(crate) const TIMER: u32 = u32::MAX;
@@ -107,22 +101,22 @@ pub(crate) struct WakerChunk {
     len: usize,
 }
 
-// SAFETY: a `WakerChunk` is an owned `Arc<[Cell]>`, and `Cell` is `Send + Sync`.
+// SAFETY: a `WakerChunk` is an owned `Arc<[Cell]>`, and `Cell` is `Send + Sync` (atomics,
+// an integer and an `Arc<Shared>` whose fields are atomics).
 unsafe impl Send for WakerChunk {}
 // SAFETY: as above; shared access only reads the pointer and touches the cells' atomics.
 unsafe impl Sync for WakerChunk {}
 
 impl WakerChunk {
-    /// Allocates cells for the slot keys `first_key..first_key + slots`, plus the timer's cell
-    /// after them if `with_timer` is set. One allocation.
-    pub(crate) fn new(shared: &Arc<Shared>, first_key: u32, slots: u32, with_timer: bool) -> Self {
-        let len = slots + u32::from(with_timer);
-        // One count for the whole chunk, owned by its cell 0.
-        let shared = Arc::into_raw(Arc::clone(shared));
+    /// Allocates the cells of the slab's chunk `chunk` (its slots' keys, plus the timer's cell
+    /// at the end of chunk 0). One allocation.
+    pub(crate) fn new(shared: &Arc<Shared>, chunk: usize) -> Self {
+        let (first_key, slots) = slab::chunk_keys(chunk);
+        let len = slots + u32::from(chunk == 0);
         let cells: Arc<[Cell]> = sync::arc_slice((0..len).map(|pos| Cell {
-            shared,
+            shared: Arc::clone(shared),
             next: AtomicPtr::new(ptr::null_mut()),
-            queued: AtomicBool::new(false),
+            state: AtomicU32::new(0),
             key: if pos < slots { first_key + pos } else { TIMER },
         }));
         debug_assert!(cells
@@ -182,10 +176,30 @@ unsafe fn chunk_of(cell: *const Cell) -> *const [Cell] {
 }
 
 unsafe fn clone(data: *const ()) -> RawWaker {
+    let cell: *const Cell = data.cast();
     // SAFETY: `data` is a cell pointer from `borrowed_waker` or an earlier clone, and the
     // waker being cloned holds (or borrows) a count on its chunk, so the chunk is live.
-    unsafe { Arc::increment_strong_count(chunk_of(data.cast())) };
+    let clones = unsafe { (*cell).state.fetch_add(1, Ordering::Relaxed) } & !QUEUED;
+    if clones >= QUEUED - 1 {
+        // 2^31 live clones of one waker: as `Arc` does on overflow, stop here.
+        abort_on_overflow();
+    }
+    // SAFETY: as above.
+    unsafe { Arc::increment_strong_count(chunk_of(cell)) };
     RawWaker::new(data, &VTABLE)
+}
+
+#[cold]
+fn abort_on_overflow() -> ! {
+    // Panicking while panicking aborts, in `no_std` too.
+    struct Abort;
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            panic!("staggered: waker clone count overflow");
+        }
+    }
+    let _abort = Abort;
+    panic!("staggered: waker clone count overflow");
 }
 
 unsafe fn wake(data: *const ()) {
@@ -200,15 +214,14 @@ unsafe fn wake_by_ref(data: *const ()) {
     let cell: *const Cell = data.cast();
     // SAFETY: the waker holds or borrows a count, so the cell and its `Arc<Shared>` are live.
     let this = unsafe { &*cell };
-    if this.queued.swap(true, Ordering::AcqRel) {
+    if this.state.fetch_or(QUEUED, Ordering::AcqRel) & QUEUED != 0 {
         // Already queued: the consumer will poll it once for all wakes so far.
         return;
     }
-    // SAFETY: the chunk holds a count of `Shared` while any of its cells is reachable.
-    let shared = unsafe { &*this.shared };
+    let shared = &*this.shared;
     let mut head = shared.head.load(Ordering::Relaxed);
     loop {
-        // We own `next` until the push succeeds (we set `queued`).
+        // We own `next` until the push succeeds (we set `QUEUED`).
         this.next.store(head, Ordering::Relaxed);
         match shared.head.compare_exchange_weak(
             head,
@@ -227,13 +240,17 @@ unsafe fn wake_by_ref(data: *const ()) {
 }
 
 unsafe fn drop_waker(data: *const ()) {
+    let cell: *const Cell = data.cast();
+    // SAFETY: an owned waker holds a count on its chunk, so the cell is live. Release: the
+    // slot may be reused once this reaches zero, after everything this waker did.
+    unsafe { (*cell).state.fetch_sub(1, Ordering::Release) };
     // SAFETY: an owned waker gives back the count it took in `clone`.
-    unsafe { Arc::decrement_strong_count(chunk_of(data.cast())) };
+    unsafe { Arc::decrement_strong_count(chunk_of(cell)) };
 }
 
 /// The consumer's side of the queue: the batch of woken cells it is working through.
 ///
-/// Cells in the batch keep `queued == true`, so no waker touches their `next` fields.
+/// Cells in the batch keep their `QUEUED` bit, so no waker touches their `next` fields.
 pub(crate) struct Batch {
     next: *const Cell,
 }
@@ -254,7 +271,7 @@ impl Batch {
     }
 
     /// Takes the next woken cell, refilling the batch from the stack when it runs dry, and
-    /// clears the cell's `queued` flag so that a wake during its poll queues it again.
+    /// clears the cell's `QUEUED` bit so that a wake during its poll queues it again.
     /// Returns the cell's key.
     ///
     /// # Safety
@@ -284,12 +301,12 @@ impl Batch {
         if self.next.is_null() {
             return None;
         }
-        // SAFETY: as above, batch cells are live and ours until `queued` is cleared.
+        // SAFETY: as above, batch cells are live and ours until `QUEUED` is cleared.
         let cell = unsafe { &*self.next };
         self.next = cell.next.load(Ordering::Relaxed);
-        // Read `next` before this: once `queued` is false a waker may overwrite it.
-        let was_queued = cell.queued.swap(false, Ordering::AcqRel);
-        debug_assert!(was_queued, "a cell in the batch must be queued");
+        // Read `next` before this: once `QUEUED` is clear a waker may overwrite it.
+        let was = cell.state.fetch_and(!QUEUED, Ordering::AcqRel);
+        debug_assert!(was & QUEUED != 0, "a cell in the batch must be queued");
         Some(cell.key)
     }
 }
@@ -302,7 +319,19 @@ impl Batch {
 /// `cell` is live.
 pub(crate) unsafe fn is_queued(cell: *const Cell) -> bool {
     // SAFETY: the caller guarantees the cell is live.
-    unsafe { (*cell).queued.load(Ordering::Relaxed) }
+    unsafe { (*cell).state.load(Ordering::Relaxed) & QUEUED != 0 }
+}
+
+/// `true` if no clone of `cell`'s waker exists and the cell is not queued: nothing can wake
+/// or queue it any more, so its slot may take a new attempt.
+///
+/// # Safety
+///
+/// `cell` is live.
+pub(crate) unsafe fn is_idle(cell: *const Cell) -> bool {
+    // Acquire: pairs with the release of the last clone's drop, after that clone's last wake.
+    // SAFETY: the caller guarantees the cell is live.
+    unsafe { (*cell).state.load(Ordering::Acquire) == 0 }
 }
 
 /// Debug helper for tests: the keys currently on the stack, newest first.
@@ -388,7 +417,7 @@ mod loom_tests {
     fn loom_wakes_from_two_threads_are_neither_lost_nor_doubled() {
         loom::model(|| {
             let shared = Shared::new();
-            let chunk = WakerChunk::new(&shared, 0, 2, false);
+            let chunk = WakerChunk::new(&shared, 0);
             let parent = StdArc::new(Parent(Notify::new()));
             let (w0, w1) = (owned_waker(&chunk, 0), owned_waker(&chunk, 1));
             let t0 = thread::spawn(move || w0.wake());
@@ -417,7 +446,7 @@ mod loom_tests {
         // wait forever for the value 2: loom reports the deadlock.
         loom::model(|| {
             let shared = Shared::new();
-            let chunk = WakerChunk::new(&shared, 0, 1, false);
+            let chunk = WakerChunk::new(&shared, 0);
             let parent = StdArc::new(Parent(Notify::new()));
             let value = StdArc::new(AtomicUsize::new(0));
             let waker = owned_waker(&chunk, 0);
@@ -447,7 +476,7 @@ mod loom_tests {
         // no use after the last count) whatever the interleaving.
         loom::model(|| {
             let shared = Shared::new();
-            let chunk = WakerChunk::new(&shared, 0, 1, true);
+            let chunk = WakerChunk::new(&shared, 0);
             let parent = StdArc::new(Parent(Notify::new()));
             shared.register(&Waker::from(StdArc::clone(&parent)));
             let kept = owned_waker(&chunk, 0);

@@ -466,23 +466,14 @@ fn wakers_kept_past_the_race_are_harmless() {
     }
 }
 
-/// A kept waker of a finished attempt, woken later, polls whatever attempt now occupies the
-/// finished attempt's slot, though that attempt's own waker was never woken.
+/// A kept waker of a finished attempt, woken later, must not poll the attempt that took the
+/// finished attempt's slot: that slot is set aside until the stale waker is gone.
 ///
-/// This is a core finding, not fixed here: wakers point at a slot's cell, and the cell is
-/// reused with the slot. The docs of `staggered_race` say "each attempt is polled only when its
-/// own waker is woken". The extra poll is allowed by the `Future` contract (spurious polls),
-/// but it breaks "exactly one attempt poll per wake", and it can change which of several
-/// attempts that are ready at the same time wins (the reference-model driver therefore
-/// delivers stale wakes after the real ones). It is not rare: with a channel-like attempt
-/// completed from another thread (the sender stores the value, then wakes), the attempt can
-/// see the value and finish before the sender's wake lands, and that wake then polls the
-/// attempt started in the freed slot; loom finds this interleaving in
-/// `loom_race_completes_with_attempts_woken_from_other_threads` (src/waker.rs). Run with
-/// `--ignored` to see this test fail.
+/// (This was a finding of the reference-model driver and loom: with a channel-like attempt
+/// completed from another thread, the attempt can see the value and finish before the
+/// sender's wake lands, and that wake used to poll the attempt started in the freed slot.)
 #[test]
-#[ignore = "core finding: a stale waker polls the new occupant of its slot (see doc comment)"]
-fn stale_waker_polls_the_slots_new_attempt() {
+fn stale_waker_does_not_poll_the_next_attempt() {
     let log = log(2);
     // Attempt 0 hangs until woken, then fails; attempt 1 (started by that failure) hangs.
     let plans = vec![vec![Hang, Fail], vec![Hang]];

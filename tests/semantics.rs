@@ -907,3 +907,31 @@ fn an_endless_delay_leaves_the_starts_to_failures() {
     assert_eq!(trace.start_times(), [ms(0), ms(10), ms(30)]);
     assert_eq!(clock.now(), ms(35));
 }
+
+#[test]
+fn an_attempt_that_wakes_itself_and_finishes_does_not_poll_its_successor() {
+    // Attempt 0 wakes itself, then fails in the same poll; attempt 1 starts at once, and must
+    // not be polled again by attempt 0's leftover wake.
+    let polls = Rc::new(Cell::new(0));
+    let waker = Rc::new(RefCell::new(None));
+    let parked = Parked {
+        polls: polls.clone(),
+        waker,
+    };
+    let first = || {
+        std::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::Ready(Err(()))
+        })
+        .boxed_local()
+    };
+    let second = move || parked.boxed_local();
+    let attempts: Vec<Box<dyn FnOnce() -> _>> = vec![Box::new(first), Box::new(second)];
+    let mut race = pin!(staggered_race(attempts, None, NoTimer));
+    let (_, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(polls.get(), 1);
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(polls.get(), 1, "attempt 1 was polled by attempt 0's wake");
+}
