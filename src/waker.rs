@@ -500,9 +500,10 @@ mod loom_tests {
     }
 
     /// Counts attempt polls and wakes, for "no double poll": polls never exceed the starts
-    /// plus the wakes. (Counted in total, not per attempt: a late wake of a finished attempt
-    /// polls whichever attempt took over its slot, see `stale_waker_polls_the_slots_new_attempt`
-    /// in tests/panic_safety.rs, and loom finds that interleaving here.)
+    /// plus the wakes. (Counted in total. That a late wake of a finished attempt never polls
+    /// the attempt that took over its slot is checked per attempt by
+    /// `stale_waker_does_not_poll_the_next_attempt` in tests/panic_safety.rs and by the
+    /// reference-model driver.)
     #[derive(Default)]
     struct Counts {
         polls: AtomicUsize,

@@ -388,8 +388,8 @@ struct Sim {
     next_calls: usize,
     /// The race has been dropped or has returned `Ready`.
     race_gone: bool,
-    /// Polls of an attempt that no wake of its own explains are allowed only up to the number
-    /// of stale wakes (wakes of finished attempts, whose slot may now hold another attempt).
+    /// Wakes of finished attempts (stale wakes), delivered anywhere in an instant: they must
+    /// poll nothing, not even an attempt that reused the finished one's slot.
     stale_allowance: u64,
     unexplained_polls: u64,
     sleeps: BTreeMap<u64, SleepState>,
@@ -461,9 +461,12 @@ impl Future for SimAttempt {
         a.polls += 1;
         if a.polls > 1 && !a.woken {
             sim.unexplained_polls += 1;
-            assert!(
-                sim.unexplained_polls <= sim.stale_allowance,
-                "attempt {i} polled at {now} without being woken (and no stale wake explains it)"
+            // Stale wakes (of finished attempts) must not poll the attempt that reused their
+            // slot: every poll after the first needs a wake of the attempt's own.
+            assert_eq!(
+                sim.unexplained_polls, 0,
+                "attempt {i} polled at {now} without being woken (stale wakes so far: {})",
+                sim.stale_allowance
             );
         }
         let a = &mut sim.attempts[i];
@@ -969,13 +972,6 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
                     Target::Attempt(pick % count)
                 };
                 let pos = match target {
-                    Target::Attempt(i) if s.attempts[i].dropped.is_some() => {
-                        // A stale waker: its slot may hold another attempt now, which the
-                        // wake polls early. That can reorder attempts completing at this
-                        // instant (see `stale_waker_polls_the_slots_new_attempt` in
-                        // tests/panic_safety.rs), so stale wakes come after the real ones.
-                        plan.len()
-                    }
                     Target::Attempt(i) if s.attempts[i].deadline == Some(at) => {
                         continue; // due now: its real wake must come first
                     }
