@@ -76,8 +76,10 @@ impl Shared {
 
 /// The waker target of one slot (or of the race's sleep). 24 bytes.
 pub(crate) struct Cell {
-    /// The race's queue and task waker.
-    shared: Arc<Shared>,
+    /// The race's queue and task waker. The chunk owns one strong count of it, held by its
+    /// cell 0 and given back when cell 0 is dropped with the chunk (`Drop for Cell`), so that
+    /// making a chunk costs one reference count, not one per cell.
+    shared: *const Shared,
     /// The next cell down the stack, or in the consumer's batch.
     next: AtomicPtr<Cell>,
     /// What the cell wakes: a slot key, or [`TIMER`]. Its place in its chunk, and the chunk's
@@ -91,6 +93,22 @@ pub(crate) struct Cell {
 /// The bit of [`Cell::state`] that says the cell is queued; the bits below count clones.
 const QUEUED: u32 = 1 << 31;
 
+// SAFETY: `shared` stands for a strong count of an `Arc<Shared>` (whose fields are atomics and
+// an `AtomicWaker`, all `Send + Sync`); everything else is atomics and a plain integer.
+unsafe impl Send for Cell {}
+// SAFETY: as above; through `&Cell` only atomics are written.
+unsafe impl Sync for Cell {}
+
+impl Drop for Cell {
+    fn drop(&mut self) {
+        if slab::cell_place(self.key).0 == 0 {
+            // SAFETY: cell 0 of each chunk owns the chunk's strong count of `Shared`, taken
+            // with `Arc::into_raw` in `WakerChunk::new`; the chunk drops each cell once.
+            drop(unsafe { Arc::from_raw(self.shared) });
+        }
+    }
+}
+
 /// The key of the cell that wakes the race's sleep.
 pub(crate) const TIMER: u32 = u32::MAX;
 
@@ -101,8 +119,7 @@ pub(crate) struct WakerChunk {
     len: usize,
 }
 
-// SAFETY: a `WakerChunk` is an owned `Arc<[Cell]>`, and `Cell` is `Send + Sync` (atomics,
-// an integer and an `Arc<Shared>` whose fields are atomics).
+// SAFETY: a `WakerChunk` is an owned `Arc<[Cell]>`, and `Cell` is `Send + Sync`.
 unsafe impl Send for WakerChunk {}
 // SAFETY: as above; shared access only reads the pointer and touches the cells' atomics.
 unsafe impl Sync for WakerChunk {}
@@ -113,8 +130,10 @@ impl WakerChunk {
     pub(crate) fn new(shared: &Arc<Shared>, chunk: usize) -> Self {
         let (first_key, slots) = slab::chunk_keys(chunk);
         let len = slots + u32::from(chunk == 0);
+        // One count for the whole chunk, owned by its cell 0.
+        let shared = Arc::into_raw(Arc::clone(shared));
         let cells: Arc<[Cell]> = sync::arc_slice((0..len).map(|pos| Cell {
-            shared: Arc::clone(shared),
+            shared,
             next: AtomicPtr::new(ptr::null_mut()),
             state: AtomicU32::new(0),
             key: if pos < slots { first_key + pos } else { TIMER },
@@ -218,7 +237,8 @@ unsafe fn wake_by_ref(data: *const ()) {
         // Already queued: the consumer will poll it once for all wakes so far.
         return;
     }
-    let shared = &*this.shared;
+    // SAFETY: the chunk holds a count of `Shared` while any of its wakers exists.
+    let shared = unsafe { &*this.shared };
     let mut head = shared.head.load(Ordering::Relaxed);
     loop {
         // We own `next` until the push succeeds (we set `QUEUED`).
