@@ -8,12 +8,16 @@
 //! `loom/` (`cd loom && RUSTFLAGS="--cfg loom" cargo test --release loom_tests`) explores the
 //! interleavings of the waker code (see the `loom_tests` module of `waker.rs`).
 
-#[cfg(not(loom))]
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
 pub(crate) use alloc::sync::Arc;
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic_util::Arc;
 #[cfg(not(loom))]
 pub(crate) use atomic_waker::AtomicWaker;
-#[cfg(not(loom))]
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
 pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic::{AtomicPtr, AtomicU32, Ordering};
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
