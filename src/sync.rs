@@ -10,14 +10,14 @@
 
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
 pub(crate) use alloc::sync::Arc;
-#[cfg(all(not(loom), feature = "portable-atomic"))]
-pub(crate) use portable_atomic_util::Arc;
 #[cfg(not(loom))]
 pub(crate) use atomic_waker::AtomicWaker;
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
 pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 #[cfg(all(not(loom), feature = "portable-atomic"))]
 pub(crate) use portable_atomic::{AtomicPtr, AtomicU32, Ordering};
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic_util::Arc;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
