@@ -25,15 +25,35 @@ pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 pub(crate) use loom::sync::Arc;
 
 /// `Arc<[T]>` from an iterator: one allocation.
-#[cfg(not(loom))]
-pub(crate) fn arc_slice<T>(items: impl Iterator<Item = T>) -> Arc<[T]> {
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+pub(crate) fn arc_slice<T>(items: impl ExactSizeIterator<Item = T>) -> Arc<[T]> {
     items.collect()
+}
+
+/// `Arc<[T]>` from an iterator: one allocation. (`portable_atomic_util::Arc` collects through
+/// a `Vec`, which would be two.)
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) fn arc_slice<T>(items: impl ExactSizeIterator<Item = T>) -> Arc<[T]> {
+    let len = items.len();
+    let mut arc = Arc::<[T]>::new_uninit_slice(len);
+    let slots = Arc::get_mut(&mut arc).expect("a new Arc is unique");
+    let mut written = 0;
+    for (slot, item) in slots.iter_mut().zip(items) {
+        slot.write(item);
+        written += 1;
+    }
+    assert_eq!(
+        written, len,
+        "an ExactSizeIterator yielded fewer items than its len"
+    );
+    // SAFETY: all `len` elements were written just above.
+    unsafe { arc.assume_init() }
 }
 
 /// `Arc<[T]>` from an iterator. Loom's `Arc` cannot be unsized by coercion, so this goes
 /// through `std`'s, as loom documents.
 #[cfg(loom)]
-pub(crate) fn arc_slice<T>(items: impl Iterator<Item = T>) -> Arc<[T]> {
+pub(crate) fn arc_slice<T>(items: impl ExactSizeIterator<Item = T>) -> Arc<[T]> {
     Arc::from_std(items.collect::<std::sync::Arc<[T]>>())
 }
 

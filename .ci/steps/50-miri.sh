@@ -6,3 +6,6 @@
 set -euo pipefail
 export MIRIFLAGS="-Zmiri-strict-provenance"
 cargo +nightly miri test --features testing --lib --test semantics --test panic_safety --test model_props
+# The `portable-atomic` build swaps the wakers' atomics and Arc (and builds each chunk's
+# Arc<[Cell]> itself): run the semantics suite on that path too.
+cargo +nightly miri test --features testing,portable-atomic --test semantics
