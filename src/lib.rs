@@ -49,9 +49,11 @@
 //!   completes.
 //! - **Precise wake-ups.** Each attempt has its own waker, kept in the same chunked
 //!   allocations, so a wake-up polls only the attempt that was woken. This works without `std`.
-//! - **Co-operative.** One poll does at most a bounded amount of work (starts and attempt
+//! - **Co-operative and fair.** One poll does a bounded amount of work (starts and attempt
 //!   polls). With work left, the race wakes itself and yields: endless iterators, endless
-//!   failures and attempts that wake themselves cannot hang the executor.
+//!   failures and attempts that wake themselves cannot hang the executor, and a start that is
+//!   due is made within two polls of the race however busy the running attempts are
+//!   ([details](staggered_race#fairness-and-co-operation)).
 //! - **One live sleep**, re-armed with [`Timer::reset`].
 //!
 //! # Features

@@ -10,8 +10,9 @@
 //!   `pop_woken` and `register`;
 //! - the *timer*: one sleep, armed in `State::arm`, polled in `State::poll_sleep`.
 //!
-//! `State::drive` is the whole scheduler: handle what was woken, in wake order, then start the
-//! next attempt if one is due, within a budget. Every start, failure, win and cancellation
+//! `State::drive` is the whole scheduler: in rounds, handle what was woken, in wake order, and
+//! between rounds start the next attempt if one is due, within a budget (the "Fairness and
+//! co-operation" section of [`staggered_race`]). Every start, failure, win and cancellation
 //! happens at one place each (`start_next`, the two arms of `poll_attempt`, and the drop of
 //! the slab in `poll`).
 //!
@@ -39,8 +40,10 @@ pub(crate) const BUDGET: u32 = 128;
 /// After this many attempts woke themselves during their own poll, the race yields: they are
 /// asking the executor to run something else (as `FuturesUnordered` does).
 pub(crate) const YIELD_AFTER_SELF_WAKES: u32 = 2;
-/// Most `Outcome::attempts` entries reserved up front from the iterator's size hint.
+/// Most `Outcome::attempts` entries reserved up front from the iterator's upper size bound.
 const RESERVE_LIMIT: usize = 4096;
+/// Most bytes of `Outcome::attempts` reserved up front.
+const RESERVE_BYTES: usize = 64 * 1024;
 
 mod sealed {
     pub trait Sealed {}
@@ -107,6 +110,29 @@ type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
 /// Each attempt is polled only when its own waker is woken, and one poll of the race does a
 /// bounded amount of work, so endless iterators and attempts that wake themselves cannot hang
 /// the executor.
+///
+/// # Fairness and co-operation
+///
+/// A poll of the race works in *rounds*. A round takes every wake-up that has arrived (of
+/// attempts and of the delay's sleep) and handles them in the order they arrived, polling each
+/// woken attempt once; wake-ups that arrive meanwhile wait for the next round. Between two
+/// rounds, a start that is due (the delay passed, or the newest attempt failed) is made before
+/// anything else. Hence:
+///
+/// - **A due start is never held back by busy attempts.** It is made in the poll of the race
+///   that handles the wake-up making it due: at most **two polls** of the race after that
+///   wake-up (one, unless it arrived during a poll, after that poll's last round began),
+///   whatever the running attempts do: wake themselves, wake each other, or get woken from
+///   other threads without pause.
+/// - **Ties go to the attempts.** An attempt whose completion arrives in the same round as the
+///   sleep's wake-up is handled first, so a win at that instant starts nothing.
+/// - **Bounded work per poll.** After 128 units of work (a start, a poll of an attempt or of
+///   the sleep), or once two attempts woke themselves while polled, the race ends its poll at
+///   the next round boundary, after the due start: it wakes its task and returns `Pending`,
+///   so the executor can run other tasks. A round polls each running attempt at most once, so
+///   one poll of the race polls at most `128 + n + 1` attempts, for `n` running, and makes at
+///   most 128 starts (one, if the budget is spent).
+/// - **Precise wake-ups.** Each wake-up of an attempt polls that attempt once, and no other.
 ///
 /// # Differences from asyncio
 ///
@@ -236,34 +262,50 @@ where
     I::Item: AttemptFn,
 {
     /// Runs until the race is over, the budget is spent, or nothing is left to do now.
+    ///
+    /// The work goes in *rounds*: a round takes everything woken so far (attempts and the
+    /// sleep) and handles it in wake order; what is woken meanwhile waits for the next round.
+    /// Between two rounds, a start that is due happens first. So a completion woken together
+    /// with the sleep is handled before the start the sleep makes due (the tie rule), and a
+    /// due start waits for nothing but the round in progress, however busy the running
+    /// attempts keep the queue. The budget and the self-wake rule are checked between rounds,
+    /// after the due start: they end a poll, never hold a start back.
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<I>>> {
         let mut budget = BUDGET;
         let mut self_wakes = 0;
         loop {
+            // Due starts first: one always, more (a zero delay, or attempts failing on their
+            // first poll, make each start due after the one before) while the budget lasts.
+            let mut first = true;
+            while *self.start_due && !*self.exhausted && (first || budget > 0) {
+                first = false;
+                budget = budget.saturating_sub(1);
+                if let Some(finish) = self.start_next(&mut self_wakes) {
+                    return Poll::Ready(finish);
+                }
+            }
             if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
                 if self.slab.has_woken() || (*self.start_due && !*self.exhausted) {
                     // Work is left: let the executor run other tasks, then come back.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-            } else if let Some(woken) = self.slab.pop_woken() {
-                budget -= 1;
-                let finished = match woken {
-                    Woken::Timer => {
-                        self.poll_sleep();
-                        None
+            } else if self.slab.take_round() {
+                while let Some(woken) = self.slab.pop_round() {
+                    budget = budget.saturating_sub(1);
+                    let finished = match woken {
+                        Woken::Timer => {
+                            self.poll_sleep();
+                            None
+                        }
+                        Woken::Attempt(key) => self.poll_attempt(key, &mut self_wakes),
+                    };
+                    if let Some(finish) = finished {
+                        return Poll::Ready(finish);
                     }
-                    Woken::Attempt(key) => self.poll_attempt(key, &mut self_wakes),
-                };
-                if let Some(finish) = finished {
-                    return Poll::Ready(finish);
                 }
                 continue;
             } else if *self.start_due && !*self.exhausted {
-                budget -= 1;
-                if let Some(finish) = self.start_next(&mut self_wakes) {
-                    return Poll::Ready(finish);
-                }
                 continue;
             }
 
@@ -291,9 +333,16 @@ where
         };
         let index = self.attempts.len();
         if index == 0 {
-            let (lower, _) = self.source.size_hint();
-            self.attempts
-                .reserve(lower.saturating_add(1).min(RESERVE_LIMIT));
+            // Reserve for what the iterator says it holds at most, when it says so (arrays,
+            // `Vec`s, ranges, maps of them). An endless or unknown iterator reserves nothing
+            // ahead: its entries grow by doubling, so a race won early stays small.
+            // At most `RESERVE_LIMIT` entries and `RESERVE_BYTES` bytes.
+            if let (_, Some(upper)) = self.source.size_hint() {
+                let entry = mem::size_of::<Attempt<ErrorOf<I>>>().max(1);
+                let limit = RESERVE_LIMIT.min(RESERVE_BYTES / entry).max(1);
+                self.attempts
+                    .reserve_exact(upper.saturating_add(1).min(limit));
+            }
         }
         let fut = make.start();
         self.attempts.push(Attempt::Cancelled);

@@ -9,7 +9,7 @@
 //! first chunk has one more cell, for the race's sleep.
 //!
 //! This is the only storage today. The race talks to it through a small surface (`insert`,
-//! `poll`, `remove`, `pop_woken`), which is what a fixed-capacity, allocation-free
+//! `poll`, `remove`, `take_round`, `pop_round`), which is what a fixed-capacity, allocation-free
 //! storage would provide too.
 
 use alloc::boxed::Box;
@@ -25,6 +25,8 @@ use crate::waker::{self, Batch, Shared, WakerChunk, TIMER};
 /// Slots in the first chunk. Chunk `c` has `BASE << c`.
 pub(crate) const BASE: usize = 8;
 const NONE: u32 = u32::MAX;
+/// Most vacant slots one start looks at for one that is idle, before it grows the slab.
+const SCAN: usize = 4;
 
 enum Slot<Fut> {
     Vacant { next_free: u32 },
@@ -61,9 +63,14 @@ pub(crate) struct Slab<Fut> {
     rest: Vec<Chunk<Fut>>,
     /// Head of the list of vacant slots, to be reused last freed first.
     free: u32,
-    /// Head of the list of vacant slots set aside because a waker of an attempt that had the
-    /// slot may still wake it (see "Stale wakers" in `waker.rs`).
+    /// Head of the queue of vacant slots set aside because a waker of an attempt that had the
+    /// slot may still wake it (see "Stale wakers" in `waker.rs`), oldest first.
     stale: u32,
+    /// The newest set-aside slot, if `stale` is not `NONE`.
+    stale_tail: u32,
+    /// Slots looked at by `take_vacant`, for the tests.
+    #[cfg(test)]
+    scanned: usize,
     /// Occupied slots.
     len: usize,
     shared: Option<Arc<Shared>>,
@@ -105,6 +112,9 @@ impl<Fut> Slab<Fut> {
             rest: Vec::new(),
             free: NONE,
             stale: NONE,
+            stale_tail: NONE,
+            #[cfg(test)]
+            scanned: 0,
             len: 0,
             shared: None,
             batch: Batch::new(),
@@ -190,43 +200,56 @@ impl<Fut> Slab<Fut> {
 
     /// A vacant slot whose waker nothing can wake any more: from the free list, else from the
     /// set-aside slots that have become idle since, else from a new chunk.
+    ///
+    /// At most [`SCAN`] slots are looked at, so a start costs `O(1)` however many slots are set
+    /// aside: a slot that is not idle yet goes to the back of the set-aside queue, to be looked
+    /// at again by a later start. When none of the slots looked at is idle, the slab grows.
     fn take_vacant(&mut self) -> u32 {
-        loop {
-            if self.free == NONE {
-                self.reclaim_stale();
-                if self.free == NONE {
-                    self.grow();
-                }
+        for _ in 0..SCAN {
+            let key = if self.free != NONE {
+                let key = self.free;
+                self.free = self.next_vacant(key);
+                key
+            } else if self.stale != NONE {
+                let key = self.stale;
+                self.stale = self.next_vacant(key);
+                key
+            } else {
+                break;
+            };
+            #[cfg(test)]
+            {
+                self.scanned += 1;
             }
-            let key = self.free;
-            self.free = self.next_vacant(key);
             // SAFETY: the cell belongs to a chunk of this slab.
             if unsafe { waker::is_idle(self.cell(key)) } {
                 return key;
             }
             // A waker of an earlier attempt here may still wake this slot: set it aside, so
             // that it cannot poll the next attempt.
-            let stale = self.stale;
-            self.set_next_vacant(key, stale);
-            self.stale = key;
+            self.set_aside(key);
         }
+        self.grow();
+        let key = self.free;
+        self.free = self.next_vacant(key);
+        debug_assert!(
+            // SAFETY: the cell belongs to the chunk just made.
+            unsafe { waker::is_idle(self.cell(key)) },
+            "a new slot is idle"
+        );
+        key
     }
 
-    /// Moves the set-aside slots whose wakers have gone idle back to the free list.
-    fn reclaim_stale(&mut self) {
-        let mut key = core::mem::replace(&mut self.stale, NONE);
-        while key != NONE {
-            let next = self.next_vacant(key);
-            // SAFETY: the cell belongs to a chunk of this slab.
-            let list = if unsafe { waker::is_idle(self.cell(key)) } {
-                &mut self.free
-            } else {
-                &mut self.stale
-            };
-            let head = core::mem::replace(list, key);
-            self.set_next_vacant(key, head);
-            key = next;
+    /// Puts `key` at the back of the queue of set-aside slots.
+    fn set_aside(&mut self, key: u32) {
+        self.set_next_vacant(key, NONE);
+        if self.stale == NONE {
+            self.stale = key;
+        } else {
+            let tail = self.stale_tail;
+            self.set_next_vacant(tail, key);
         }
+        self.stale_tail = key;
     }
 
     fn next_vacant(&mut self, key: u32) -> u32 {
@@ -265,12 +288,21 @@ impl<Fut> Slab<Fut> {
         !self.batch.is_empty() || self.shared.as_ref().is_some_and(|s| s.has_woken())
     }
 
-    /// The next woken slot or timer, in wake order.
-    pub(crate) fn pop_woken(&mut self) -> Option<Woken> {
-        let shared = self.shared.as_deref()?;
+    /// Starts a round, if none is under way: takes every slot (and the timer) woken so far,
+    /// to be popped in wake order by [`pop_round`](Self::pop_round). What is woken from now on
+    /// waits for the next round. `true` if the round has anything in it.
+    pub(crate) fn take_round(&mut self) -> bool {
+        let Some(shared) = self.shared.as_deref() else {
+            return false;
+        };
         // SAFETY: `shared` is this slab's, and the slab owns every chunk whose cells can be
         // on its queue (chunks are only freed with the slab, which drops the batch too).
-        let key = unsafe { self.batch.pop(shared) }?;
+        unsafe { self.batch.refill(shared) }
+    }
+
+    /// The next woken slot or timer of the current round, in wake order.
+    pub(crate) fn pop_round(&mut self) -> Option<Woken> {
+        let key = self.batch.pop_taken()?;
         Some(if key == TIMER {
             Woken::Timer
         } else {
@@ -401,6 +433,56 @@ mod tests {
     }
 
     #[test]
+    fn a_start_looks_at_a_bounded_number_of_set_aside_slots() {
+        let mut slab = Slab::new();
+        let n = 1_000;
+        let keys: Vec<u32> = (0..n)
+            .map(|i| slab.insert(i, core::future::pending::<()>()))
+            .collect();
+        // Every attempt leaves a clone of its waker behind, so no slot can be reused.
+        let kept: Vec<Waker> = keys
+            .iter()
+            .map(|&k| {
+                // SAFETY: the slab outlives the borrowed waker, which is cloned at once.
+                let w = unsafe { waker::borrowed_waker(slab.cell(k)) };
+                (*w).clone()
+            })
+            .collect();
+        for &key in &keys {
+            slab.remove(key);
+        }
+        let capacity = slab.capacity();
+        for i in 0..3 * n {
+            slab.scanned = 0;
+            let key = slab.insert(i, core::future::pending::<()>());
+            assert!(
+                slab.scanned <= SCAN,
+                "start {i} looked at {} slots",
+                slab.scanned
+            );
+            assert!(!keys.contains(&key), "a slot with a live waker was reused");
+            slab.remove(key);
+        }
+        assert!(
+            slab.capacity() <= 2 * capacity + BASE,
+            "{}",
+            slab.capacity()
+        );
+        // Once the wakers are gone, the set-aside slots are reused again.
+        drop(kept);
+        let capacity = slab.capacity();
+        let again: Vec<u32> = (0..capacity)
+            .map(|i| slab.insert(i, core::future::pending::<()>()))
+            .collect();
+        assert_eq!(
+            slab.capacity(),
+            capacity,
+            "every slot is reused, none added"
+        );
+        assert_eq!(again.len(), capacity);
+    }
+
+    #[test]
     fn woken_slots_pop_in_wake_order_once() {
         let mut slab = Slab::new();
         let keys: Vec<u32> = (0..3)
@@ -421,9 +503,15 @@ mod tests {
             waker::stack_keys(slab.shared.as_ref().unwrap()),
             [keys[0], keys[2]]
         );
-        assert_eq!(slab.pop_woken(), Some(Woken::Attempt(keys[2])));
-        assert_eq!(slab.pop_woken(), Some(Woken::Attempt(keys[0])));
-        assert_eq!(slab.pop_woken(), None);
+        assert!(slab.take_round());
+        wakers[1].wake_by_ref(); // woken after the round was taken: in the next one
+        assert_eq!(slab.pop_round(), Some(Woken::Attempt(keys[2])));
+        assert_eq!(slab.pop_round(), Some(Woken::Attempt(keys[0])));
+        assert_eq!(slab.pop_round(), None);
+        assert!(slab.take_round());
+        assert_eq!(slab.pop_round(), Some(Woken::Attempt(keys[1])));
+        assert_eq!(slab.pop_round(), None);
+        assert!(!slab.take_round());
         drop(slab);
         // Wakers outlive the slab harmlessly.
         for w in wakers {

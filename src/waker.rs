@@ -298,30 +298,52 @@ impl Batch {
     ///
     /// `shared` is the race's `Shared`, and every chunk that has had a cell pushed is still
     /// owned by the caller.
+    #[cfg(loom)]
     pub(crate) unsafe fn pop(&mut self, shared: &Shared) -> Option<u32> {
-        if self.next.is_null() {
-            if shared.head.load(Ordering::Relaxed).is_null() {
-                // Nothing woken: skip the read-modify-write (an idle poll ends here).
-                return None;
-            }
-            let mut top = shared.head.swap(ptr::null_mut(), Ordering::Acquire);
-            // The stack is newest first; reverse it so cells are polled in wake order.
-            let mut reversed: *const Cell = ptr::null();
-            while !top.is_null() {
-                // SAFETY: cells on the stack are live (caller's contract) and queued, so their
-                // `next` fields are ours.
-                let cell = unsafe { &*top };
-                let below = cell.next.load(Ordering::Relaxed);
-                cell.next.store(reversed as *mut Cell, Ordering::Relaxed);
-                reversed = top;
-                top = below;
-            }
-            self.next = reversed;
+        // SAFETY: the caller's contract is `refill`'s.
+        unsafe { self.refill(shared) };
+        self.pop_taken()
+    }
+
+    /// If the batch is empty, takes every cell woken so far off the stack into it, in wake
+    /// order: one *round*. Cells woken from now on go to the next round. Returns `true` if the
+    /// batch has cells.
+    ///
+    /// # Safety
+    ///
+    /// As for [`pop`](Self::pop).
+    pub(crate) unsafe fn refill(&mut self, shared: &Shared) -> bool {
+        if !self.next.is_null() {
+            return true;
         }
+        if shared.head.load(Ordering::Relaxed).is_null() {
+            // Nothing woken: skip the read-modify-write (an idle poll ends here).
+            return false;
+        }
+        let mut top = shared.head.swap(ptr::null_mut(), Ordering::Acquire);
+        // The stack is newest first; reverse it so cells are polled in wake order.
+        let mut reversed: *const Cell = ptr::null();
+        while !top.is_null() {
+            // SAFETY: cells on the stack are live (caller's contract) and queued, so their
+            // `next` fields are ours.
+            let cell = unsafe { &*top };
+            let below = cell.next.load(Ordering::Relaxed);
+            cell.next.store(reversed as *mut Cell, Ordering::Relaxed);
+            reversed = top;
+            top = below;
+        }
+        self.next = reversed;
+        !self.next.is_null()
+    }
+
+    /// Takes the next cell of the current round (never refills), and clears its `QUEUED` bit
+    /// so that a wake during its poll queues it again, for the next round. Returns its key.
+    pub(crate) fn pop_taken(&mut self) -> Option<u32> {
         if self.next.is_null() {
             return None;
         }
-        // SAFETY: as above, batch cells are live and ours until `QUEUED` is cleared.
+        // SAFETY: batch cells are live (the `refill` contract: their chunks are owned by the
+        // batch's owner) and their `next` fields are ours until `QUEUED` is cleared.
         let cell = unsafe { &*self.next };
         self.next = cell.next.load(Ordering::Relaxed);
         // Read `next` before this: once `QUEUED` is clear a waker may overwrite it.

@@ -310,10 +310,13 @@ fn noise_is_exercised() {
         total.remote_wakes += s.remote_wakes;
         total.spurious += s.spurious;
         total.wakes_in_poll += s.wakes_in_poll;
+        total.busy += s.busy;
+        total.busy_instants += s.busy_instants;
     }
     println!("{total:?}, {mid_instant_drops} mid-instant drops");
     assert!(total.wakes > 0 && total.remote_wakes > 0 && total.spurious > 0);
     assert!(total.wakes_in_poll > 0);
+    assert!(total.busy > 0 && total.busy_instants > 0);
     if !cfg!(miri) {
         assert!(mid_instant_drops > 0);
     }

@@ -373,6 +373,22 @@ struct Live {
     completed: Option<(bool, Time)>,
     dropped: Option<Time>,
     self_wakes_left: u8,
+    busy: Busy,
+}
+
+/// How an attempt keeps the race busy on every poll in which it stays pending, for as long as
+/// it runs: the hostile attempts of a `yield_now` loop, of two tasks that keep waking each
+/// other, of a thread that wakes without pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Busy {
+    /// Not busy (it may still wake itself a few times: `self_wakes_left`).
+    No,
+    /// Wakes itself.
+    SelfWake,
+    /// Wakes another running attempt (two such attempts wake each other without end).
+    WakeOther,
+    /// Is woken from another thread before its poll returns.
+    Remote,
 }
 
 struct SleepState {
@@ -418,6 +434,11 @@ pub struct Stats {
     pub spurious: u64,
     /// Times an attempt woke itself or another attempt while polled.
     pub wakes_in_poll: u64,
+    /// Attempts that were busy: waking themselves, another attempt, or woken from another
+    /// thread on every poll.
+    pub busy: u64,
+    /// Instants the driver left with the race still woken, because busy attempts kept it so.
+    pub busy_instants: u64,
 }
 
 type SimRef = Rc<RefCell<Sim>>;
@@ -435,6 +456,51 @@ impl Sim {
 
     fn live_sleeps(&self) -> usize {
         self.sleeps.len()
+    }
+
+    /// Another running attempt than `i`, picked by `pick`, that is not due now (a due one was
+    /// woken already, in its place in the wake order).
+    fn other_to_wake(&self, i: usize, pick: usize) -> Option<usize> {
+        let now = self.now;
+        let others: Vec<usize> = (0..self.attempts.len())
+            .filter(|&j| {
+                let b = &self.attempts[j];
+                j != i
+                    && b.dropped.is_none()
+                    && b.completed.is_none()
+                    && b.waker.is_some()
+                    && b.deadline.map_or(true, |d| d > now)
+            })
+            .collect();
+        (!others.is_empty()).then(|| others[pick % others.len()])
+    }
+
+    /// A running attempt that will complete some day is woken and not yet polled. Its wake
+    /// would come before its place in the wake order of the instant it completes at, so the
+    /// driver moves on only once there is none.
+    fn timed_woken(&self) -> bool {
+        self.attempts.iter().any(|a| {
+            a.woken && a.dropped.is_none() && a.completed.is_none() && a.deadline.is_some()
+        })
+    }
+
+    /// Another running attempt than `i` that never completes, picked by `pick`: what a busy
+    /// attempt wakes (waking one that completes would keep `timed_woken` true for ever).
+    fn endless_to_wake(&self, i: usize, pick: usize) -> Option<usize> {
+        let others: Vec<usize> = (0..self.attempts.len())
+            .filter(|&j| {
+                let b = &self.attempts[j];
+                j != i && b.dropped.is_none() && b.waker.is_some() && b.deadline.is_none()
+            })
+            .collect();
+        (!others.is_empty()).then(|| others[pick % others.len()])
+    }
+
+    /// A running attempt keeps the race busy.
+    fn busy_running(&self) -> bool {
+        self.attempts
+            .iter()
+            .any(|a| a.busy != Busy::No && a.dropped.is_none() && a.completed.is_none())
     }
 }
 
@@ -487,7 +553,34 @@ impl Future for SimAttempt {
             }
             return Poll::Ready(if ok { Ok(ok_value(i)) } else { Err(i as u32) });
         }
-        // Pending. Sometimes wake itself (a yield), or another running attempt.
+        // Pending. Busy attempts keep the race busy on every poll.
+        match sim.attempts[i].busy {
+            Busy::No => {}
+            Busy::SelfWake => {
+                sim.stats.wakes_in_poll += 1;
+                sim.note_wake(i);
+                sim.attempts[i].waker.as_ref().unwrap().wake_by_ref();
+                return Poll::Pending;
+            }
+            Busy::Remote => {
+                sim.stats.wakes_in_poll += 1;
+                sim.stats.remote_wakes += 1;
+                sim.note_wake(i);
+                let waker = sim.attempts[i].waker.clone().unwrap();
+                remote_wake(waker);
+                return Poll::Pending;
+            }
+            Busy::WakeOther => {
+                let pick = usize::from(sim.chaos.byte());
+                if let Some(j) = sim.endless_to_wake(i, pick) {
+                    sim.stats.wakes_in_poll += 1;
+                    sim.note_wake(j);
+                    sim.attempts[j].waker.as_ref().unwrap().wake_by_ref();
+                }
+                return Poll::Pending;
+            }
+        }
+        // Sometimes wake itself (a yield), or another running attempt.
         let c = sim.chaos.byte();
         if c % 8 == 1 && sim.attempts[i].self_wakes_left > 0 {
             sim.attempts[i].self_wakes_left -= 1;
@@ -495,19 +588,7 @@ impl Future for SimAttempt {
             sim.note_wake(i);
             sim.attempts[i].waker.as_ref().unwrap().wake_by_ref();
         } else if c % 8 == 2 {
-            // Another running attempt that is not due now (a due one was woken already).
-            let others: Vec<usize> = (0..sim.attempts.len())
-                .filter(|&j| {
-                    let b = &sim.attempts[j];
-                    j != i
-                        && b.dropped.is_none()
-                        && b.completed.is_none()
-                        && b.waker.is_some()
-                        && b.deadline.map_or(true, |d| d > now)
-                })
-                .collect();
-            if !others.is_empty() {
-                let j = others[usize::from(c / 8) % others.len()];
+            if let Some(j) = sim.other_to_wake(i, usize::from(c / 8)) {
                 sim.stats.wakes_in_poll += 1;
                 sim.note_wake(j);
                 sim.attempts[j].waker.clone().unwrap().wake();
@@ -567,6 +648,18 @@ impl Iterator for Source {
                 let plan = s.plans[index];
                 let start = s.now;
                 let self_wakes_left = s.chaos.byte() % 4;
+                // Only an attempt that never completes is busy: one that completes would be
+                // queued already when its completion is due, out of its place in the wake order.
+                let busy = match s.chaos.byte() % 32 {
+                    _ if plan.ending != Ending::Never => Busy::No,
+                    24..=26 => Busy::SelfWake,
+                    27..=30 => Busy::WakeOther,
+                    31 => Busy::Remote,
+                    _ => Busy::No,
+                };
+                if busy != Busy::No {
+                    s.stats.busy += 1;
+                }
                 s.attempts.push(Live {
                     start,
                     deadline: match plan.ending {
@@ -579,6 +672,7 @@ impl Iterator for Source {
                     completed: None,
                     dropped: None,
                     self_wakes_left,
+                    busy,
                 });
             }
             SimAttempt {
@@ -770,6 +864,12 @@ fn deliver(sim: &SimRef, target: Target, spurious: bool) -> bool {
     true
 }
 
+/// Polls of the race at one instant after which the driver lets time go on while busy
+/// attempts keep the race woken. A start that is due must have happened by then: the race
+/// promises it within two polls of the wake that made it due (one here, as every wake of the
+/// instant is delivered before the first poll), and this leaves one poll to spare.
+const BUSY_POLLS: u64 = 3;
+
 /// What the driver saw, and its counters.
 pub struct Run {
     /// The observed trace.
@@ -834,7 +934,17 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
         let mut polls_now = 0u64;
         let mut pokes = 0u32;
         let mut poked = false;
-        while flag.0.swap(false, Ordering::SeqCst) || std::mem::take(&mut poked) {
+        let mut busy_left = false;
+        while flag.0.load(Ordering::SeqCst) || std::mem::take(&mut poked) {
+            if polls_now >= BUSY_POLLS && sim.borrow().busy_running() && !sim.borrow().timed_woken()
+            {
+                // Busy attempts keep the race woken for ever: time goes on meanwhile. By now
+                // everything due at this instant must have been handled (checked below).
+                busy_left = true;
+                sim.borrow_mut().stats.busy_instants += 1;
+                break;
+            }
+            flag.0.store(false, Ordering::SeqCst);
             polls_now += 1;
             assert!(
                 polls_now <= 64 + 4 * n + u64::from(pokes),
@@ -881,7 +991,12 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
             }
             // The race yielded with work left: sometimes drop it right there, with woken
             // attempts still queued (and possibly a batch taken from the queue half done).
-            if flag.0.load(Ordering::SeqCst) && sim.borrow_mut().chaos.one_in_8(2) {
+            // (Less often while busy attempts keep it woken, so that most such runs end.)
+            let busy = sim.borrow().busy_running();
+            if flag.0.load(Ordering::SeqCst)
+                && (!busy || polls_now == 1)
+                && sim.borrow_mut().chaos.one_in_8(if busy { 1 } else { 2 })
+            {
                 drop(race.take());
                 dropped_mid_instant = true;
                 break 'instants End::Dropped { at: now };
@@ -892,13 +1007,20 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
                 poked = true;
             }
         }
-        // Idle: every woken attempt has been polled (no lost wake-up).
+        // Idle: every woken attempt has been polled (no lost wake-up). Left busy: at least
+        // every attempt due now has been handled.
         {
             let s = sim.borrow();
             for (i, a) in s.attempts.iter().enumerate() {
                 assert!(
-                    !(a.woken && a.dropped.is_none()),
+                    busy_left || !(a.woken && a.dropped.is_none()),
                     "attempt {i} was woken but not polled before the race went idle at {now}"
+                );
+                assert!(
+                    a.dropped.is_some()
+                        || a.completed.is_some()
+                        || a.deadline.map_or(true, |d| d > now),
+                    "attempt {i} is due at {now} but was not handled"
                 );
             }
             if let Some((_, sleep)) = s.sleeps.iter().next() {

@@ -1,0 +1,290 @@
+//! Fairness: a start that is due is never held back by busy attempts.
+//!
+//! The contract: attempt `i + 1` starts at `min(start of i + delay, the moment i fails)`,
+//! whatever the running attempts do. Each test below makes the running attempts as busy as a
+//! hostile user can (waking themselves on every poll, waking each other on every poll, woken
+//! from another thread without pause, working for a while on every poll) and checks that the
+//! due start comes within the documented bound: the poll of the race that handles the wake
+//! making it due, or the next one when that wake arrived during a poll.
+
+mod support;
+
+use std::cell::RefCell;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use staggered::testing::ManualClock;
+use staggered::timer::{FuturesTimer, NoTimer, TokioTimer};
+use staggered::{staggered_race, Attempt, Outcome, Timer};
+use support::{ms, CountWaker};
+
+/// The documented bound: polls of the race, after the wake that made a start due.
+const BOUND: usize = 2;
+
+/// What an attempt in these tests resolves to.
+type Res = Result<&'static str, &'static str>;
+type BoxAttempt<'a> = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Res> + 'a>> + 'a>;
+
+fn boxed<'a, F: Future<Output = Res> + 'a>(f: impl FnOnce() -> F + 'a) -> BoxAttempt<'a> {
+    Box::new(move || Box::pin(f()))
+}
+
+/// Pending forever, waking itself on every poll (what a `yield_now` loop does).
+fn self_waking() -> impl Future<Output = Res> {
+    poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+/// Polls `race` up to `max` times with a task waker that counts its wakes; returns the
+/// outcome and the number of polls it took, or `None` if it was still pending.
+fn poll_up_to<F: Future>(
+    mut race: std::pin::Pin<&mut F>,
+    max: usize,
+) -> Option<(F::Output, usize)> {
+    let (_count, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    for polls in 1..=max {
+        if let Poll::Ready(out) = race.as_mut().poll(&mut cx) {
+            return Some((out, polls));
+        }
+    }
+    None
+}
+
+#[test]
+fn a_self_waking_attempt_does_not_hold_back_a_zero_delay_start() {
+    let attempts: Vec<BoxAttempt<'_>> = vec![boxed(self_waking), boxed(|| async { Ok("second") })];
+    let race = pin!(staggered_race(attempts, Some(Duration::ZERO), NoTimer));
+    let (outcome, polls) =
+        poll_up_to(race, BOUND).expect("attempt 1 starts and wins within the bound");
+    assert_eq!(outcome.winner, Some((1, "second")));
+    assert_eq!(outcome.attempts, [Attempt::Cancelled, Attempt::Won]);
+    assert!(polls <= BOUND);
+}
+
+#[test]
+fn a_self_waking_attempt_does_not_hold_back_a_timed_start() {
+    let clock = ManualClock::new();
+    let attempts: Vec<BoxAttempt<'_>> = vec![boxed(self_waking), boxed(|| async { Ok("second") })];
+    let mut race = pin!(staggered_race(attempts, Some(ms(250)), clock.clone()));
+    // The first attempt runs, busy, for a while: the race yields every time, nothing is due.
+    assert!(poll_up_to(race.as_mut(), 100).is_none());
+    clock.advance(ms(249));
+    assert!(poll_up_to(race.as_mut(), 100).is_none());
+    // The delay passes (and then much more): attempt 1 starts within the bound.
+    clock.advance(ms(1));
+    clock.advance(Duration::from_secs(10));
+    let (outcome, _) = poll_up_to(race, BOUND).expect("attempt 1 starts within the bound");
+    assert_eq!(outcome.winner, Some((1, "second")));
+    assert_eq!(outcome.attempts, [Attempt::Cancelled, Attempt::Won]);
+}
+
+/// A failure of the newest attempt starts the next one within the bound, even while an older
+/// attempt is busy.
+#[test]
+fn a_self_waking_attempt_does_not_hold_back_a_start_after_a_failure() {
+    let clock = ManualClock::new();
+    let attempts: Vec<BoxAttempt<'_>> = vec![
+        boxed(self_waking),
+        boxed(|| async { Err("refused") }),
+        boxed(|| async { Ok("third") }),
+    ];
+    let mut race = pin!(staggered_race(attempts, Some(ms(250)), clock.clone()));
+    assert!(poll_up_to(race.as_mut(), 10).is_none());
+    clock.advance(ms(250));
+    // Attempt 1 starts and fails at once; attempt 2 starts right after it, at 250 ms.
+    let (outcome, _) = poll_up_to(race, BOUND).expect("attempts 1 and 2 start within the bound");
+    assert_eq!(outcome.winner, Some((2, "third")));
+    assert_eq!(
+        outcome.attempts,
+        [Attempt::Cancelled, Attempt::Failed("refused"), Attempt::Won]
+    );
+    assert_eq!(clock.now(), ms(250));
+}
+
+/// Two attempts that wake each other on every poll, and never themselves: the race's budget
+/// runs out on every poll, and the due start must still come.
+#[test]
+fn attempts_waking_each_other_do_not_hold_back_a_start() {
+    let clock = ManualClock::new();
+    let wakers: Rc<RefCell<[Option<Waker>; 2]>> = Rc::default();
+    let polls = Rc::new(RefCell::new([0u64; 2]));
+    let ping_pong = |me: usize| {
+        let wakers = Rc::clone(&wakers);
+        let polls = Rc::clone(&polls);
+        move || {
+            poll_fn(move |cx| {
+                polls.borrow_mut()[me] += 1;
+                let mut wakers = wakers.borrow_mut();
+                wakers[me] = Some(cx.waker().clone());
+                if let Some(other) = &wakers[1 - me] {
+                    other.wake_by_ref();
+                }
+                Poll::<Res>::Pending
+            })
+        }
+    };
+    let attempts: Vec<BoxAttempt<'_>> = vec![
+        boxed(ping_pong(0)),
+        boxed(ping_pong(1)),
+        boxed(|| async { Ok("third") }),
+    ];
+    let mut race = pin!(staggered_race(attempts, Some(ms(100)), clock.clone()));
+    assert!(poll_up_to(race.as_mut(), 1).is_none());
+    clock.advance(ms(100));
+    // Attempt 1 starts within the bound, and from then on they wake each other.
+    assert!(poll_up_to(race.as_mut(), BOUND).is_none());
+    assert!(polls.borrow()[1] > 0, "attempt 1 started");
+    assert!(poll_up_to(race.as_mut(), 20).is_none());
+    let before = *polls.borrow();
+    assert!(
+        before[0] > 100 && before[1] > 100,
+        "they keep each other busy: {before:?}"
+    );
+    clock.advance(ms(100));
+    let (outcome, _) = poll_up_to(race, BOUND).expect("attempt 2 starts within the bound");
+    assert_eq!(outcome.winner, Some((2, "third")));
+    assert_eq!(
+        outcome.attempts,
+        [Attempt::Cancelled, Attempt::Cancelled, Attempt::Won]
+    );
+}
+
+/// An attempt that is woken from another thread without pause: every one of its polls sees a
+/// wake from the other thread before it returns, so it is always queued again.
+#[test]
+fn an_attempt_woken_from_another_thread_without_pause_does_not_hold_back_a_start() {
+    let slot: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let wakes = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let waker_thread = {
+        let (slot, wakes, stop) = (Arc::clone(&slot), Arc::clone(&wakes), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(w) = slot.lock().unwrap().as_ref() {
+                    w.wake_by_ref();
+                    wakes.fetch_add(1, Ordering::SeqCst);
+                }
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let started = Instant::now();
+    let hammered = {
+        let (slot, wakes) = (Arc::clone(&slot), Arc::clone(&wakes));
+        move || {
+            poll_fn(move |cx| {
+                *slot.lock().unwrap() = Some(cx.waker().clone());
+                // Give up after a long time, so that a regression fails instead of hanging.
+                if started.elapsed() > Duration::from_secs(5) {
+                    return Poll::Ready(Err("gave up"));
+                }
+                // Return only once the other thread has woken this waker again.
+                let seen = wakes.load(Ordering::SeqCst);
+                while wakes.load(Ordering::SeqCst) < seen + 2 {
+                    std::hint::spin_loop();
+                }
+                Poll::Pending
+            })
+        }
+    };
+    let attempts: Vec<BoxAttempt<'_>> = vec![boxed(hammered), boxed(|| async { Ok("second") })];
+    let outcome = futures::executor::block_on(staggered_race(attempts, Some(ms(50)), FuturesTimer));
+    stop.store(true, Ordering::Relaxed);
+    waker_thread.join().unwrap();
+    assert_eq!(outcome.winner, Some((1, "second")));
+    assert_eq!(
+        outcome.attempts,
+        [Attempt::Cancelled, Attempt::Won],
+        "attempt 1 started after the delay, not after attempt 0 gave up"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+type RaceFuture = std::pin::Pin<Box<dyn Future<Output = Outcome<&'static str, &'static str>>>>;
+
+/// An attempt that works 1 ms per poll and yields, for a whole second, then fails: the next
+/// attempt starts when the 50 ms delay passes, not when the busy one fails.
+fn a_working_attempt_does_not_hold_back_a_start<Tm: Timer + 'static>(
+    timer: Tm,
+    block_on: impl FnOnce(RaceFuture) -> Outcome<&'static str, &'static str>,
+) {
+    let began = Instant::now();
+    let working = move || async move {
+        while began.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(1));
+            support::yield_now().await;
+        }
+        Err("worked for a second")
+    };
+    let attempts: Vec<BoxAttempt<'static>> = vec![boxed(working), boxed(|| async { Ok("second") })];
+    let outcome = block_on(Box::pin(staggered_race(attempts, Some(ms(50)), timer)));
+    assert_eq!(outcome.winner, Some((1, "second")));
+    assert_eq!(
+        outcome.attempts,
+        [Attempt::Cancelled, Attempt::Won],
+        "attempt 1 started after the delay, not after attempt 0's second of work"
+    );
+    assert!(began.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn a_working_attempt_does_not_hold_back_a_start_on_futures_block_on() {
+    a_working_attempt_does_not_hold_back_a_start(FuturesTimer, futures::executor::block_on);
+}
+
+#[test]
+fn a_working_attempt_does_not_hold_back_a_start_on_tokio() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    a_working_attempt_does_not_hold_back_a_start(TokioTimer, |f| rt.block_on(f));
+}
+
+#[test]
+fn a_working_attempt_does_not_hold_back_a_start_on_smol() {
+    a_working_attempt_does_not_hold_back_a_start(staggered::timer::AsyncIoTimer, smol::block_on);
+}
+
+/// Many busy attempts at once (far more than the budget): each due start still comes within
+/// the bound.
+#[test]
+fn many_busy_attempts_do_not_hold_back_a_start() {
+    let n = if cfg!(miri) { 20 } else { 1_000 };
+    let clock = ManualClock::new();
+    let started = Rc::new(RefCell::new(0usize));
+    let attempts = (0..=n).map(|i| {
+        let started = Rc::clone(&started);
+        move || -> std::pin::Pin<Box<dyn Future<Output = Res>>> {
+            *started.borrow_mut() += 1;
+            if i == n {
+                Box::pin(async { Ok("last") })
+            } else {
+                Box::pin(self_waking())
+            }
+        }
+    });
+    let mut race = pin!(staggered_race(attempts, Some(ms(1)), clock.clone()));
+    assert!(poll_up_to(race.as_mut(), 3).is_none());
+    for i in 1..n {
+        clock.advance(ms(1));
+        assert!(poll_up_to(race.as_mut(), BOUND).is_none());
+        assert_eq!(
+            *started.borrow(),
+            i + 1,
+            "attempt {i} started within the bound"
+        );
+    }
+    clock.advance(ms(1));
+    let (outcome, _) = poll_up_to(race, BOUND).expect("the last attempt starts and wins");
+    assert_eq!(outcome.winner, Some((n, "last")));
+    assert_eq!(outcome.attempts.len(), n + 1);
+}
