@@ -201,10 +201,33 @@ impl<Fut> Slab<Fut> {
     /// A vacant slot whose waker nothing can wake any more: from the free list, else from the
     /// set-aside slots that have become idle since, else from a new chunk.
     ///
-    /// At most [`SCAN`] slots are looked at, so a start costs `O(1)` however many slots are set
-    /// aside: a slot that is not idle yet goes to the back of the set-aside queue, to be looked
-    /// at again by a later start. When none of the slots looked at is idle, the slab grows.
+    /// At most `1 + SCAN` slots are looked at, so a start costs `O(1)` however many slots are
+    /// set aside: a slot that is not idle yet goes to the back of the set-aside queue, to be
+    /// looked at again by a later start. When none of the slots looked at is idle, the slab
+    /// grows.
+    ///
+    /// Every start also looks at the oldest set-aside slot, so the queue keeps moving while
+    /// the free list serves: a slot whose wakers are gone is found again within as many starts
+    /// as there are slots set aside, before the fresh slots of the last growth run out. The
+    /// slab so stays within a small multiple of the slots that are running or held by live
+    /// wakers.
     fn take_vacant(&mut self) -> u32 {
+        if self.stale != NONE {
+            let key = self.stale;
+            self.stale = self.next_vacant(key);
+            #[cfg(test)]
+            {
+                self.scanned += 1;
+            }
+            // SAFETY: the cell belongs to a chunk of this slab.
+            if unsafe { waker::is_idle(self.cell(key)) } {
+                let free = self.free;
+                self.set_next_vacant(key, free);
+                self.free = key;
+            } else {
+                self.set_aside(key);
+            }
+        }
         for _ in 0..SCAN {
             let key = if self.free != NONE {
                 let key = self.free;
@@ -432,35 +455,44 @@ mod tests {
         assert!(slab.is_empty());
     }
 
+    /// A clone of the waker of slot `key`.
+    fn clone_waker<Fut>(slab: &Slab<Fut>, key: u32) -> Waker {
+        // SAFETY: the slab outlives the borrowed waker, which is cloned at once.
+        let w = unsafe { waker::borrowed_waker(slab.cell(key)) };
+        (*w).clone()
+    }
+
+    /// Inserts into `slab`, checks that the start looked at a bounded number of slots and did
+    /// not take one of `held`, and returns the key.
+    fn insert_bounded(slab: &mut Slab<core::future::Pending<()>>, i: usize, held: &[u32]) -> u32 {
+        slab.scanned = 0;
+        let key = slab.insert(i, core::future::pending());
+        assert!(
+            slab.scanned <= SCAN + 1,
+            "start {i} looked at {} slots",
+            slab.scanned
+        );
+        assert!(!held.contains(&key), "a slot with a live waker was reused");
+        key
+    }
+
     #[test]
     fn a_start_looks_at_a_bounded_number_of_set_aside_slots() {
         let mut slab = Slab::new();
         let n = 1_000;
-        let keys: Vec<u32> = (0..n)
-            .map(|i| slab.insert(i, core::future::pending::<()>()))
+        let held: Vec<u32> = (0..n)
+            .map(|i| slab.insert(i, core::future::pending()))
             .collect();
-        // Every attempt leaves a clone of its waker behind, so no slot can be reused.
-        let kept: Vec<Waker> = keys
-            .iter()
-            .map(|&k| {
-                // SAFETY: the slab outlives the borrowed waker, which is cloned at once.
-                let w = unsafe { waker::borrowed_waker(slab.cell(k)) };
-                (*w).clone()
-            })
-            .collect();
-        for &key in &keys {
+        // Every one of these attempts leaves a clone of its waker behind: no slot of theirs
+        // may be reused while it lives.
+        let kept: Vec<Waker> = held.iter().map(|&k| clone_waker(&slab, k)).collect();
+        for &key in &held {
             slab.remove(key);
         }
         let capacity = slab.capacity();
+        // Attempts that keep nothing.
         for i in 0..3 * n {
-            slab.scanned = 0;
-            let key = slab.insert(i, core::future::pending::<()>());
-            assert!(
-                slab.scanned <= SCAN,
-                "start {i} looked at {} slots",
-                slab.scanned
-            );
-            assert!(!keys.contains(&key), "a slot with a live waker was reused");
+            let key = insert_bounded(&mut slab, i, &held);
             slab.remove(key);
         }
         assert!(
@@ -468,11 +500,21 @@ mod tests {
             "{}",
             slab.capacity()
         );
+        // Churn: each attempt keeps its waker until the next one has run. Its slot must be
+        // found again behind the 1,000 held ones, or the slab would grow with the churn.
+        let mut last = None;
+        for i in 0..20 * n {
+            let key = insert_bounded(&mut slab, i, &held);
+            last = Some(clone_waker(&slab, key));
+            slab.remove(key);
+        }
+        drop(last);
+        assert!(slab.capacity() <= 4 * capacity, "{}", slab.capacity());
         // Once the wakers are gone, the set-aside slots are reused again.
         drop(kept);
         let capacity = slab.capacity();
         let again: Vec<u32> = (0..capacity)
-            .map(|i| slab.insert(i, core::future::pending::<()>()))
+            .map(|i| slab.insert(i, core::future::pending()))
             .collect();
         assert_eq!(
             slab.capacity(),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -154,46 +155,91 @@ impl ManualClock {
     /// Runs `fut` to completion on this thread in virtual time.
     ///
     /// Whenever the future is pending and nothing has woken it, the clock jumps to the next
-    /// deadline of a live sleep.
+    /// deadline of a live sleep. Virtual time moves only then, so a future that keeps waking
+    /// itself holds the clock still, and one that waits for another thread sees the clock jump
+    /// past its sleeps while it waits (wake-ups from other threads are for futures that have no
+    /// sleep left to wait for).
+    ///
+    /// When the future is pending, nothing has woken it and no sleep is left, it may still be
+    /// waiting for a wake-up from another thread (a channel a thread completes, say): the
+    /// calling thread parks for up to [`STUCK_AFTER`](Self::STUCK_AFTER) of real time, and
+    /// polls again as soon as the future is woken.
     ///
     /// # Panics
     ///
-    /// If the future is pending, nothing woke it, and no sleep is left to wait for: it would
-    /// never complete.
+    /// If the future is pending, nothing woke it, no sleep is left to wait for, and no wake-up
+    /// came within [`STUCK_AFTER`](Self::STUCK_AFTER): it would never complete.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staggered::testing::ManualClock;
+    ///
+    /// // A wake-up from another thread, 50 ms of real time from now.
+    /// let (tx, rx) = futures::channel::oneshot::channel();
+    /// let thread = std::thread::spawn(move || {
+    ///     std::thread::sleep(Duration::from_millis(50));
+    ///     tx.send("done").unwrap();
+    /// });
+    /// let clock = ManualClock::new();
+    /// assert_eq!(clock.block_on(rx), Ok("done"));
+    /// thread.join().unwrap();
+    /// ```
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
         let mut fut = std::pin::pin!(fut);
-        let flag = Arc::new(Flag::default());
+        let flag = Arc::new(Flag {
+            woken: AtomicBool::new(false),
+            thread: std::thread::current(),
+        });
         let waker = Waker::from(Arc::clone(&flag));
         let mut cx = Context::from_waker(&waker);
         loop {
-            flag.0.store(false, std::sync::atomic::Ordering::SeqCst);
+            flag.woken.store(false, Ordering::SeqCst);
             if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
                 return out;
             }
-            if flag.0.load(std::sync::atomic::Ordering::SeqCst) {
+            if flag.woken.load(Ordering::SeqCst) {
                 continue;
             }
-            match self.next_deadline() {
-                Some(deadline) => self.advance_to(deadline),
-                None => panic!(
-                    "ManualClock::block_on: the future is stuck at {:?}: pending, not woken, \
-                     and no sleep is left to wait for",
-                    self.now()
-                ),
+            if let Some(deadline) = self.next_deadline() {
+                self.advance_to(deadline);
+                continue;
+            }
+            // Nothing to advance to: wait for a wake-up from another thread, for a while.
+            let parked = std::time::Instant::now();
+            while !flag.woken.load(Ordering::SeqCst) {
+                let waited = parked.elapsed();
+                if waited >= Self::STUCK_AFTER {
+                    panic!(
+                        "ManualClock::block_on: the future is stuck at {:?}: pending, not woken \
+                         (not even from another thread, for {:?}), and no sleep is left to \
+                         wait for",
+                        self.now(),
+                        Self::STUCK_AFTER
+                    );
+                }
+                std::thread::park_timeout(Self::STUCK_AFTER - waited);
             }
         }
     }
+
+    /// How long [`block_on`](Self::block_on) waits, in real time, for a wake-up from another
+    /// thread before it calls the future stuck: 2 seconds.
+    pub const STUCK_AFTER: Duration = Duration::from_secs(2);
 }
 
-#[derive(Default)]
-struct Flag(std::sync::atomic::AtomicBool);
+/// The task waker of [`ManualClock::block_on`]: a flag, and the thread to unpark.
+struct Flag {
+    woken: AtomicBool,
+    thread: std::thread::Thread,
+}
 
 impl Wake for Flag {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref()
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.woken.store(true, Ordering::SeqCst);
+        self.thread.unpark();
     }
 }
 

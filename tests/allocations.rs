@@ -25,23 +25,25 @@ struct Counting;
 
 thread_local! {
     static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
 }
 
-fn bump() {
+fn bump(bytes: usize) {
     // `try_with`: never panic inside the allocator, even while the thread is being torn down.
     let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+    let _ = BYTES.try_with(|c| c.set(c.get() + bytes));
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counter is only bookkeeping.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
+        bump(layout.size());
         // SAFETY: the caller's contract for `alloc` is `System.alloc`'s.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump();
+        bump(layout.size());
         // SAFETY: as above.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -52,7 +54,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
+        bump(new_size);
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -66,6 +68,13 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (R, usize) {
     let before = ALLOCS.with(Cell::get);
     let r = f();
     (r, ALLOCS.with(Cell::get) - before)
+}
+
+/// Bytes allocated (or reallocated to) on this thread while `f` runs.
+fn bytes_allocated<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    let before = BYTES.with(Cell::get);
+    let r = f();
+    (r, BYTES.with(Cell::get) - before)
 }
 
 const NS: [usize; 4] = [1, 10, 1_000, 10_000];
@@ -432,4 +441,59 @@ fn timer_wakes_and_starts_into_free_slots_allocate_nothing() {
     board.settle(5, Ok(1));
     let outcome = exec.poll_idle(race.as_mut()).expect("the race is won");
     assert_eq!(outcome.winner, Some((5, 1)));
+}
+
+/// An endless iterator says it has `usize::MAX` items: the race must not reserve for them.
+/// With a 1 KiB error and attempt 0 winning at once, the race allocates a few KiB, not MBs.
+#[test]
+fn an_endless_iterator_won_at_once_reserves_little() {
+    type BigError = [u8; 1024];
+    let exec = Executor::new();
+    let (outcome, bytes) = bytes_allocated(|| {
+        let race = staggered_race(
+            (0u64..).map(|i| {
+                move || async move {
+                    if i == 0 {
+                        Ok(i)
+                    } else {
+                        Err([0u8; 1024])
+                    }
+                }
+            }),
+            Some(Duration::from_millis(250)),
+            NoTimer, // attempt 0 wins on its first poll: no sleep
+        );
+        exec.poll_idle(pin!(race)).expect("attempt 0 wins at once")
+    });
+    let _: &[Attempt<BigError>] = &outcome.attempts;
+    assert_eq!(outcome.winner, Some((0, 0)));
+    eprintln!("endless iterator, won at once, 1 KiB errors: {bytes} bytes allocated");
+    // The slot chunk, the wakers, the queue, and `Outcome::attempts` grown as usual (4 entries
+    // of just over 1 KiB): under 16 KiB. Reserving for the size hint would be 4 MiB.
+    assert!(bytes < 16 * 1024, "{bytes} bytes");
+}
+
+/// A large known size reserves at most 64 KiB of `Outcome::attempts` up front.
+#[test]
+fn a_large_known_size_reserves_at_most_64_kib() {
+    let exec = Executor::new();
+    let (outcome, bytes) = bytes_allocated(|| {
+        let race = staggered_race(
+            (0u64..1_000_000).map(|i| {
+                move || async move {
+                    if i == 0 {
+                        Ok(i)
+                    } else {
+                        Err([0u8; 1024])
+                    }
+                }
+            }),
+            None,
+            NoTimer,
+        );
+        exec.poll_idle(pin!(race)).expect("attempt 0 wins at once")
+    });
+    assert_eq!(outcome.winner, Some((0, 0)));
+    eprintln!("1,000,000 attempts known, won at once, 1 KiB errors: {bytes} bytes allocated");
+    assert!(bytes < 64 * 1024 + 16 * 1024, "{bytes} bytes");
 }

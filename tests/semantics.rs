@@ -935,3 +935,38 @@ fn an_attempt_that_wakes_itself_and_finishes_does_not_poll_its_successor() {
     assert!(race.as_mut().poll(&mut cx).is_pending());
     assert_eq!(polls.get(), 1, "attempt 1 was polled by attempt 0's wake");
 }
+
+// ---------------------------------------------------------------------------------------------
+// ManualClock::block_on and wake-ups from other threads
+// ---------------------------------------------------------------------------------------------
+
+/// A race whose winner is completed by another thread, 50 ms of real time later, with no sleep
+/// left to jump to: `block_on` waits for the wake-up instead of calling the race stuck.
+#[test]
+#[cfg_attr(miri, ignore = "real time")]
+fn manual_clock_block_on_waits_for_a_wake_from_another_thread() {
+    let clock = ManualClock::new();
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send(7).unwrap();
+    });
+    let mut rx = Some(rx);
+    let race = staggered_race(
+        [move || async move { rx.take().unwrap().await.map_err(|_| "sender dropped") }],
+        None,
+        NoTimer,
+    );
+    let outcome = clock.block_on(race);
+    thread.join().unwrap();
+    assert_eq!(outcome.winner, Some((0, 7)));
+    assert_eq!(clock.now(), Duration::ZERO);
+}
+
+/// A future that nothing will ever wake is still called stuck, after `STUCK_AFTER`.
+#[test]
+#[cfg_attr(miri, ignore = "real time")]
+#[should_panic(expected = "the future is stuck")]
+fn manual_clock_block_on_still_reports_a_stuck_future() {
+    ManualClock::new().block_on(std::future::pending::<()>());
+}

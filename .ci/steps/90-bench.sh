@@ -16,6 +16,7 @@ peers = ["staggered", "futures_unordered", "select_ok", "race_ok", "joinset"]
 want = {("lifecycle", n, i) for n in (1, 10, 1000, 100000) for i in peers}
 want |= {("wake", n, i) for n in (1, 10, 100, 1000, 10000) for i in peers}
 want |= {("fallthrough", n, i) for n in (2, 4, 8, 16) for i in peers}
+want |= {("stale", n, i) for n in (100, 1000) for i in ("staggered", "futures_unordered")}
 want |= {("lifecycle", 1, "floor"), ("fallthrough", 2, "floor"), ("lifecycle", 1000, "cpython")}
 missing = sorted(want - seen)
 assert not missing, f"missing from target/peers.json: {missing}"

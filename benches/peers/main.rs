@@ -7,6 +7,10 @@
 //!   the race until it is pending again; ns per wake.
 //! - `fallthrough`: N = 2..16 attempts 250 ms apart in virtual time, all hanging but the last,
 //!   which wins; ns per race.
+//! - `stale`: N attempts that fail at once, each leaving a clone of its waker behind for the
+//!   whole race, then N that fail at once, each keeping its waker until the next one has run,
+//!   then one that wins; ns per attempt. A slot whose waker may still wake it cannot take a
+//!   new attempt, so this is the cost of finding reusable slots among N set aside.
 //!
 //! Plus allocation counts (a counting global allocator) and bytes of overhead per running
 //! attempt. Figures are medians of samples interleaved across implementations. Output: a
@@ -62,6 +66,7 @@ const IMPLS: [&str; 7] = [
 const LIFECYCLE_N: [usize; 4] = [1, 10, 1_000, 100_000];
 const WAKE_N: [usize; 5] = [1, 10, 100, 1_000, 10_000];
 const FALLTHROUGH_N: [usize; 4] = [2, 4, 8, 16];
+const STALE_N: [usize; 2] = [100, 1_000];
 
 // ---------------------------------------------------------------------------------------------
 // Measurement
@@ -328,6 +333,77 @@ impl<E> Check for Result<u32, futures_concurrency::vec::AggregateError<E>> {
 
 fn size_of_future<F: FnOnce() -> Fut, Fut>(_: &F) -> usize {
     std::mem::size_of::<Fut>()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenario 4: stale wakers
+
+/// Where the `stale` attempts leave their wakers.
+#[derive(Default)]
+struct Kept {
+    /// Held for the whole race.
+    held: std::cell::RefCell<Vec<std::task::Waker>>,
+    /// Held until the next attempt runs.
+    last: std::cell::RefCell<Option<std::task::Waker>>,
+}
+
+/// One `stale` attempt: on its first poll it leaves its waker in `Kept` and settles.
+struct KeepWaker<'a> {
+    i: usize,
+    n: usize,
+    kept: &'a Kept,
+}
+
+impl Future for KeepWaker<'_> {
+    type Output = Result<u32, u32>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let (i, n) = (self.i, self.n);
+        let waker = cx.waker().clone();
+        if i < n {
+            self.kept.held.borrow_mut().push(waker);
+        } else {
+            *self.kept.last.borrow_mut() = Some(waker);
+        }
+        Poll::Ready(if i < 2 * n {
+            Err(i as u32)
+        } else {
+            Ok(i as u32)
+        })
+    }
+}
+
+/// N attempts that fail at once keeping their wakers, N that fail at once keeping theirs until
+/// the next one, then one that wins.
+fn stale_attempts<'a>(
+    n: usize,
+    kept: &'a Kept,
+) -> impl Iterator<Item = impl FnOnce() -> KeepWaker<'a>> + 'a {
+    (0..2 * n + 1).map(move |i| move || KeepWaker { i, n, kept })
+}
+
+fn stale(cfg: &Config, report: &mut Report, n: usize) {
+    expect_winner(2 * n);
+    let ops = (2 * n + 1) as f64;
+    let kept = Kept::default();
+    let kept = &kept;
+    let cases = vec![
+        case(STAGGERED, |k, c| {
+            spin_races(k, c, || {
+                kept.held.borrow_mut().clear();
+                *kept.last.borrow_mut() = None;
+                staggered_race(stale_attempts(n, kept), Some(DELAY), NeverTimer)
+            })
+        }),
+        case(FUTURES_UNORDERED, |k, c| {
+            spin_races(k, c, || {
+                kept.held.borrow_mut().clear();
+                *kept.last.borrow_mut() = None;
+                futures_unordered_race(stale_attempts(n, kept), Some(DELAY), NeverTimer)
+            })
+        }),
+    ];
+    measure(cfg, report, "stale", n, ops, 0, cases);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -680,6 +756,7 @@ fn print_table(report: &Report) {
         ("lifecycle", &LIFECYCLE_N[..]),
         ("wake", &WAKE_N[..]),
         ("fallthrough", &FALLTHROUGH_N[..]),
+        ("stale", &STALE_N[..]),
     ];
     for (scenario, ns) in scenarios {
         for &n in ns {
@@ -707,7 +784,8 @@ fn print_table(report: &Report) {
     }
     println!();
     println!("ns/op: lifecycle = per attempt (race time / (N + 1)); wake = per wake round;");
-    println!("fallthrough = per race. Medians; the ratio is to `staggered` in the same run.");
+    println!("fallthrough = per race; stale = per attempt (race time / (2N + 1)). Medians; the");
+    println!("ratio is to `staggered` in the same run.");
     println!();
     println!(
         "| scenario    |      N | implementation    | allocs/op | setup allocs | bytes/attempt |"
@@ -774,6 +852,13 @@ fn print_targets(report: &Report) {
                 verdict(s < v)
             );
         }
+    }
+    if let (Some(a), Some(b)) = (f("stale", 1_000, STAGGERED), f("stale", 100, STAGGERED)) {
+        let r = a / b;
+        println!(
+            "  stale wakers, cost per attempt flat in N: staggered N=1000 / N=100 = {r:.2}x (target <= 1.5x): {}",
+            verdict(r <= 1.5)
+        );
     }
     for (scenario, n) in [("lifecycle", 1), ("fallthrough", 2)] {
         if let (Some(a), Some(b)) = (f(scenario, n, STAGGERED), f(scenario, n, FLOOR)) {
@@ -1027,6 +1112,9 @@ fn main() {
     }
     for n in FALLTHROUGH_N {
         fallthrough(&cfg, &mut report, &rt, n);
+    }
+    for n in STALE_N {
+        stale(&cfg, &mut report, n);
     }
 
     print_table(&report);

@@ -30,12 +30,17 @@ pub enum ConnectErrorKind {
 ///   started, in start order (the interleaved order, RFC 8305 §4). An attempt that was still
 ///   connecting when the overall timeout passed is listed with an
 ///   [`io::ErrorKind::TimedOut`] error.
-/// - [`Display`](fmt::Display) names them all.
-/// - [`source`](Error::source) is the error of the last attempt (the one `std`'s
-///   `TcpStream::connect` would return), or the resolver's error.
+/// - [`Display`](fmt::Display) names them all, each with its error, and the resolver's error
+///   when resolving failed.
+/// - [`source`](Error::source) is `None`, as for [`AllFailed`](crate::AllFailed): `Display`
+///   already prints every underlying error, so an error-chain reporter (`anyhow`, `eyre`)
+///   that prints the sources after the message would print one of them twice. The errors are
+///   all in [`attempts`](ConnectError::attempts) and
+///   [`resolve_error`](ConnectError::resolve_error).
 /// - It converts into an [`io::Error`] whose kind is [`TimedOut`](io::ErrorKind::TimedOut) when
 ///   the overall timeout passed, [`InvalidInput`](io::ErrorKind::InvalidInput) when there was
-///   no address (as in `std`), and otherwise the kind of the error `source` returns. The
+///   no address (as in `std`), and otherwise the kind of the resolver's error or of the last
+///   attempt's error (the one `std`'s `TcpStream::connect` would return). The
 ///   `ConnectError` stays inside: [`io::Error::get_ref`] and `downcast` give it back.
 ///
 /// ```
@@ -135,6 +140,11 @@ impl ConnectError {
         }
     }
 
+    /// The resolver's error, when resolving the host failed.
+    pub fn resolve_error(&self) -> Option<&io::Error> {
+        self.resolve.as_ref()
+    }
+
     fn last_error(&self) -> Option<&io::Error> {
         match &self.resolve {
             Some(error) => Some(error),
@@ -211,12 +221,8 @@ impl fmt::Debug for ConnectError {
     }
 }
 
-impl Error for ConnectError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.last_error()
-            .map(|error| error as &(dyn Error + 'static))
-    }
-}
+/// No [`source`](Error::source): [`Display`](fmt::Display) prints every underlying error.
+impl Error for ConnectError {}
 
 impl From<ConnectError> for io::Error {
     fn from(error: ConnectError) -> io::Error {
@@ -255,7 +261,15 @@ mod tests {
             err.to_string(),
             "could not connect to any of 2 addresses: [::1]:1: refused; 127.0.0.1:2: slow"
         );
-        assert_eq!(err.source().unwrap().to_string(), "slow");
+        // Display has every error; no source, so reporters print none of them twice.
+        assert!(err.source().is_none());
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(e) = source {
+            chain.push_str(&std::format!(": {e}"));
+            source = e.source();
+        }
+        assert_eq!(chain.matches("slow").count(), 1, "{chain}");
         let io: io::Error = err.into();
         assert_eq!(io.kind(), io::ErrorKind::TimedOut);
         let inner = io
@@ -296,7 +310,8 @@ mod tests {
 
         let err = ConnectError::resolve("nowhere:1", io::Error::new(io::ErrorKind::NotFound, "nx"));
         assert_eq!(err.to_string(), "could not resolve nowhere:1: nx");
-        assert_eq!(err.source().unwrap().to_string(), "nx");
+        assert!(err.source().is_none());
+        assert_eq!(err.resolve_error().unwrap().to_string(), "nx");
         assert_eq!(err.host(), Some("nowhere:1"));
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
 
