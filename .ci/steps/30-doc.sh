@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # API docs build without warnings (broken links, missing docs), on stable and as docs.rs
-# builds them, and every link in the rendered pages resolves.
+# builds them; every link in the rendered pages resolves and every page has an example.
 set -euo pipefail
 RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
 
@@ -14,7 +14,8 @@ RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc --no-deps --all-featu
 # URL for (it prints the bare text in brackets), and one inside a macro's input (the docs of
 # `StaggeredRace`, inside `pin_project!`), whose href is then the Rust path itself. So build
 # again as docs.rs does, with `-Zrustdoc-map` (links to dependencies go to docs.rs), and check
-# the HTML for both.
+# the HTML for both. The same script checks that every module, type, trait and function page
+# has an example.
 RUSTDOCFLAGS="--cfg docsrs -D warnings" cargo +nightly doc --no-deps --all-features -Zrustdoc-map
 command -v python3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3; }
-python3 .ci/check-doc-links.py "${CARGO_TARGET_DIR:-target}/doc/staggered"
+python3 .ci/check-docs.py "${CARGO_TARGET_DIR:-target}/doc/staggered"

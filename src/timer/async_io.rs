@@ -37,6 +37,16 @@ use super::Timer;
 pub struct AsyncIoTimer;
 
 /// The sleep of [`AsyncIoTimer`]: an [`async_io::Timer`] whose output is `()`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use staggered::{timer::AsyncIoTimer, Timer};
+///
+/// let start = Instant::now();
+/// let sleep = AsyncIoTimer.sleep(Duration::from_millis(5)); // an AsyncIoSleep
+/// async_io::block_on(sleep);
+/// assert!(start.elapsed() >= Duration::from_millis(5));
+/// ```
 #[derive(Debug)]
 pub struct AsyncIoSleep(async_io::Timer);
 
