@@ -38,6 +38,7 @@
 //!   slab of pinned attempts. It spawns nothing, needs no runtime, works under `no_std` with
 //!   `alloc`, and asks for no `Send`, `'static` or `Unpin`: attempts may borrow.
 //! - [`Outcome`], [`Attempt`] and [`AllFailed`]: what the race reports.
+//! - [`boxed_local`] and [`boxed`]: attempts of different kinds in one race.
 //! - [`Timer`]: the one thing the race needs from a runtime. Adapters live in [`timer`].
 //! - [`testing::ManualClock`] (feature `testing`): a virtual-time timer for your own tests.
 //!
@@ -69,6 +70,7 @@
 //! | `embassy-time` | no | `timer::EmbassyTimer` (works without `std`)                   |
 //! | `net-tokio` | no    | `net::HappyEyeballs` on tokio: RFC 8305 TCP connect (implies `tokio`, `std`) |
 //! | `net-async-io` | no | `net::HappyEyeballs` on async-io, for smol and async-std (implies `async-io`, `std`) |
+//! | `portable-atomic` | no | atomics and `Arc` through `portable-atomic`, for targets without compare-and-swap |
 //!
 //! With `alloc` alone, [`net`] holds the RFC 8305 address interleaving, for any address type.
 //!
@@ -76,8 +78,88 @@
 //! [runtime support table](timer#runtime-support).
 //!
 //! Without `alloc`, the crate is only the [`Timer`] trait and its adapters.
+//!
+//! # Recipes
+//!
+//! ## `?` inside an attempt
+//!
+//! An `async` block cannot name its own return type, and `?` converts errors with `From`, so
+//! with `?` inside, nothing tells the compiler the attempt's error type (`error[E0282]: type
+//! annotations needed`). Name it on the block's final `Ok`:
+//!
+//! ```
+//! use staggered::{staggered_race, timer::NoTimer};
+//!
+//! let ports = ["80", "x", "443"];
+//! let race = staggered_race(
+//!     ports.map(|port| move || async move {
+//!         let port: u16 = port.parse()?; // a ParseIntError for "x"
+//!         if port == 80 { return Err("plain HTTP".into()) }
+//!         Ok::<_, Box<dyn std::error::Error>>(port) // the attempt's error type, named once
+//!     }),
+//!     None,
+//!     NoTimer,
+//! );
+//! let outcome = futures::executor::block_on(race);
+//! assert_eq!(outcome.winner.map(|(_, port)| port), Some(443));
+//! ```
+//!
+//! An `async fn` (or a closure with a return type, `|| -> Result<u16, MyError>` around a
+//! block that is not `async`) names it in its signature instead.
+//!
+//! ## Attempts of different kinds
+//!
+//! A cache, then a CDN, then the origin: each is a different closure and a different future,
+//! and the race takes a list of one type. Wrap each in [`boxed_local`] (or [`boxed`], to keep
+//! the race `Send`); attempts may still borrow. The example is on [`boxed_local`].
+//!
+//! ## A race in a spawned task
+//!
+//! The race spawns nothing, so its attempts may borrow from the caller. A task spawned with
+//! `tokio::spawn` must own what it uses (it is `'static`), so a race that borrows a list of the
+//! caller's fails there with "borrowed value does not live long enough ... argument requires
+//! that it is borrowed for `'static`". Move the list into the task and borrow it there, or
+//! give each attempt its own copy. Inside the task, collect borrowing attempts into a `Vec`
+//! first: an iterator adapter's closure that is held across an `.await` in a task that must be
+//! `Send` trips a rustc limitation ("implementation of `FnOnce` is not general enough",
+//! rust-lang/rust#110338).
+//!
+//! ```
+//! use std::time::Duration;
+//! use staggered::{staggered_race, timer::TokioTimer};
+//!
+//! async fn fetch(url: &str) -> Result<String, String> {
+//!     Ok(format!("hello from {url}"))
+//! }
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() {
+//!     let delay = Some(Duration::from_millis(250));
+//!     let mirrors = vec!["https://a.example".to_owned(), "https://b.example".to_owned()];
+//!
+//!     // In place: the attempts borrow `mirrors`.
+//!     let outcome = staggered_race(mirrors.iter().map(|url| move || fetch(url)), delay, TokioTimer).await;
+//!     assert_eq!(outcome.winner_index(), Some(0));
+//!
+//!     // Spawned, borrowing: the task owns `mirrors`, and its attempts borrow from the task.
+//!     let list = mirrors.clone();
+//!     let task = tokio::spawn(async move {
+//!         let attempts: Vec<_> = list.iter().map(|url| move || fetch(url)).collect();
+//!         staggered_race(attempts, delay, TokioTimer).await
+//!     });
+//!     assert_eq!(task.await.unwrap().winner_index(), Some(0));
+//!
+//!     // Spawned, owned: each attempt owns its `String`.
+//!     let task = tokio::spawn(staggered_race(
+//!         mirrors.into_iter().map(|url| move || async move { fetch(&url).await }),
+//!         delay,
+//!         TokioTimer,
+//!     ));
+//!     assert_eq!(task.await.unwrap().winner_index(), Some(0));
+//! }
+//! ```
 #![no_std]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -90,6 +172,8 @@ pub mod timer;
 pub use timer::Timer;
 
 #[cfg(feature = "alloc")]
+mod boxed;
+#[cfg(feature = "alloc")]
 mod outcome;
 #[cfg(feature = "alloc")]
 mod race;
@@ -100,6 +184,8 @@ mod sync;
 #[cfg(feature = "alloc")]
 mod waker;
 
+#[cfg(feature = "alloc")]
+pub use boxed::{boxed, boxed_local, BoxAttempt, LocalBoxAttempt};
 #[cfg(feature = "alloc")]
 pub use outcome::{AllFailed, Attempt, Outcome};
 #[cfg(feature = "alloc")]

@@ -6,6 +6,27 @@ use core::fmt;
 /// What became of one started attempt.
 ///
 /// `Outcome::attempts[i]` describes the attempt made from the `i`-th item of the iterator.
+///
+/// ```
+/// use staggered::{staggered_race, timer::NoTimer, Attempt};
+///
+/// // All at once (a zero delay): the first hangs, the second fails, the third wins, and the
+/// // first, still running, is cancelled.
+/// let race = staggered_race(
+///     [None, Some(Err("refused")), Some(Ok("up"))].map(|plan| move || async move {
+///         match plan {
+///             Some(result) => result,
+///             None => std::future::pending().await,
+///         }
+///     }),
+///     Some(std::time::Duration::ZERO),
+///     NoTimer,
+/// );
+/// let outcome = futures::executor::block_on(race);
+/// assert_eq!(outcome.attempts, [Attempt::Cancelled, Attempt::Failed("refused"), Attempt::Won]);
+/// assert_eq!(outcome.attempts[1].error(), Some(&"refused"));
+/// assert!(outcome.attempts[0].is_cancelled() && outcome.attempts[2].is_won());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Attempt<E> {
     /// This attempt returned `Ok` first; its value is in [`Outcome::winner`].
@@ -65,6 +86,21 @@ impl<E> Attempt<E> {
 /// | `exceptions[i]` is an exception  | `attempts[i] == Attempt::Failed(error)`       |
 /// | `exceptions[i]` is `CancelledError` | `attempts[i] == Attempt::Cancelled`        |
 /// | `len(exceptions)`                | `attempts.len()`: the number started          |
+///
+/// ```
+/// use staggered::{staggered_race, timer::NoTimer, Attempt};
+///
+/// let race = staggered_race(
+///     ["a", "b"].map(|name| move || async move { if name == "b" { Ok(name) } else { Err(404) } }),
+///     None,
+///     NoTimer,
+/// );
+/// let outcome = futures::executor::block_on(race);
+/// assert_eq!(outcome.winner, Some((1, "b")));
+/// assert_eq!(outcome.winner_index(), Some(1));
+/// assert_eq!(outcome.attempts, [Attempt::Failed(404), Attempt::Won]);
+/// assert_eq!(outcome.errors().collect::<Vec<_>>(), [&404]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Outcome<T, E> {
     /// The index of the winning attempt in the iterator, and its value; `None` if no attempt
@@ -115,6 +151,24 @@ impl<T, E> Outcome<T, E> {
 ///
 /// It carries each error in start order. Its `Display` names them all, so
 /// [`source`](core::error::Error::source) returns `None` rather than repeating one of them.
+///
+/// ```
+/// use staggered::{staggered_race, timer::NoTimer};
+///
+/// let race = staggered_race(
+///     ["refused", "timed out"].map(|why| move || async move { Err::<(), _>(why) }),
+///     None,
+///     NoTimer,
+/// );
+/// let all_failed = futures::executor::block_on(race).into_result().unwrap_err();
+/// assert_eq!(all_failed.errors(), ["refused", "timed out"]);
+/// assert_eq!(all_failed.to_string(), "all 2 attempts failed: [0] refused; [1] timed out");
+/// assert!(!all_failed.no_attempts());
+///
+/// // It is an error type: `?` takes it into `Box<dyn Error>` and anyhow-style errors.
+/// let as_dyn: Box<dyn std::error::Error> = all_failed.into();
+/// assert!(as_dyn.source().is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AllFailed<E> {
     errors: Vec<E>,

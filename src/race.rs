@@ -55,6 +55,16 @@ mod sealed {
 /// Implemented for every `FnOnce() -> Fut` where `Fut: Future<Output = Result<T, E>>`; it only
 /// exists to name `Fut`, `T` and `E` in [`StaggeredRace`]'s `Future` implementation. You never
 /// implement it yourself.
+///
+/// ```
+/// use staggered::AttemptFn;
+///
+/// fn start<A: AttemptFn>(attempt: A) -> A::Future {
+///     attempt.start()
+/// }
+/// let attempt = || async { Ok::<u8, ()>(7) };
+/// assert_eq!(futures::executor::block_on(start(attempt)), Ok(7));
+/// ```
 pub trait AttemptFn: sealed::Sealed {
     /// The attempt's success value.
     type Ok;
@@ -148,6 +158,27 @@ type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
 /// - **Ties.** When the sleep fires at the same instant as an attempt completes, the attempt is
 ///   handled first, so no attempt is started only to be dropped.
 ///
+/// # Panics
+///
+/// A panic in an attempt, a closure, the iterator or the timer reaches the caller of `poll`.
+///
+/// [`NoTimer`](crate::timer::NoTimer) cannot sleep: with it, a `delay` other than `None` or
+/// zero panics (clearly worded) as soon as the race arms its first sleep, that is, once an
+/// attempt is running and the next one is due later. The delay is a run-time value, so the
+/// types cannot rule this out; give such a race a real [`Timer`].
+///
+/// ```should_panic
+/// use std::time::Duration;
+/// use staggered::{staggered_race, timer::NoTimer};
+///
+/// let race = staggered_race(
+///     [|| std::future::pending::<Result<(), ()>>()],
+///     Some(Duration::from_millis(250)),
+///     NoTimer, // panics: "NoTimer cannot sleep (asked for 250ms) ..."
+/// );
+/// futures::executor::block_on(race);
+/// ```
+///
 /// # Example
 ///
 /// ```
@@ -214,6 +245,21 @@ pin_project_lite::pin_project! {
     /// attempt, a closure, the iterator or the timer panicked), panics with a message that says
     /// so. [`FusedFuture::is_terminated`](futures_core::FusedFuture::is_terminated) tells
     /// whether it may still be polled.
+    ///
+    /// # Example
+    ///
+    /// It is a plain future: await it, poll it by hand, or keep it in a struct.
+    ///
+    /// ```
+    /// use futures::{future::FusedFuture, FutureExt};
+    /// use staggered::{staggered_race, timer::NoTimer};
+    ///
+    /// let mut race = staggered_race([|| async { Ok::<_, ()>("up") }], None, NoTimer);
+    /// assert!(!race.is_terminated());
+    /// let outcome = (&mut race).now_or_never().expect("ready on its first poll");
+    /// assert_eq!(outcome.winner, Some((0, "up")));
+    /// assert!(race.is_terminated()); // polling it again would panic
+    /// ```
     #[must_use = "a race does nothing unless polled"]
     pub struct StaggeredRace<I, Tm>
     where

@@ -1,6 +1,36 @@
 //! Deterministic, virtual-time testing: [`ManualClock`].
 //!
 //! Needs the feature `testing`.
+//!
+//! # Example
+//!
+//! A test of your own code's race, in virtual time: it takes no real time, and the timings are
+//! exact.
+//!
+//! ```
+//! use std::time::Duration;
+//! use futures::future::Either;
+//! use staggered::{staggered_race, testing::ManualClock};
+//!
+//! let clock = ManualClock::new();
+//! let ms = Duration::from_millis;
+//! // Two attempts that never answer: the race gives up on neither, so bound it.
+//! let race = staggered_race(
+//!     [(); 2].map(|()| || std::future::pending::<Result<(), ()>>()),
+//!     Some(ms(250)),
+//!     clock.clone(),
+//! );
+//! let deadline = clock.sleep(ms(1000));
+//! let first = clock.block_on(async {
+//!     futures::pin_mut!(race, deadline);
+//!     match futures::future::select(race, deadline).await {
+//!         Either::Left(_) => "the race",
+//!         Either::Right(_) => "the deadline",
+//!     }
+//! });
+//! assert_eq!(first, "the deadline");
+//! assert_eq!(clock.now(), ms(1000)); // exactly, at once
+//! ```
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -244,6 +274,17 @@ impl Wake for Flag {
 }
 
 /// The sleep of a [`ManualClock`]: ready once the clock reaches its deadline.
+///
+/// ```
+/// use std::time::Duration;
+/// use staggered::testing::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// let sleep = clock.sleep(Duration::from_secs(3));
+/// assert_eq!(sleep.deadline(), Duration::from_secs(3));
+/// clock.block_on(sleep); // jumps straight to the deadline
+/// assert_eq!(clock.now(), Duration::from_secs(3));
+/// ```
 #[derive(Debug)]
 pub struct ManualSleep {
     clock: ManualClock,

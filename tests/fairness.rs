@@ -250,8 +250,12 @@ fn a_working_attempt_does_not_hold_back_a_start_on_tokio() {
 }
 
 #[test]
-fn a_working_attempt_does_not_hold_back_a_start_on_smol() {
-    a_working_attempt_does_not_hold_back_a_start(staggered::timer::AsyncIoTimer, smol::block_on);
+fn a_working_attempt_does_not_hold_back_a_start_on_async_io() {
+    // smol's and async-std's `block_on`.
+    a_working_attempt_does_not_hold_back_a_start(
+        staggered::timer::AsyncIoTimer,
+        async_io::block_on,
+    );
 }
 
 /// Many busy attempts at once (far more than the budget): each due start still comes within

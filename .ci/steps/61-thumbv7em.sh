@@ -18,7 +18,7 @@ t0=$(date +%s)
 cargo build --no-default-features --target thumbv7em-none-eabihf
 cargo build --no-default-features --features embassy-time --target thumbv7em-none-eabihf
 cargo build --no-default-features --features embassy-time,alloc --target thumbv7em-none-eabihf
-cargo hack build --feature-powerset --include-features alloc,embassy-time,portable-atomic \
+cargo hack build -p staggered --feature-powerset --include-features alloc,embassy-time,portable-atomic \
   --target thumbv7em-none-eabihf
 echo "crate built for thumbv7em in $(( $(date +%s) - t0 ))s"
 

@@ -464,7 +464,11 @@ fn lifecycle(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
 
 /// CPython's `asyncio.staggered.staggered_race` on the same lifecycle, timed inside Python.
 fn cpython(cfg: &Config, report: &mut Report, n: usize) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/cpython_staggered.py");
+    // Built as a target of tests/extra: the crate root is two levels up.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../benches/cpython_staggered.py"
+    );
     let reps = if cfg.quick { 3 } else { 11 };
     let out = std::process::Command::new("python3")
         .arg(script)
@@ -727,7 +731,7 @@ fn fallthrough(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")))
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")))
 }
 
 fn figure(report: &Report, scenario: &str, n: usize, imp: &str) -> Option<f64> {

@@ -9,6 +9,24 @@ use std::time::Duration;
 use std::vec::Vec;
 
 /// What kind of failure a [`ConnectError`] is.
+///
+/// ```
+/// # #[cfg(feature = "net-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use staggered::net::{ConnectErrorKind, HappyEyeballs, Tokio};
+///
+/// let refusing = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?; // bound, not listening
+/// let connector = HappyEyeballs::new(Tokio).timeout(Duration::from_secs(5));
+/// let err = connector.connect([refusing]).await.unwrap_err();
+/// assert_eq!(err.kind(), ConnectErrorKind::AllFailed);
+/// assert_eq!(err.attempts()[0].0, refusing);
+///
+/// let err = connector.connect([]).await.unwrap_err();
+/// assert_eq!(err.kind(), ConnectErrorKind::NoAddresses);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ConnectErrorKind {

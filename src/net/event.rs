@@ -11,6 +11,44 @@ use std::vec::Vec;
 /// Events are reported synchronously, from inside the connect future's `poll`, in the order
 /// they happen. `attempt` is the attempt's index: its position in the interleaved address
 /// order, which is also its start order.
+///
+/// # Example
+///
+/// A timeline of one connect, as the crate's demo prints it:
+///
+/// ```
+/// # #[cfg(feature = "net-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::{Arc, Mutex};
+/// use staggered::net::{ConnectEvent, HappyEyeballs, Tokio};
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let good = listener.local_addr()?;
+/// let refusing = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?; // bound, not listening
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let connector = HappyEyeballs::new(Tokio).on_event({
+///     let log = log.clone();
+///     move |event| {
+///         let line = match event {
+///             ConnectEvent::Addresses { addrs } => format!("{} addresses", addrs.len()),
+///             ConnectEvent::Started { attempt, .. } => format!("#{attempt} started"),
+///             ConnectEvent::Failed { attempt, error, .. } => format!("#{attempt} failed: {:?}", error.kind()),
+///             ConnectEvent::Won { attempt, .. } => format!("#{attempt} won"),
+///             ConnectEvent::Cancelled { attempt, .. } => format!("#{attempt} cancelled"),
+///             _ => return, // non-exhaustive
+///         };
+///         log.lock().unwrap().push(line);
+///     }
+/// });
+/// connector.connect([refusing, good]).await?;
+/// assert_eq!(
+///     *log.lock().unwrap(),
+///     ["2 addresses", "#0 started", "#0 failed: ConnectionRefused", "#1 started", "#1 won"]
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConnectEvent<'a> {

@@ -83,6 +83,22 @@ where
 }
 
 /// The iterator returned by [`interleave`] and [`interleave_by_family`].
+///
+/// It is lazy, and its items can be raced directly:
+///
+/// ```
+/// use staggered::{net::interleave, staggered_race, timer::NoTimer};
+///
+/// let hosts = [("v6", "a"), ("v6", "b"), ("v4", "c")];
+/// let order = interleave(hosts, 1, |&(family, _)| family); // an Interleave
+/// let race = staggered_race(
+///     order.map(|(_, name)| move || async move { if name == "c" { Ok(name) } else { Err(()) } }),
+///     None,
+///     NoTimer,
+/// );
+/// // "a", then "c" (the other family's turn): "b" is never tried.
+/// assert_eq!(futures::executor::block_on(race).winner, Some((1, "c")));
+/// ```
 #[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Interleave<I: Iterator, K, F> {
     source: Fuse<I>,

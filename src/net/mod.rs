@@ -40,6 +40,24 @@
 //! stacks without `std` (smoltcp, embassy-net) can order their own address types with
 //! [`interleave`]. The connects need a runtime: feature `net-tokio` adds [`Tokio`] and
 //! `net-async-io` adds [`AsyncIo`]; each implies `std`.
+//!
+//! # Example
+//!
+//! On tokio (feature `net-tokio`), to a listener of the example's own, after a port that
+//! refuses:
+//!
+//! ```
+//! # #[cfg(feature = "net-tokio")]
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let good = listener.local_addr()?;
+//! let refusing = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?; // bound, not listening
+//!
+//! let stream = staggered::net::tokio::connect([refusing, good]).await?;
+//! assert_eq!(stream.peer_addr()?, good);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 mod interleave;
 

@@ -19,6 +19,26 @@ pub(crate) mod sealed {
 /// Implemented by [`Tokio`](super::Tokio) (feature `net-tokio`) and
 /// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). It is sealed: its shape may still
 /// change, so other runtimes are added inside the crate for now.
+///
+/// # Example
+///
+/// Code that works on either runtime takes an `R: Runtime`:
+///
+/// ```
+/// # #[cfg(feature = "net-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::net::SocketAddr;
+/// use staggered::net::{ConnectError, HappyEyeballs, Runtime, Tokio};
+///
+/// async fn connect_quickly<R: Runtime>(runtime: R, addrs: Vec<SocketAddr>) -> Result<R::TcpStream, ConnectError> {
+///     HappyEyeballs::new(runtime).attempt_delay(std::time::Duration::from_millis(50)).connect(addrs).await
+/// }
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let stream = connect_quickly(Tokio, vec![listener.local_addr()?]).await?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub trait Runtime: sealed::Sealed {
     /// The connected stream this runtime gives.
     type TcpStream: core::fmt::Debug;

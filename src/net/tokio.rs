@@ -3,6 +3,14 @@
 //!
 //! Needs the feature `net-tokio`, and a tokio runtime with the IO and time drivers enabled
 //! (`enable_all()`, or `#[tokio::main]`).
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let stream: tokio::net::TcpStream = staggered::net::tokio::connect([listener.local_addr()?]).await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,6 +26,20 @@ use crate::timer::TokioTimer;
 /// [`tokio::net::TcpStream::connect`], resolves with
 /// [`tokio::net::lookup_host`] (on tokio's blocking pool), and
 /// staggers with [`TokioTimer`].
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use staggered::net::{HappyEyeballs, Tokio};
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let port = listener.local_addr()?.port();
+/// let connector = HappyEyeballs::new(Tokio).timeout(Duration::from_secs(5));
+/// let stream = connector.connect_host(&format!("localhost:{port}")).await?;
+/// assert_eq!(stream.peer_addr()?.port(), port);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Tokio;
 

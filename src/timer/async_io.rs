@@ -15,7 +15,8 @@ use super::Timer;
 ///
 /// # Example
 ///
-/// On smol (async-std is the same, with `async_std::task::block_on`):
+/// Under async-io's own `block_on`, which is smol's (`smol::block_on` re-exports it); on
+/// async-std, `async_std::task::block_on`:
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ use super::Timer;
 ///     Some(Duration::from_millis(20)),
 ///     AsyncIoTimer,
 /// );
-/// let outcome = smol::block_on(race);
+/// let outcome = async_io::block_on(race);
 /// assert_eq!(outcome.winner, Some((1, "up")));
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// ```
@@ -37,6 +38,16 @@ use super::Timer;
 pub struct AsyncIoTimer;
 
 /// The sleep of [`AsyncIoTimer`]: an [`async_io::Timer`] whose output is `()`.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use staggered::{timer::AsyncIoTimer, Timer};
+///
+/// let start = Instant::now();
+/// let sleep = AsyncIoTimer.sleep(Duration::from_millis(5)); // an AsyncIoSleep
+/// async_io::block_on(sleep);
+/// assert!(start.elapsed() >= Duration::from_millis(5));
+/// ```
 #[derive(Debug)]
 pub struct AsyncIoSleep(async_io::Timer);
 

@@ -30,39 +30,27 @@ use super::Timer;
 ///
 /// # Example
 ///
-/// The race on embassy's executor, here its `std` flavour with embassy-time's `std` driver; on
-/// a microcontroller the same code runs under `#[embassy_executor::main]`.
+/// On a host, with embassy-time's `std` driver and a generic queue, under
+/// `futures::executor::block_on`; on a microcontroller the same race runs in an
+/// `#[embassy_executor::task]` (the crate's `tests/runtime_embassy.rs` runs it on
+/// embassy-executor).
 ///
 /// ```
 /// use core::time::Duration;
-/// use std::sync::atomic::{AtomicBool, Ordering};
-/// use embassy_executor::{Executor, Spawner};
 /// use staggered::{staggered_race, timer::EmbassyTimer};
 ///
-/// static DONE: AtomicBool = AtomicBool::new(false);
-///
-/// #[embassy_executor::task]
-/// async fn connect() {
-///     // The first way hangs; the second starts 20 ms later and works.
-///     let race = staggered_race(
-///         [false, true].map(|works| move || async move {
-///             if works { Ok("link up") } else { core::future::pending::<Result<_, ()>>().await }
-///         }),
-///         Some(Duration::from_millis(20)),
-///         EmbassyTimer,
-///     );
-///     let started = embassy_time::Instant::now();
-///     let outcome = race.await;
-///     assert_eq!(outcome.winner, Some((1, "link up")));
-///     assert!(started.elapsed() >= embassy_time::Duration::from_millis(20));
-///     DONE.store(true, Ordering::SeqCst);
-/// }
-///
-/// let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
-/// executor.run_until(
-///     |spawner: Spawner| spawner.spawn(connect().unwrap()),
-///     || DONE.load(Ordering::SeqCst),
+/// // The first way hangs; the second starts 20 ms later and works.
+/// let race = staggered_race(
+///     [false, true].map(|works| move || async move {
+///         if works { Ok("link up") } else { core::future::pending::<Result<_, ()>>().await }
+///     }),
+///     Some(Duration::from_millis(20)),
+///     EmbassyTimer,
 /// );
+/// let started = embassy_time::Instant::now();
+/// let outcome = futures::executor::block_on(race);
+/// assert_eq!(outcome.winner, Some((1, "link up")));
+/// assert!(started.elapsed() >= embassy_time::Duration::from_millis(20));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct EmbassyTimer;

@@ -25,6 +25,31 @@
 //!
 //! A feature adds its runtime's crate and nothing else: a build without it does not compile or
 //! link that runtime (`.ci/steps/60-features.sh` checks this with `cargo tree`).
+//!
+//! # Example
+//!
+//! The timer is the race's third argument; the rest of the race is the same on every runtime.
+//!
+//! ```
+//! use std::time::Duration;
+//! use staggered::{staggered_race, timer::FuturesTimer, Timer};
+//!
+//! // Any `Timer` will do: this function works on every runtime.
+//! async fn first_answer(timer: impl Timer) -> Option<usize> {
+//!     let waits = [Duration::from_secs(60), Duration::ZERO];
+//!     staggered_race(
+//!         waits.map(|wait| move || async move {
+//!             if wait.is_zero() { Ok(()) } else { std::future::pending::<Result<(), ()>>().await }
+//!         }),
+//!         Some(Duration::from_millis(10)),
+//!         timer,
+//!     )
+//!     .await
+//!     .winner_index()
+//! }
+//!
+//! assert_eq!(futures::executor::block_on(first_answer(FuturesTimer)), Some(1));
+//! ```
 
 use core::future::Future;
 use core::pin::Pin;
@@ -113,7 +138,22 @@ impl<T: Timer + ?Sized> Timer for &T {
 /// # Panics
 ///
 /// [`sleep`](Timer::sleep) panics: a race with a non-zero delay needs a real timer, and using
-/// `NoTimer` there is a programming error.
+/// `NoTimer` there is a programming error. (The delay is a run-time value, so the types cannot
+/// rule it out.)
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use staggered::{staggered_race, timer::NoTimer};
+///
+/// let attempts = || [1, 2, 3].map(|n| move || async move { if n < 3 { Err(n) } else { Ok(n) } });
+/// let block_on = futures::executor::block_on;
+/// // One after another: each failure starts the next.
+/// assert_eq!(block_on(staggered_race(attempts(), None, NoTimer)).winner, Some((2, 3)));
+/// // All at once.
+/// assert_eq!(block_on(staggered_race(attempts(), Some(Duration::ZERO), NoTimer)).winner, Some((2, 3)));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct NoTimer;
 
