@@ -15,8 +15,12 @@ pub enum ConnectErrorKind {
     /// There was no address to try: an empty list, or a host name that resolved to nothing.
     /// Reported at once.
     NoAddresses,
-    /// The host name could not be resolved.
+    /// The host name could not be resolved: both lookups failed, or one failed and the other
+    /// found nothing, or neither answered within the resolve timeout.
     Resolve,
+    /// The target was unusable before any lookup: no port, a port out of range, an empty
+    /// host, a URI without a host or with a scheme the connector does not take.
+    InvalidInput,
     /// Every address was tried, and every attempt failed.
     AllFailed,
     /// The overall timeout passed first.
@@ -52,6 +56,7 @@ pub enum ConnectErrorKind {
 pub struct ConnectError {
     kind: ConnectErrorKind,
     host: Option<Box<str>>,
+    reason: Option<Box<str>>,
     timeout: Option<Duration>,
     resolve: Option<io::Error>,
     attempts: Vec<(SocketAddr, io::Error)>,
@@ -66,6 +71,13 @@ impl ConnectError {
         ConnectError {
             resolve: Some(error),
             ..Self::new(ConnectErrorKind::Resolve, Some(host))
+        }
+    }
+
+    pub(crate) fn invalid_input(host: &str, reason: impl Into<Box<str>>) -> Self {
+        ConnectError {
+            reason: Some(reason.into()),
+            ..Self::new(ConnectErrorKind::InvalidInput, Some(host))
         }
     }
 
@@ -92,6 +104,7 @@ impl ConnectError {
         ConnectError {
             kind,
             host: host.map(Box::from),
+            reason: None,
             timeout: None,
             resolve: None,
             attempts: Vec::new(),
@@ -114,7 +127,8 @@ impl ConnectError {
         self.attempts
     }
 
-    /// The `host:port` string given to `connect_host`, if that is how the connect began.
+    /// The `host:port` string given to `connect_host` (or the URI given to the HTTP
+    /// connector), if that is how the connect began.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
     }
@@ -128,7 +142,9 @@ impl ConnectError {
     fn io_kind(&self) -> io::ErrorKind {
         match self.kind {
             ConnectErrorKind::TimedOut => io::ErrorKind::TimedOut,
-            ConnectErrorKind::NoAddresses => io::ErrorKind::InvalidInput,
+            ConnectErrorKind::NoAddresses | ConnectErrorKind::InvalidInput => {
+                io::ErrorKind::InvalidInput
+            }
             _ => self
                 .last_error()
                 .map_or(io::ErrorKind::Other, io::Error::kind),
@@ -160,6 +176,13 @@ impl fmt::Display for ConnectError {
                 write!(f, "{host} resolved to no addresses")
             }
             (ConnectErrorKind::NoAddresses, None) => f.write_str("no addresses to connect to"),
+            (ConnectErrorKind::InvalidInput, host) => {
+                write!(f, "invalid address {:?}", host.unwrap_or(""))?;
+                match &self.reason {
+                    Some(reason) => write!(f, ": {reason}"),
+                    None => Ok(()),
+                }
+            }
             (ConnectErrorKind::Resolve, host) => {
                 write!(f, "could not resolve {}", host.unwrap_or("the host"))?;
                 match &self.resolve {
@@ -200,6 +223,9 @@ impl fmt::Debug for ConnectError {
         d.field("kind", &self.kind);
         if let Some(host) = &self.host {
             d.field("host", host);
+        }
+        if let Some(reason) = &self.reason {
+            d.field("reason", reason);
         }
         if let Some(timeout) = &self.timeout {
             d.field("timeout", timeout);
@@ -299,6 +325,11 @@ mod tests {
         assert_eq!(err.source().unwrap().to_string(), "nx");
         assert_eq!(err.host(), Some("nowhere:1"));
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
+
+        let err = ConnectError::invalid_input("h", "no port");
+        assert_eq!(err.kind(), ConnectErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), "invalid address \"h\": no port");
+        assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidInput);
 
         let err = ConnectError::no_addresses(Some("h:1"));
         assert_eq!(err.to_string(), "h:1 resolved to no addresses");

@@ -52,7 +52,11 @@ mod event;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod happy_eyeballs;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+mod resolve;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod runtime;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+mod socket;
 
 #[cfg(feature = "net-async-io")]
 pub mod async_io;
@@ -66,7 +70,11 @@ pub use self::error::{ConnectError, ConnectErrorKind};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::event::ConnectEvent;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
-pub use self::happy_eyeballs::{HappyEyeballs, DEFAULT_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY};
+pub use self::happy_eyeballs::{
+    HappyEyeballs, DEFAULT_ATTEMPT_DELAY, DEFAULT_RESOLVE_TIMEOUT, MIN_ATTEMPT_DELAY,
+};
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+pub use self::resolve::{Family, Resolve, SystemResolver};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::runtime::Runtime;
 #[cfg(feature = "net-tokio")]
