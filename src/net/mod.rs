@@ -60,6 +60,8 @@ mod socket;
 
 #[cfg(feature = "net-async-io")]
 pub mod async_io;
+#[cfg(feature = "net-hyper")]
+mod hyper;
 #[cfg(feature = "net-tokio")]
 pub mod tokio;
 
@@ -73,6 +75,8 @@ pub use self::event::ConnectEvent;
 pub use self::happy_eyeballs::{
     HappyEyeballs, DEFAULT_ATTEMPT_DELAY, DEFAULT_RESOLVE_TIMEOUT, MIN_ATTEMPT_DELAY,
 };
+#[cfg(feature = "net-hyper")]
+pub use self::hyper::{HttpConnecting, HttpConnector};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::resolve::{Family, Resolve, SystemResolver};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
