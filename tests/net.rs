@@ -191,20 +191,27 @@ impl Recorder {
     }
 }
 
-/// The peer address of either runtime's stream.
+/// The peer address and the socket of either runtime's stream.
 trait Peer {
     fn peer(&self) -> SocketAddr;
+    fn sock(&self) -> socket2::SockRef<'_>;
 }
 
 impl Peer for tokio::net::TcpStream {
     fn peer(&self) -> SocketAddr {
         self.peer_addr().unwrap()
     }
+    fn sock(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(self)
+    }
 }
 
 impl Peer for async_io::Async<TcpStream> {
     fn peer(&self) -> SocketAddr {
         self.get_ref().peer_addr().unwrap()
+    }
+    fn sock(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(self.get_ref())
     }
 }
 
@@ -555,6 +562,37 @@ mod scenarios {
             "invalid address \"localhost\": no port (expected \"host:port\")"
         );
     }
+
+    pub async fn socket_options<R: Runtime>(rt: R)
+    where
+        R::TcpStream: Peer,
+    {
+        let (_listener, good) = listening(V4);
+        let local = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        let local = if TcpListener::bind((local, 0)).is_ok() {
+            local
+        } else {
+            V4
+        };
+        let connector = HappyEyeballs::new(rt.clone())
+            .nodelay(true)
+            .keepalive(Duration::from_secs(20))
+            .recv_buffer_size(128 * 1024)
+            .local_address(local)
+            .local_address(V6);
+        let stream = connector.connect([good]).await.unwrap();
+        assert_eq!(stream.peer(), good);
+        let sock = stream.sock();
+        assert!(sock.tcp_nodelay().unwrap());
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(20));
+        assert!(sock.recv_buffer_size().unwrap() >= 128 * 1024);
+        let bound = sock.local_addr().unwrap().as_socket().unwrap();
+        assert_eq!(bound.ip(), local);
+        // The defaults leave the options to the OS: Nagle on.
+        let stream = HappyEyeballs::new(rt).connect([good]).await.unwrap();
+        assert!(!stream.sock().tcp_nodelay().unwrap());
+    }
 }
 
 macro_rules! on_runtime {
@@ -615,6 +653,11 @@ macro_rules! on_runtime {
             #[test]
             fn connect_host_resolves_without_blocking() {
                 $block_on(scenarios::connect_host($rt))
+            }
+
+            #[test]
+            fn socket_options_are_set_before_the_connect() {
+                $block_on(scenarios::socket_options($rt))
             }
         }
     };
