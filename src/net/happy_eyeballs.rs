@@ -336,7 +336,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     ) -> Result<R::TcpStream, ConnectError> {
         let addrs = match (addrs, host) {
             (Some(addrs), _) => addrs,
-            (None, Some(host)) => self.resolve(host).await?,
+            (None, Some(host)) => self.lookup(host).await?,
             (None, None) => Vec::new(),
         };
         let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
@@ -363,8 +363,36 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
         }
     }
 
+    /// Resolves `host` as [`connect_host`](Self::connect_host) would, without connecting:
+    /// the addresses in the order the attempts would start (interleaved by family, RFC 8305
+    /// §4), or the same errors. The [`timeout`](Self::timeout) does not apply here; the
+    /// [`resolve_timeout`](Self::resolve_timeout) does.
+    ///
+    /// For clients that take a resolver but not a connector (reqwest's
+    /// `ClientBuilder::dns_resolver`): see `examples/reqwest.rs`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "net-tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use staggered::net::{HappyEyeballs, Tokio};
+    ///
+    /// let connector = HappyEyeballs::new(Tokio);
+    /// let addrs = connector.resolve("localhost:8080").await?;
+    /// assert!(addrs.contains(&"127.0.0.1:8080".parse()?));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+        let addrs = self.lookup(host).await?;
+        let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
+        if addrs.is_empty() {
+            return Err(ConnectError::no_addresses(Some(host)));
+        }
+        Ok(addrs)
+    }
+
     /// `host:port` to addresses: a literal as it is, a name through both lookups.
-    async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+    async fn lookup(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
         let (name, port) = match parse_target(host) {
             Ok(Target::Addr(addr)) => return Ok(Vec::from([addr])),
             Ok(Target::Name(name, port)) => (name, port),

@@ -68,7 +68,7 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 /// | errors: one `ConnectError` with the last cause | [`ConnectError`]: every address tried, each with its own error |
 /// | HTTP/1 and HTTP/2 over the stream, `HttpInfo` in responses | the same: the stream is hyper-util's `TokioIo<TcpStream>` |
 ///
-/// [hyper-util's legacy client]: hyper_util::client::legacy::Client
+/// [hyper-util's legacy client]: https://docs.rs/hyper-util/0.1/hyper_util/client/legacy/struct.Client.html
 pub struct HttpConnector<D = SystemResolver<Tokio>> {
     inner: Arc<HappyEyeballs<Tokio, D>>,
     enforce_http: bool,
