@@ -67,6 +67,7 @@
 //! | `embassy-time` | no | `timer::EmbassyTimer` (works without `std`)                   |
 //! | `net-tokio` | no    | `net::HappyEyeballs` on tokio: RFC 8305 TCP connect (implies `tokio`, `std`) |
 //! | `net-async-io` | no | `net::HappyEyeballs` on async-io, for smol and async-std (implies `async-io`, `std`) |
+//! | `net-hyper` | no | `net::HttpConnector`, a connector for hyper-util's legacy client (implies `net-tokio`) |
 //!
 //! With `alloc` alone, [`net`] holds the RFC 8305 address interleaving, for any address type.
 //!

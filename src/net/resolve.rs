@@ -123,9 +123,9 @@ impl<T: Resolve + ?Sized + Send + Sync> Resolve for std::sync::Arc<T> {
 ///
 /// On Unix each lookup asks `getaddrinfo` for one family (`AF_INET6` or `AF_INET`), so the
 /// resolver sends the AAAA and A queries separately and the two answers come back apart.
-/// Within a family the order is `getaddrinfo`'s, which on glibc, musl and the BSDs (macOS
-/// included) is RFC 6724 destination address selection, with the source address rules that
-/// only the platform can apply. Elsewhere (Windows) each lookup asks for both families and
+/// Within a family the order is `getaddrinfo`'s, which on glibc and musl is RFC 6724
+/// destination address selection (RFC 3484 on old glibc), with the source address rules that
+/// only the platform can apply; other systems order as their `getaddrinfo` does. Elsewhere (Windows) each lookup asks for both families and
 /// keeps its own.
 ///
 /// A lookup that is abandoned (the connect was dropped, or the resolve timeout passed) cannot
