@@ -424,3 +424,45 @@ fn the_connector_is_send_sync_and_its_future_is_send() {
     let future = connector.call(Uri::from_static("http://localhost:1/"));
     send(&future);
 }
+
+/// IPv6 lookups fail, IPv4 ones answer 127.0.0.1.
+struct V6Fails;
+
+impl Resolve for V6Fails {
+    async fn lookup(&self, _: &str, port: u16, family: Family) -> io::Result<Vec<SocketAddr>> {
+        match family {
+            Family::V6 => Err(io::Error::other("SERVFAIL")),
+            Family::V4 => Ok(vec![SocketAddr::new(lo(1), port)]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_failed_family_is_left_out_and_reported() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let connector = HappyEyeballs::new(Tokio)
+        .resolver(V6Fails)
+        .on_event(move |event| {
+            if let staggered::net::ConnectEvent::Resolved { family, result } = event {
+                let result = result
+                    .map(<[SocketAddr]>::to_vec)
+                    .map_err(|e| e.to_string());
+                log.lock().unwrap().push((*family, result));
+            }
+        });
+    let addrs = connector.resolve("half.test:81").await.unwrap();
+    assert_eq!(addrs, [SocketAddr::new(lo(1), 81)]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Family::V6, Err("SERVFAIL".to_owned())),
+            (Family::V4, Ok(vec![SocketAddr::new(lo(1), 81)])),
+        ]
+    );
+    // An address literal is not looked up.
+    seen.lock().unwrap().clear();
+    let addrs = connector.resolve("[::1]:82").await.unwrap();
+    assert_eq!(addrs, ["[::1]:82".parse::<SocketAddr>().unwrap()]);
+    assert!(seen.lock().unwrap().is_empty());
+}

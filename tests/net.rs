@@ -157,6 +157,7 @@ impl Recorder {
                     *me.order.lock().unwrap() = addrs.to_vec();
                     return;
                 }
+                ConnectEvent::Resolved { .. } => return,
                 ConnectEvent::Started { attempt, addr } => Ev::Started(attempt, addr),
                 ConnectEvent::Failed {
                     attempt,

@@ -336,7 +336,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     ) -> Result<R::TcpStream, ConnectError> {
         let addrs = match (addrs, host) {
             (Some(addrs), _) => addrs,
-            (None, Some(host)) => self.lookup(host).await?,
+            (None, Some(host)) => self.lookup(log, host).await?,
             (None, None) => Vec::new(),
         };
         let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
@@ -383,7 +383,8 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     /// # }).unwrap();
     /// ```
     pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
-        let addrs = self.lookup(host).await?;
+        let log = Log::new(self.observer.as_deref());
+        let addrs = self.lookup(&log, host).await?;
         let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
         if addrs.is_empty() {
             return Err(ConnectError::no_addresses(Some(host)));
@@ -392,7 +393,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     }
 
     /// `host:port` to addresses: a literal as it is, a name through both lookups.
-    async fn lookup(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+    async fn lookup(&self, log: &Log<'_>, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
         let (name, port) = match parse_target(host) {
             Ok(Target::Addr(addr)) => return Ok(Vec::from([addr])),
             Ok(Target::Name(name, port)) => (name, port),
@@ -409,6 +410,24 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
         } else {
             None
         };
+        for (family, answer) in [(Family::V6, &answers.v6), (Family::V4, &answers.v4)] {
+            let no_answer;
+            let result = match answer {
+                Some(Ok(addrs)) => Ok(&addrs[..]),
+                Some(Err(error)) => Err(error),
+                None => {
+                    no_answer = io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer within the resolve timeout of {:?}",
+                            limit.unwrap_or_default()
+                        ),
+                    );
+                    Err(&no_answer)
+                }
+            };
+            log.report(ConnectEvent::Resolved { family, result });
+        }
         combine(answers, limit).map_err(|error| ConnectError::resolve(host, error))
     }
 
