@@ -562,6 +562,16 @@ mod scenarios {
             err.to_string(),
             "invalid address \"localhost\": no port (expected \"host:port\")"
         );
+        // A port out of range, an empty name, an IPv6 literal without brackets.
+        for (host, why) in [
+            ("localhost:65536", "port 65536 is out of range (0 to 65535)"),
+            (":80", "empty host name"),
+            ("::1:80", "an IPv6 address needs brackets: \"[addr]:port\""),
+        ] {
+            let err = connector.connect_host(host).await.unwrap_err();
+            assert_eq!(err.kind(), ConnectErrorKind::InvalidInput, "{err}");
+            assert_eq!(err.to_string(), format!("invalid address {host:?}: {why}"));
+        }
     }
 
     pub async fn socket_options<R: Runtime>(rt: R)
