@@ -32,9 +32,20 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use hyper_util::client::legacy::Client;
+/// use hyper_util::client::legacy::{connect::HttpInfo, Client};
 /// use hyper_util::rt::TokioExecutor;
 /// use staggered::net::{HappyEyeballs, HttpConnector, Tokio};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// // A one-shot HTTP server on loopback.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let server = listener.local_addr()?;
+/// tokio::spawn(async move {
+///     let (mut stream, _) = listener.accept().await.unwrap();
+///     let mut request = [0; 1024];
+///     let _ = stream.read(&mut request).await.unwrap();
+///     stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi").await.unwrap();
+/// });
 ///
 /// let connector = HttpConnector::from(
 ///     HappyEyeballs::new(Tokio)
@@ -44,8 +55,12 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 /// );
 /// let client: Client<HttpConnector, String> =
 ///     Client::builder(TokioExecutor::new()).build(connector);
-/// # let _ = client;
-/// # });
+/// let response = client.get(format!("http://localhost:{}/", server.port()).parse()?).await?;
+/// assert_eq!(response.status(), 200);
+/// let info = response.extensions().get::<HttpInfo>().unwrap();
+/// assert_eq!(info.remote_addr(), server);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
 /// ```
 ///
 /// Errors are [`ConnectError`]s (hyper-util wraps them; [`std::error::Error::source`] on its
