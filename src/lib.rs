@@ -53,7 +53,8 @@
 //! - **Co-operative and fair.** One poll does a bounded amount of work (starts and attempt
 //!   polls). With work left, the race wakes itself and yields: endless iterators, endless
 //!   failures and attempts that wake themselves cannot hang the executor, and a start that is
-//!   due is made within two polls of the race however busy the running attempts are
+//!   due is never held back by busy attempts: it comes within two polls of the race while
+//!   fewer than 64 attempts run
 //!   ([details](staggered_race#fairness-and-co-operation)).
 //! - **One live sleep**, re-armed with [`Timer::reset`].
 //!
@@ -71,6 +72,7 @@
 //! | `net-tokio` | no    | `net::HappyEyeballs` on tokio: RFC 8305 TCP connect (implies `tokio`, `std`) |
 //! | `net-async-io` | no | `net::HappyEyeballs` on async-io, for smol and async-std (implies `async-io`, `std`) |
 //! | `portable-atomic` | no | atomics and `Arc` through `portable-atomic`, for targets without compare-and-swap |
+//! | `net-hyper` | no | `net::HttpConnector`, a connector for hyper-util's legacy client (implies `net-tokio`) |
 //!
 //! With `alloc` alone, [`net`] holds the RFC 8305 address interleaving, for any address type.
 //!

@@ -125,23 +125,27 @@ type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
 ///
 /// A poll of the race works in *rounds*. A round takes every wake-up that has arrived (of
 /// attempts and of the delay's sleep) and handles them in the order they arrived, polling each
-/// woken attempt once; wake-ups that arrive meanwhile wait for the next round. Between two
-/// rounds, a start that is due (the delay passed, or the newest attempt failed) is made before
-/// anything else. Hence:
+/// woken attempt once; wake-ups that arrive meanwhile wait for the next round. A start that is
+/// due (the delay passed, or the newest attempt failed) is made between two rounds, before the
+/// next round begins. Hence:
 ///
-/// - **A due start is never held back by busy attempts.** It is made in the poll of the race
-///   that handles the wake-up making it due: at most **two polls** of the race after that
-///   wake-up (one, unless it arrived during a poll, after that poll's last round began),
-///   whatever the running attempts do: wake themselves, wake each other, or get woken from
-///   other threads without pause.
+/// - **A due start is never held back by busy attempts.** It waits only for the round under
+///   way and the round of the wake-up that made it due, never for the wake-ups that running
+///   attempts keep making after, whatever they do: wake themselves, wake each other, or get
+///   woken from other threads without pause. A round holds each running attempt (and the
+///   sleep) at most once, and 128 wake-ups are handled per poll, so with `n` attempts running
+///   the start is made within `ceil((2n + 1) / 128) + 1` polls of the race after that
+///   wake-up: at most **two polls** while fewer than 64 attempts run.
 /// - **Ties go to the attempts.** An attempt whose completion arrives in the same round as the
 ///   sleep's wake-up is handled first, so a win at that instant starts nothing.
-/// - **Bounded work per poll.** After 128 units of work (a start, a poll of an attempt or of
-///   the sleep), or once two attempts woke themselves while polled, the race ends its poll at
-///   the next round boundary, after the due start: it wakes its task and returns `Pending`,
-///   so the executor can run other tasks. A round polls each running attempt at most once, so
-///   one poll of the race polls at most `128 + n + 1` attempts, for `n` running, and makes at
-///   most 128 starts (one, if the budget is spent).
+/// - **Bounded work per poll.** A poll does at most 128 units of work (a start, a poll of an
+///   attempt or of the sleep), and one more start if one is due when the budget runs out; a
+///   round too large for what is left goes on, where it was, in the next poll. Once two
+///   attempts woke themselves while polled, the poll ends at the end of the round, after the
+///   due start. With work left the race wakes its task and returns `Pending`, so the executor
+///   runs other tasks (this also keeps one poll within tokio's co-operative budget). Starts
+///   that come due one after another (a zero delay) take at most half the budget while
+///   wake-ups wait, so neither can starve the other.
 /// - **Precise wake-ups.** Each wake-up of an attempt polls that attempt once, and no other.
 ///
 /// # Differences from asyncio
@@ -311,19 +315,43 @@ where
     ///
     /// The work goes in *rounds*: a round takes everything woken so far (attempts and the
     /// sleep) and handles it in wake order; what is woken meanwhile waits for the next round.
-    /// Between two rounds, a start that is due happens first. So a completion woken together
-    /// with the sleep is handled before the start the sleep makes due (the tie rule), and a
-    /// due start waits for nothing but the round in progress, however busy the running
-    /// attempts keep the queue. The budget and the self-wake rule are checked between rounds,
-    /// after the due start: they end a poll, never hold a start back.
+    /// A start that is due is made between two rounds, before the next round begins. So a
+    /// completion woken together with the sleep is handled before the start the sleep makes
+    /// due (the tie rule), and a due start waits only for the wake-ups that had arrived before
+    /// it, never for those that busy attempts keep making after. The budget ends a poll
+    /// anywhere (a round too large for it goes on in the next poll, where it was); the
+    /// self-wake rule ends a poll only between rounds, after the due start.
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<I>>> {
         let mut budget = BUDGET;
         let mut self_wakes = 0;
         loop {
-            // Due starts first: one always, more (a zero delay, or attempts failing on their
-            // first poll, make each start due after the one before) while the budget lasts.
+            if self.slab.in_round() {
+                if budget == 0 {
+                    // The rest of this round goes first in the next poll.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                budget -= 1;
+                let finished = match self.slab.pop_round() {
+                    Some(Woken::Timer) => {
+                        self.poll_sleep();
+                        None
+                    }
+                    Some(Woken::Attempt(key)) => self.poll_attempt(key, &mut self_wakes),
+                    None => None,
+                };
+                if let Some(finish) = finished {
+                    return Poll::Ready(finish);
+                }
+                continue;
+            }
+
+            // Between rounds: the due start first, always. More starts that come due one
+            // after another (a zero delay, or attempts failing on their first poll) follow
+            // while more than half the budget is left, so that neither starts nor rounds can
+            // starve the other.
             let mut first = true;
-            while *self.start_due && !*self.exhausted && (first || budget > 0) {
+            while *self.start_due && !*self.exhausted && (first || budget > BUDGET / 2) {
                 first = false;
                 budget = budget.saturating_sub(1);
                 if let Some(finish) = self.start_next(&mut self_wakes) {
@@ -336,22 +364,7 @@ where
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-            } else if self.slab.take_round() {
-                while let Some(woken) = self.slab.pop_round() {
-                    budget = budget.saturating_sub(1);
-                    let finished = match woken {
-                        Woken::Timer => {
-                            self.poll_sleep();
-                            None
-                        }
-                        Woken::Attempt(key) => self.poll_attempt(key, &mut self_wakes),
-                    };
-                    if let Some(finish) = finished {
-                        return Poll::Ready(finish);
-                    }
-                }
-                continue;
-            } else if *self.start_due && !*self.exhausted {
+            } else if self.slab.take_round() || (*self.start_due && !*self.exhausted) {
                 continue;
             }
 

@@ -323,6 +323,11 @@ impl<Fut> Slab<Fut> {
         unsafe { self.batch.refill(shared) }
     }
 
+    /// `true` while a round is under way: taken, and not all of it popped yet.
+    pub(crate) fn in_round(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
     /// The next woken slot or timer of the current round, in wake order.
     pub(crate) fn pop_round(&mut self) -> Option<Woken> {
         let key = self.batch.pop_taken()?;

@@ -157,6 +157,7 @@ impl Recorder {
                     *me.order.lock().unwrap() = addrs.to_vec();
                     return;
                 }
+                ConnectEvent::Resolved { .. } => return,
                 ConnectEvent::Started { attempt, addr } => Ev::Started(attempt, addr),
                 ConnectEvent::Failed {
                     attempt,
@@ -191,20 +192,27 @@ impl Recorder {
     }
 }
 
-/// The peer address of either runtime's stream.
+/// The peer address and the socket of either runtime's stream.
 trait Peer {
     fn peer(&self) -> SocketAddr;
+    fn sock(&self) -> socket2::SockRef<'_>;
 }
 
 impl Peer for tokio::net::TcpStream {
     fn peer(&self) -> SocketAddr {
         self.peer_addr().unwrap()
     }
+    fn sock(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(self)
+    }
 }
 
 impl Peer for async_io::Async<TcpStream> {
     fn peer(&self) -> SocketAddr {
         self.get_ref().peer_addr().unwrap()
+    }
+    fn sock(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(self.get_ref())
     }
 }
 
@@ -543,12 +551,56 @@ mod scenarios {
             .await
             .unwrap();
         assert_eq!(stream.peer(), good);
-        // No port: the resolver refuses it, without a query.
+        // No port: refused before any lookup, naming the host and what is wrong.
         let err = connector.connect_host("localhost").await.unwrap_err();
-        assert_eq!(err.kind(), ConnectErrorKind::Resolve, "{err}");
+        assert_eq!(err.kind(), ConnectErrorKind::InvalidInput, "{err}");
         assert_eq!(err.host(), Some("localhost"));
-        assert!(err.resolve_error().is_some());
         assert!(std::error::Error::source(&err).is_none());
+        assert_eq!(
+            err.to_string(),
+            "invalid address \"localhost\": no port (expected \"host:port\")"
+        );
+        // A port out of range, an empty name, an IPv6 literal without brackets.
+        for (host, why) in [
+            ("localhost:65536", "port 65536 is out of range (0 to 65535)"),
+            (":80", "empty host name"),
+            ("::1:80", "an IPv6 address needs brackets: \"[addr]:port\""),
+        ] {
+            let err = connector.connect_host(host).await.unwrap_err();
+            assert_eq!(err.kind(), ConnectErrorKind::InvalidInput, "{err}");
+            assert_eq!(err.to_string(), format!("invalid address {host:?}: {why}"));
+        }
+    }
+
+    pub async fn socket_options<R: Runtime>(rt: R)
+    where
+        R::TcpStream: Peer,
+    {
+        let (_listener, good) = listening(V4);
+        let local = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        let local = if TcpListener::bind((local, 0)).is_ok() {
+            local
+        } else {
+            V4
+        };
+        let connector = HappyEyeballs::new(rt.clone())
+            .nodelay(true)
+            .keepalive(Duration::from_secs(20))
+            .recv_buffer_size(128 * 1024)
+            .local_address(local)
+            .local_address(V6);
+        let stream = connector.connect([good]).await.unwrap();
+        assert_eq!(stream.peer(), good);
+        let sock = stream.sock();
+        assert!(sock.tcp_nodelay().unwrap());
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(20));
+        assert!(sock.recv_buffer_size().unwrap() >= 128 * 1024);
+        let bound = sock.local_addr().unwrap().as_socket().unwrap();
+        assert_eq!(bound.ip(), local);
+        // The defaults leave the options to the OS: Nagle on.
+        let stream = HappyEyeballs::new(rt).connect([good]).await.unwrap();
+        assert!(!stream.sock().tcp_nodelay().unwrap());
     }
 }
 
@@ -610,6 +662,11 @@ macro_rules! on_runtime {
             #[test]
             fn connect_host_resolves_without_blocking() {
                 $block_on(scenarios::connect_host($rt))
+            }
+
+            #[test]
+            fn socket_options_are_set_before_the_connect() {
+                $block_on(scenarios::socket_options($rt))
             }
         }
     };

@@ -2,6 +2,12 @@
 # Every combination of features compiles on the host, warnings as errors (cargo-hack's
 # feature powerset: 160 combinations; `default` is left out, as it is only `std`), and a
 # runtime feature adds its runtime and nothing else to the dependency graph.
+#
+# `net-hyper` is left out of the full powerset (it would add 48 combinations, each with the
+# hyper stack): its code depends only on `net-tokio` (which it implies), on whether
+# `net-async-io` is on too (the shared net modules), and on `portable-atomic` (the race), so
+# a second, small powerset over those covers it (4 new combinations; the others are already
+# checked and stay fresh).
 set -euo pipefail
 t0=$(date +%s)
 if [ "$(cargo hack --version 2>/dev/null)" != "cargo-hack 0.6.46" ]; then
@@ -12,7 +18,9 @@ echo "cargo-hack ready in $(( $(date +%s) - t0 ))s"
 # Its own target dir: RUSTFLAGS differ from the other steps', so they don't evict each other.
 t0=$(date +%s)
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
-  cargo hack check -p staggered --feature-powerset --exclude-features default
+  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
+  cargo hack check -p staggered --feature-powerset --include-features net-hyper,net-async-io,portable-atomic
 echo "feature powerset checked in $(( $(date +%s) - t0 ))s"
 
 # No cost without the feature: each runtime crate is in the normal dependency graph only when
@@ -21,12 +29,12 @@ runtimes="tokio async-io futures-timer embassy-time"
 wants() { # wants FEATURE RUNTIME: does FEATURE need RUNTIME?
   case "$1" in
     "$2") true ;;
-    net-tokio) [ "$2" = tokio ] ;;
+    net-tokio | net-hyper) [ "$2" = tokio ] ;;
     net-async-io) [ "$2" = async-io ] ;;
     *) false ;;
   esac
 }
-for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io; do
+for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper; do
   deps=$(cargo tree -e normal --prefix none --format '{p}' --target all \
            --no-default-features ${features:+--features "$features"} | awk '{print $1}' | sort -u)
   for rt in $runtimes; do
@@ -34,6 +42,15 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
       grep -qx "$rt" <<<"$deps" || { echo "feature '$features' lacks $rt" >&2; exit 1; }
     elif grep -qx "$rt" <<<"$deps"; then
       echo "feature set '${features}' pulls in $rt" >&2
+      exit 1
+    fi
+  done
+  # The hyper stack comes with `net-hyper` only.
+  for crate in hyper hyper-util tower-service http; do
+    if [ "$features" = net-hyper ]; then
+      grep -qx "$crate" <<<"$deps" || { echo "feature net-hyper lacks $crate" >&2; exit 1; }
+    elif grep -qx "$crate" <<<"$deps"; then
+      echo "feature set '${features}' pulls in $crate" >&2
       exit 1
     fi
   done

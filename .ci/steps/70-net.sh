@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Happy Eyeballs (staggered::net): each runtime feature builds alone, the README's demo runs
-# and shows its timeline, and the connect bench runs once per case. Loopback only; no network.
+# Happy Eyeballs (staggered::net): each runtime feature builds alone (and the hyper connector
+# on its own), the README's demo runs and shows its timeline, the reqwest example gets an
+# answer through staggered's resolver, and the connect bench runs once per case. Loopback
+# only; no network.
 # Budget: every command is under `timeout`; about a minute when the build is warm.
 set -euo pipefail
 t0=$(date +%s)
@@ -8,6 +10,7 @@ t0=$(date +%s)
 # Feature hygiene: each runtime on its own, without the other or the default features.
 timeout 600 cargo build --no-default-features --features net-tokio
 timeout 600 cargo build --no-default-features --features net-async-io
+timeout 600 cargo build --no-default-features --features net-hyper
 
 # The demo, as the README runs it: no flags. It must connect to the good endpoint, and print
 # a win, a refusal, cancellations and the capped sequential run.
@@ -19,6 +22,11 @@ for want in "WON" "failed: Connection refused" "cancelled (socket closed)" "conn
     exit 1
   fi
 done
+
+# reqwest with staggered's resolver (`localhost` from /etc/hosts, a hyper server on 127.0.0.1).
+out=$(timeout 300 cargo run --example reqwest)
+echo "$out"
+grep -qx "hello over reqwest" <<<"$out" || { echo "70-net: the reqwest example got no answer" >&2; exit 1; }
 
 # The bench, once per case.
 timeout 600 cargo bench --bench connect -- --quick

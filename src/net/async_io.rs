@@ -10,20 +10,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::borrow::ToOwned;
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::vec;
-use std::vec::Vec;
+use std::net::{SocketAddr, TcpStream};
 
 use ::async_io::Async;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use super::runtime::{sealed, Runtime};
+use super::socket::SocketOptions;
 use super::{ConnectError, HappyEyeballs};
 use crate::timer::AsyncIoTimer;
 
-/// The async-io runtime, for [`HappyEyeballs::new`]: connects with
-/// [`Async::<TcpStream>::connect`](Async::connect), resolves with the system resolver on the
+/// The async-io runtime, for [`HappyEyeballs::new`]: connects a non-blocking `socket2` socket
+/// (its options set first) and waits on it with [`Async`], runs the system resolver on the
 /// [`blocking`] crate's thread pool, and staggers with [`AsyncIoTimer`].
 ///
 /// ```
@@ -50,18 +49,46 @@ impl Runtime for AsyncIo {
         AsyncIoTimer
     }
 
-    async fn connect(&self, addr: SocketAddr) -> io::Result<Async<TcpStream>> {
-        Async::<TcpStream>::connect(addr).await
+    async fn connect(
+        &self,
+        addr: SocketAddr,
+        options: &SocketOptions,
+    ) -> io::Result<Async<TcpStream>> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        options.apply(socket2::SockRef::from(&socket), addr)?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if in_progress(&e) => {}
+            Err(e) => return Err(e),
+        }
+        let stream = Async::new(TcpStream::from(socket))?;
+        // Writable once the connect is done, either way; the socket's error says which.
+        stream.writable().await?;
+        match stream.get_ref().take_error()? {
+            Some(error) => Err(error),
+            None => {
+                stream.get_ref().peer_addr()?;
+                Ok(stream)
+            }
+        }
     }
 
-    async fn resolve(&self, host: &str) -> io::Result<Vec<SocketAddr>> {
-        // An address literal needs no resolver, nor a trip to the thread pool.
-        if let Ok(addr) = host.parse::<SocketAddr>() {
-            return Ok(vec![addr]);
-        }
-        let host = host.to_owned();
-        blocking::unblock(move || Ok(host.to_socket_addrs()?.collect())).await
+    async fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
+        Ok(blocking::unblock(work).await)
     }
+}
+
+/// A non-blocking connect that has begun and will finish later.
+fn in_progress(error: &io::Error) -> bool {
+    #[cfg(unix)]
+    if error.raw_os_error() == Some(libc::EINPROGRESS) {
+        return true;
+    }
+    error.kind() == io::ErrorKind::WouldBlock
 }
 
 /// [`HappyEyeballs::connect`] on async-io with the default options (250 ms attempt delay, no

@@ -33,8 +33,12 @@ pub enum ConnectErrorKind {
     /// There was no address to try: an empty list, or a host name that resolved to nothing.
     /// Reported at once.
     NoAddresses,
-    /// The host name could not be resolved.
+    /// The host name could not be resolved: both lookups failed, or one failed and the other
+    /// found nothing, or neither answered within the resolve timeout.
     Resolve,
+    /// The target was unusable before any lookup: no port, a port out of range, an empty
+    /// host, a URI without a host or with a scheme the connector does not take.
+    InvalidInput,
     /// Every address was tried, and every attempt failed.
     AllFailed,
     /// The overall timeout passed first.
@@ -75,6 +79,7 @@ pub enum ConnectErrorKind {
 pub struct ConnectError {
     kind: ConnectErrorKind,
     host: Option<Box<str>>,
+    reason: Option<Box<str>>,
     timeout: Option<Duration>,
     resolve: Option<io::Error>,
     attempts: Vec<(SocketAddr, io::Error)>,
@@ -89,6 +94,13 @@ impl ConnectError {
         ConnectError {
             resolve: Some(error),
             ..Self::new(ConnectErrorKind::Resolve, Some(host))
+        }
+    }
+
+    pub(crate) fn invalid_input(host: &str, reason: impl Into<Box<str>>) -> Self {
+        ConnectError {
+            reason: Some(reason.into()),
+            ..Self::new(ConnectErrorKind::InvalidInput, Some(host))
         }
     }
 
@@ -115,6 +127,7 @@ impl ConnectError {
         ConnectError {
             kind,
             host: host.map(Box::from),
+            reason: None,
             timeout: None,
             resolve: None,
             attempts: Vec::new(),
@@ -137,7 +150,8 @@ impl ConnectError {
         self.attempts
     }
 
-    /// The `host:port` string given to `connect_host`, if that is how the connect began.
+    /// The `host:port` string given to `connect_host` (or the URI given to the HTTP
+    /// connector), if that is how the connect began.
     pub fn host(&self) -> Option<&str> {
         self.host.as_deref()
     }
@@ -151,7 +165,9 @@ impl ConnectError {
     fn io_kind(&self) -> io::ErrorKind {
         match self.kind {
             ConnectErrorKind::TimedOut => io::ErrorKind::TimedOut,
-            ConnectErrorKind::NoAddresses => io::ErrorKind::InvalidInput,
+            ConnectErrorKind::NoAddresses | ConnectErrorKind::InvalidInput => {
+                io::ErrorKind::InvalidInput
+            }
             _ => self
                 .last_error()
                 .map_or(io::ErrorKind::Other, io::Error::kind),
@@ -188,6 +204,13 @@ impl fmt::Display for ConnectError {
                 write!(f, "{host} resolved to no addresses")
             }
             (ConnectErrorKind::NoAddresses, None) => f.write_str("no addresses to connect to"),
+            (ConnectErrorKind::InvalidInput, host) => {
+                write!(f, "invalid address {:?}", host.unwrap_or(""))?;
+                match &self.reason {
+                    Some(reason) => write!(f, ": {reason}"),
+                    None => Ok(()),
+                }
+            }
             (ConnectErrorKind::Resolve, host) => {
                 write!(f, "could not resolve {}", host.unwrap_or("the host"))?;
                 match &self.resolve {
@@ -228,6 +251,9 @@ impl fmt::Debug for ConnectError {
         d.field("kind", &self.kind);
         if let Some(host) = &self.host {
             d.field("host", host);
+        }
+        if let Some(reason) = &self.reason {
+            d.field("reason", reason);
         }
         if let Some(timeout) = &self.timeout {
             d.field("timeout", timeout);
@@ -332,6 +358,11 @@ mod tests {
         assert_eq!(err.resolve_error().unwrap().to_string(), "nx");
         assert_eq!(err.host(), Some("nowhere:1"));
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
+
+        let err = ConnectError::invalid_input("h", "no port");
+        assert_eq!(err.kind(), ConnectErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), "invalid address \"h\": no port");
+        assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidInput);
 
         let err = ConnectError::no_addresses(Some("h:1"));
         assert_eq!(err.to_string(), "h:1 resolved to no addresses");

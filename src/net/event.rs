@@ -52,6 +52,18 @@ use std::vec::Vec;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConnectEvent<'a> {
+    /// One family's lookup of [`connect_host`](super::HappyEyeballs::connect_host) (or
+    /// [`resolve`](super::HappyEyeballs::resolve)) ended: its addresses in the resolver's
+    /// order, or its error (a lookup that did not answer within the resolve timeout has an
+    /// [`io::ErrorKind::TimedOut`] error). Reported for IPv6, then IPv4, once both lookups are
+    /// done or the resolve timeout has passed, before [`Addresses`](Self::Addresses). Not
+    /// reported for address literals.
+    Resolved {
+        /// The family looked up.
+        family: super::Family,
+        /// What the lookup gave.
+        result: Result<&'a [SocketAddr], &'a io::Error>,
+    },
     /// The addresses to try, in the order they will be tried (after interleaving). Reported
     /// once, before the first attempt starts, and also when the list is empty.
     Addresses {

@@ -5,14 +5,16 @@ use core::future::Future;
 use core::time::Duration;
 use std::format;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::vec::Vec;
 
 use super::error::ConnectError;
 use super::event::{ConnectEvent, Log, Observer, Tracked};
 use super::interleave::interleave_by_family;
+use super::resolve::{combine, lookup_both, parse_target, Family, Resolve, SystemResolver, Target};
 use super::runtime::{timeout, Runtime};
+use super::socket::SocketOptions;
 use crate::{staggered_race, Timer};
 
 /// The Connection Attempt Delay that RFC 8305 §8 recommends, and the default: 250 ms.
@@ -21,6 +23,11 @@ pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// The smallest Connection Attempt Delay: RFC 8305 §5 says it "MUST NOT" go below 10 ms, so
 /// shorter delays are raised to this.
 pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
+
+/// How long [`connect_host`](HappyEyeballs::connect_host) waits for the name lookups by
+/// default: 10 s, the time glibc's resolver takes to give up on one server with its default
+/// settings (two tries of 5 s).
+pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A Happy Eyeballs v2 (RFC 8305) TCP connect: the options, and
 /// [`connect`](HappyEyeballs::connect) / [`connect_host`](HappyEyeballs::connect_host).
@@ -32,8 +39,14 @@ pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 /// its socket. If none connects, the error names every address with its own error.
 ///
 /// `R` is the runtime: [`Tokio`](super::Tokio) (feature `net-tokio`) or
-/// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). The builder is cheap to clone and can
+/// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). `D` is the name resolver of
+/// [`connect_host`](HappyEyeballs::connect_host): the [`SystemResolver`] unless
+/// [`resolver`](HappyEyeballs::resolver) sets another. The builder is cheap to clone and can
 /// be shared: `connect` takes `&self`.
+///
+/// Socket options ([`nodelay`](Self::nodelay), [`keepalive`](Self::keepalive), buffer sizes,
+/// [`local_address`](Self::local_address)) are set through `socket2` on every attempt's
+/// socket before it connects; by default each is left to the OS.
 ///
 /// ```
 /// # #[cfg(feature = "net-tokio")]
@@ -54,28 +67,136 @@ pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub struct HappyEyeballs<R> {
+pub struct HappyEyeballs<R, D = SystemResolver<R>> {
     runtime: R,
+    resolver: D,
     attempt_delay: Duration,
     first_family_count: usize,
     attempt_timeout: Option<Duration>,
     timeout: Option<Duration>,
+    resolve_timeout: Option<Duration>,
+    socket: SocketOptions,
     observer: Option<Observer>,
 }
 
-impl<R> HappyEyeballs<R> {
+impl<R: Clone> HappyEyeballs<R> {
     /// The RFC 8305 defaults on `runtime`: a 250 ms attempt delay, a First Address Family
-    /// Count of 1, and no timeouts (each attempt is then bounded by the OS's own connect
-    /// timeout).
+    /// Count of 1, the [`SystemResolver`] with a 10 s resolve timeout, no other timeouts (each
+    /// attempt is then bounded by the OS's own connect timeout), and the OS's socket options.
     pub fn new(runtime: R) -> Self {
         HappyEyeballs {
+            resolver: SystemResolver::new(runtime.clone()),
             runtime,
             attempt_delay: DEFAULT_ATTEMPT_DELAY,
             first_family_count: 1,
             attempt_timeout: None,
             timeout: None,
+            resolve_timeout: Some(DEFAULT_RESOLVE_TIMEOUT),
+            socket: SocketOptions::default(),
             observer: None,
         }
+    }
+}
+
+impl<R, D> HappyEyeballs<R, D> {
+    /// The resolver [`connect_host`](Self::connect_host) looks names up with, in place of the
+    /// [`SystemResolver`]. See [`Resolve`].
+    pub fn resolver<D2: Resolve>(self, resolver: D2) -> HappyEyeballs<R, D2> {
+        HappyEyeballs {
+            runtime: self.runtime,
+            resolver,
+            attempt_delay: self.attempt_delay,
+            first_family_count: self.first_family_count,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            resolve_timeout: self.resolve_timeout,
+            socket: self.socket,
+            observer: self.observer,
+        }
+    }
+
+    /// A limit on the name lookups of [`connect_host`](Self::connect_host). When it passes, the
+    /// connect goes on with the family that answered, or fails with a
+    /// [`Resolve`](super::ConnectErrorKind::Resolve) error if neither did. Default
+    /// [`DEFAULT_RESOLVE_TIMEOUT`] (10 s); `None` waits as long as the resolver takes.
+    pub fn resolve_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
+        self.resolve_timeout = limit.into();
+        self
+    }
+
+    /// Sets `TCP_NODELAY` on every socket (turns Nagle's algorithm off), as hyper-util's
+    /// `HttpConnector::set_nodelay` does. Default `false`: the OS's default.
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.socket.nodelay = nodelay;
+        self
+    }
+
+    /// TCP keepalive: the idle time before the first probe. `None` (the default) leaves
+    /// keepalive as the OS has it (off on most).
+    pub fn keepalive(mut self, time: impl Into<Option<Duration>>) -> Self {
+        self.socket.keepalive_time = time.into();
+        self
+    }
+
+    /// The time between keepalive probes. Applies when [`keepalive`](Self::keepalive) is set,
+    /// and only where the OS has the option (Linux, Android, the Apple systems, FreeBSD,
+    /// NetBSD, Windows); elsewhere it is ignored.
+    pub fn keepalive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.socket.keepalive_interval = interval.into();
+        self
+    }
+
+    /// The number of unanswered keepalive probes before the connection is dropped. Applies
+    /// when [`keepalive`](Self::keepalive) is set, where the OS has the option (as for
+    /// [`keepalive_interval`](Self::keepalive_interval)).
+    pub fn keepalive_retries(mut self, retries: impl Into<Option<u32>>) -> Self {
+        self.socket.keepalive_retries = retries.into();
+        self
+    }
+
+    /// `SO_SNDBUF`: the socket's send buffer size. `None` (the default) leaves it to the OS.
+    pub fn send_buffer_size(mut self, size: impl Into<Option<usize>>) -> Self {
+        self.socket.send_buffer_size = size.into();
+        self
+    }
+
+    /// `SO_RCVBUF`: the socket's receive buffer size, set before the connect so that it counts
+    /// in the TCP window scale. `None` (the default) leaves it to the OS.
+    pub fn recv_buffer_size(mut self, size: impl Into<Option<usize>>) -> Self {
+        self.socket.recv_buffer_size = size.into();
+        self
+    }
+
+    /// `SO_REUSEADDR` on every socket. Default `false`.
+    pub fn reuse_address(mut self, reuse: bool) -> Self {
+        self.socket.reuse_address = reuse;
+        self
+    }
+
+    /// The local address to bind sockets of `addr`'s family to before they connect (with
+    /// port 0: the OS picks the port). Each family has its own: call it once with an IPv4
+    /// and once with an IPv6 address to set both, or use
+    /// [`local_addresses`](Self::local_addresses). Sockets of a family with no local address
+    /// are not bound.
+    ///
+    /// Unlike hyper-util's `set_local_address`, which then connects to that family's
+    /// addresses only, the other family's addresses are still tried (from an unbound
+    /// socket). To keep to one family, filter the addresses, or use a resolver that gives
+    /// only that family.
+    pub fn local_address(mut self, addr: IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(v4) => self.socket.local_v4 = Some(v4),
+            IpAddr::V6(v6) => self.socket.local_v6 = Some(v6),
+        }
+        self
+    }
+
+    /// The local addresses to bind to, one per family. See
+    /// [`local_address`](Self::local_address).
+    pub fn local_addresses(mut self, v4: Ipv4Addr, v6: Ipv6Addr) -> Self {
+        self.socket.local_v4 = Some(v4);
+        self.socket.local_v6 = Some(v6);
+        self
     }
 
     /// The Connection Attempt Delay (RFC 8305 §5): how long an attempt runs on its own before
@@ -144,7 +265,7 @@ impl<R> HappyEyeballs<R> {
     }
 }
 
-impl<R: Runtime> HappyEyeballs<R> {
+impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     /// Connects to the first of `addrs` that answers, Happy Eyeballs style.
     ///
     /// The addresses are read at once (not on the first poll), interleaved by family, and
@@ -163,9 +284,21 @@ impl<R: Runtime> HappyEyeballs<R> {
         self.run(None, Some(addrs))
     }
 
-    /// Resolves `host` (`"name:port"`, or an IP address literal with its port) through the
-    /// system resolver without blocking the executor, then [`connect`](Self::connect)s to the
-    /// addresses it gives, in the resolver's order of preference, interleaved by family.
+    /// Resolves `host` (`"name:port"`, `"[v6]:port"`, or an IP address literal with its
+    /// port), then [`connect`](Self::connect)s to the addresses it gives, interleaved by
+    /// family.
+    ///
+    /// A name is looked up with the [resolver](Self::resolver) (by default the
+    /// [`SystemResolver`], off the executor), one lookup per family, both at once. Each
+    /// family keeps the resolver's order (RFC 6724 for the system resolver); IPv6 goes first
+    /// unless the OS has no route to its first address. An address literal is not looked up.
+    ///
+    /// Bad input fails at once with a clear error naming `host`:
+    /// [`InvalidInput`](super::ConnectErrorKind::InvalidInput) for a missing or out-of-range
+    /// port or an empty name, [`Resolve`](super::ConnectErrorKind::Resolve) when both lookups
+    /// failed (or one failed and the other found nothing, or the
+    /// [resolve timeout](Self::resolve_timeout) passed with no answer), and
+    /// [`NoAddresses`](super::ConnectErrorKind::NoAddresses) when the name has no address.
     ///
     /// The overall [`timeout`](Self::timeout) covers the resolution too.
     pub async fn connect_host(&self, host: &str) -> Result<R::TcpStream, ConnectError> {
@@ -203,11 +336,7 @@ impl<R: Runtime> HappyEyeballs<R> {
     ) -> Result<R::TcpStream, ConnectError> {
         let addrs = match (addrs, host) {
             (Some(addrs), _) => addrs,
-            (None, Some(host)) => self
-                .runtime
-                .resolve(host)
-                .await
-                .map_err(|error| ConnectError::resolve(host, error))?,
+            (None, Some(host)) => self.lookup(log, host).await?,
             (None, None) => Vec::new(),
         };
         let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
@@ -234,9 +363,77 @@ impl<R: Runtime> HappyEyeballs<R> {
         }
     }
 
+    /// Resolves `host` as [`connect_host`](Self::connect_host) would, without connecting:
+    /// the addresses in the order the attempts would start (interleaved by family, RFC 8305
+    /// §4), or the same errors. The [`timeout`](Self::timeout) does not apply here; the
+    /// [`resolve_timeout`](Self::resolve_timeout) does.
+    ///
+    /// For clients that take a resolver but not a connector (reqwest's
+    /// `ClientBuilder::dns_resolver`): see `examples/reqwest.rs`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "net-tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use staggered::net::{HappyEyeballs, Tokio};
+    ///
+    /// let connector = HappyEyeballs::new(Tokio);
+    /// let addrs = connector.resolve("localhost:8080").await?;
+    /// assert!(addrs.contains(&"127.0.0.1:8080".parse()?));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+        let log = Log::new(self.observer.as_deref());
+        let addrs = self.lookup(&log, host).await?;
+        let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
+        if addrs.is_empty() {
+            return Err(ConnectError::no_addresses(Some(host)));
+        }
+        Ok(addrs)
+    }
+
+    /// `host:port` to addresses: a literal as it is, a name through both lookups.
+    async fn lookup(&self, log: &Log<'_>, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+        let (name, port) = match parse_target(host) {
+            Ok(Target::Addr(addr)) => return Ok(Vec::from([addr])),
+            Ok(Target::Name(name, port)) => (name, port),
+            Err(why) => return Err(ConnectError::invalid_input(host, why)),
+        };
+        let v6 = self.resolver.lookup(name, port, Family::V6);
+        let v4 = self.resolver.lookup(name, port, Family::V4);
+        let sleep = self
+            .resolve_timeout
+            .map(|limit| self.runtime.timer().sleep(limit));
+        let (answers, timed_out) = lookup_both(v6, v4, sleep).await;
+        let limit = if timed_out {
+            self.resolve_timeout
+        } else {
+            None
+        };
+        for (family, answer) in [(Family::V6, &answers.v6), (Family::V4, &answers.v4)] {
+            let no_answer;
+            let result = match answer {
+                Some(Ok(addrs)) => Ok(&addrs[..]),
+                Some(Err(error)) => Err(error),
+                None => {
+                    no_answer = io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer within the resolve timeout of {:?}",
+                            limit.unwrap_or_default()
+                        ),
+                    );
+                    Err(&no_answer)
+                }
+            };
+            log.report(ConnectEvent::Resolved { family, result });
+        }
+        combine(answers, limit).map_err(|error| ConnectError::resolve(host, error))
+    }
+
     /// One attempt: a connect, bounded by the attempt timeout if there is one.
     async fn attempt(&self, addr: SocketAddr) -> io::Result<R::TcpStream> {
-        let connect = self.runtime.connect(addr);
+        let connect = self.runtime.connect(addr, &self.socket);
         let Some(limit) = self.attempt_timeout else {
             return connect.await;
         };
@@ -250,33 +447,39 @@ impl<R: Runtime> HappyEyeballs<R> {
     }
 }
 
-impl<R: Default> Default for HappyEyeballs<R> {
+impl<R: Default + Clone> Default for HappyEyeballs<R> {
     fn default() -> Self {
         Self::new(R::default())
     }
 }
 
-impl<R: Clone> Clone for HappyEyeballs<R> {
+impl<R: Clone, D: Clone> Clone for HappyEyeballs<R, D> {
     fn clone(&self) -> Self {
         HappyEyeballs {
             runtime: self.runtime.clone(),
+            resolver: self.resolver.clone(),
             attempt_delay: self.attempt_delay,
             first_family_count: self.first_family_count,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
+            resolve_timeout: self.resolve_timeout,
+            socket: self.socket.clone(),
             observer: self.observer.clone(),
         }
     }
 }
 
-impl<R: fmt::Debug> fmt::Debug for HappyEyeballs<R> {
+impl<R: fmt::Debug, D: fmt::Debug> fmt::Debug for HappyEyeballs<R, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HappyEyeballs")
             .field("runtime", &self.runtime)
+            .field("resolver", &self.resolver)
             .field("attempt_delay", &self.attempt_delay)
             .field("first_address_family_count", &self.first_family_count)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("timeout", &self.timeout)
+            .field("resolve_timeout", &self.resolve_timeout)
+            .field("socket", &self.socket)
             .field(
                 "observer",
                 &self.observer.as_ref().map(|_| "Fn(&ConnectEvent)"),

@@ -9,7 +9,13 @@
 //!
 //! - [`HappyEyeballs`]: the builder. [`connect`](HappyEyeballs::connect) takes addresses,
 //!   [`connect_host`](HappyEyeballs::connect_host) takes `"host:port"` and resolves it without
-//!   blocking the executor.
+//!   blocking the executor. Socket options (`TCP_NODELAY`, keepalive, buffer sizes, a local
+//!   address per family) are set through `socket2` on every attempt.
+//! - [`Resolve`]: the resolver seam, one lookup per address family; [`SystemResolver`]
+//!   (`getaddrinfo`, off the executor) is the default.
+//! - [`HttpConnector`] (feature `net-hyper`): a connector for hyper-util's legacy client,
+//!   with a comparison with hyper-util's own. reqwest takes no custom connector; it takes a
+//!   resolver, and `examples/reqwest.rs` plugs [`HappyEyeballs::resolve`] into it.
 //! - [`tokio::connect`] / [`tokio::connect_host`] (feature `net-tokio`) and
 //!   [`async_io::connect`] / [`async_io::connect_host`] (feature `net-async-io`): the same with
 //!   the defaults.
@@ -30,16 +36,29 @@
 //! - **Winner (§5).** The first connection wins; every other attempt is dropped before
 //!   `connect` returns, which closes its socket at once.
 //! - **Errors.** If none connects, [`ConnectError`] names every address with its own error.
-//! - **Not done:** §3's asynchronous DNS (querying AAAA and A separately and starting on the
-//!   first answer). [`connect_host`](HappyEyeballs::connect_host) uses the system resolver
-//!   (`getaddrinfo`), which answers with the whole list, sorted by RFC 6724.
+//! - **Resolution (§3), in part.** [`connect_host`](HappyEyeballs::connect_host) sends the
+//!   AAAA and A lookups separately and at once ([`Resolve`]: one future per family), and
+//!   waits for both, up to the resolve timeout (10 s); a family that failed or did not answer
+//!   in time is left out if the other gave addresses. **Not done yet:** starting on the first
+//!   answer, the Resolution Delay (50 ms), and late answers joining the race.
+//! - **Address selection (RFC 6724).** Within a family the order is the resolver's. With the
+//!   [`SystemResolver`] that is `getaddrinfo`'s, which on glibc and musl sorts by RFC 6724
+//!   (RFC 3484 on old glibc), with the source address rules only the platform knows and its
+//!   policy table (`/etc/gai.conf` on glibc); other systems order as their `getaddrinfo`
+//!   does. Across families, IPv6 goes first
+//!   (rule 6: the default policy table ranks IPv6 above IPv4) unless the OS has no route to
+//!   the first IPv6 address (rule 1: unusable destination; asked by connecting a UDP socket,
+//!   which sends nothing). Not applied across families: rules 2 to 5, 7 to 9 (scope, deprecated
+//!   and home addresses, labels, native transport, longest prefix), which need source
+//!   addresses per destination; a resolver of your own can order its answers as it likes.
 //!
 //! # Features and `no_std`
 //!
 //! The interleaving needs only `alloc`, so this module exists whenever the race does, and
 //! stacks without `std` (smoltcp, embassy-net) can order their own address types with
 //! [`interleave`]. The connects need a runtime: feature `net-tokio` adds [`Tokio`] and
-//! `net-async-io` adds [`AsyncIo`]; each implies `std`.
+//! `net-async-io` adds [`AsyncIo`]; each implies `std`. `net-hyper` adds [`HttpConnector`]
+//! (implies `net-tokio`; brings `hyper-util`, `tower-service` and `http`).
 //!
 //! # Example
 //!
@@ -70,10 +89,16 @@ mod event;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod happy_eyeballs;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+mod resolve;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod runtime;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+mod socket;
 
 #[cfg(feature = "net-async-io")]
 pub mod async_io;
+#[cfg(feature = "net-hyper")]
+mod hyper;
 #[cfg(feature = "net-tokio")]
 pub mod tokio;
 
@@ -84,7 +109,13 @@ pub use self::error::{ConnectError, ConnectErrorKind};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::event::ConnectEvent;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
-pub use self::happy_eyeballs::{HappyEyeballs, DEFAULT_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY};
+pub use self::happy_eyeballs::{
+    HappyEyeballs, DEFAULT_ATTEMPT_DELAY, DEFAULT_RESOLVE_TIMEOUT, MIN_ATTEMPT_DELAY,
+};
+#[cfg(feature = "net-hyper")]
+pub use self::hyper::{HttpConnecting, HttpConnector};
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+pub use self::resolve::{Family, Resolve, SystemResolver};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::runtime::Runtime;
 #[cfg(feature = "net-tokio")]

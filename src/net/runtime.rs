@@ -5,8 +5,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::io;
 use std::net::SocketAddr;
-use std::vec::Vec;
 
+use super::socket::SocketOptions;
 use crate::Timer;
 
 pub(crate) mod sealed {
@@ -14,7 +14,8 @@ pub(crate) mod sealed {
 }
 
 /// An async runtime that [`HappyEyeballs`](super::HappyEyeballs) can connect with: a TCP
-/// connect, a resolver that does not block the executor, and a [`Timer`].
+/// connect with socket options, a thread pool for blocking work (the system resolver), and a
+/// [`Timer`].
 ///
 /// Implemented by [`Tokio`](super::Tokio) (feature `net-tokio`) and
 /// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). It is sealed: its shape may still
@@ -39,7 +40,7 @@ pub(crate) mod sealed {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub trait Runtime: sealed::Sealed {
+pub trait Runtime: sealed::Sealed + Clone + Send + Sync {
     /// The connected stream this runtime gives.
     type TcpStream: core::fmt::Debug;
     /// The timer the race staggers its starts with.
@@ -48,11 +49,21 @@ pub trait Runtime: sealed::Sealed {
     /// The timer.
     fn timer(&self) -> Self::Timer;
 
-    /// Connects to one address. Dropping the future closes its socket.
-    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::TcpStream>>;
+    /// Connects to one address, with `options` applied to the socket before the connect.
+    /// Dropping the future closes its socket.
+    #[doc(hidden)]
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        options: &SocketOptions,
+    ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
 
-    /// Resolves `host:port` through the system resolver, without blocking the executor.
-    fn resolve(&self, host: &str) -> impl Future<Output = io::Result<Vec<SocketAddr>>>;
+    /// Runs `work` on a thread where blocking is allowed, off the executor.
+    #[doc(hidden)]
+    fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = io::Result<T>> + Send;
 }
 
 pin_project_lite::pin_project! {

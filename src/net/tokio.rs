@@ -12,20 +12,20 @@
 //! # }).unwrap();
 //! ```
 
+use std::format;
 use std::io;
 use std::net::SocketAddr;
-use std::vec::Vec;
 
-use ::tokio::net::TcpStream;
+use ::tokio::net::{TcpSocket, TcpStream};
 
 use super::runtime::{sealed, Runtime};
+use super::socket::SocketOptions;
 use super::{ConnectError, HappyEyeballs};
 use crate::timer::TokioTimer;
 
-/// The tokio runtime, for [`HappyEyeballs::new`]: connects with
-/// [`tokio::net::TcpStream::connect`], resolves with
-/// [`tokio::net::lookup_host`] (on tokio's blocking pool), and
-/// staggers with [`TokioTimer`].
+/// The tokio runtime, for [`HappyEyeballs::new`]: connects with a [`TcpSocket`] (its options
+/// set through `socket2`), runs the system resolver on tokio's blocking pool
+/// ([`spawn_blocking`](::tokio::task::spawn_blocking)), and staggers with [`TokioTimer`].
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -53,12 +53,22 @@ impl Runtime for Tokio {
         TokioTimer
     }
 
-    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        TcpStream::connect(addr).await
+    async fn connect(&self, addr: SocketAddr, options: &SocketOptions) -> io::Result<TcpStream> {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        options.apply(socket2::SockRef::from(&socket), addr)?;
+        socket.connect(addr).await
     }
 
-    async fn resolve(&self, host: &str) -> io::Result<Vec<SocketAddr>> {
-        Ok(::tokio::net::lookup_host(host).await?.collect())
+    async fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<T> {
+        ::tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| io::Error::other(format!("the blocking task failed: {e}")))
     }
 }
 

@@ -1,0 +1,522 @@
+//! The resolver seam: [`Resolve`], one lookup per address family, and [`SystemResolver`].
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+use std::borrow::ToOwned;
+use std::format;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::string::String;
+use std::vec::Vec;
+
+use super::runtime::Runtime;
+
+/// An address family, as a lookup asks for it: IPv6 (AAAA records) or IPv4 (A records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv6: AAAA records.
+    V6,
+    /// IPv4: A records.
+    V4,
+}
+
+impl Family {
+    /// The family of `addr`.
+    pub fn of(addr: &SocketAddr) -> Family {
+        if addr.is_ipv6() {
+            Family::V6
+        } else {
+            Family::V4
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V6 => "IPv6 (AAAA)",
+            Family::V4 => "IPv4 (A)",
+        })
+    }
+}
+
+/// A name resolver for [`HappyEyeballs::connect_host`](super::HappyEyeballs::connect_host):
+/// one lookup per address family, so that the AAAA and A queries are separate futures.
+///
+/// [`HappyEyeballs`](super::HappyEyeballs) starts both lookups at once and waits for both (up
+/// to its [`resolve_timeout`](super::HappyEyeballs::resolve_timeout)); a family whose lookup
+/// failed or timed out is left out if the other one gave addresses. Keeping the families
+/// apart is what RFC 8305 §3 builds on (start on the first useful answer, let late answers
+/// join the race); that part is not done yet.
+///
+/// The default is [`SystemResolver`]. A resolver of your own (a DNS client, a cache, fixed
+/// answers in tests) plugs in with [`HappyEyeballs::resolver`](super::HappyEyeballs::resolver):
+///
+/// ```
+/// # #[cfg(feature = "net-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::io;
+/// use std::net::{Ipv4Addr, SocketAddr};
+/// use staggered::net::{Family, HappyEyeballs, Resolve, Tokio};
+///
+/// /// Every name is 127.0.0.1, and nothing has IPv6.
+/// struct Loopback;
+///
+/// impl Resolve for Loopback {
+///     async fn lookup(&self, _host: &str, port: u16, family: Family) -> io::Result<Vec<SocketAddr>> {
+///         Ok(match family {
+///             Family::V4 => vec![SocketAddr::from((Ipv4Addr::LOCALHOST, port))],
+///             Family::V6 => vec![],
+///         })
+///     }
+/// }
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let port = listener.local_addr()?.port();
+/// let connector = HappyEyeballs::new(Tokio).resolver(Loopback);
+/// let stream = connector.connect_host(&format!("db.example:{port}")).await?;
+/// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub trait Resolve {
+    /// The addresses of `host` in `family`, each with `port`, in order of preference.
+    ///
+    /// `host` is a name, never an address literal (those are not looked up). An empty list
+    /// means the name has no address in this family; an error means the lookup failed.
+    /// Dropping the future abandons the lookup.
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        family: Family,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+}
+
+impl<T: Resolve + ?Sized + Sync> Resolve for &T {
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        family: Family,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        (**self).lookup(host, port, family)
+    }
+}
+
+impl<T: Resolve + ?Sized + Send + Sync> Resolve for std::sync::Arc<T> {
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        family: Family,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        (**self).lookup(host, port, family)
+    }
+}
+
+/// The system resolver (`getaddrinfo`), one lookup per family, each on the runtime's thread
+/// pool for blocking work (tokio's `spawn_blocking`, or the `blocking` crate for async-io).
+///
+/// On Unix each lookup asks `getaddrinfo` for one family (`AF_INET6` or `AF_INET`), so the
+/// resolver sends the AAAA and A queries separately and the two answers come back apart.
+/// Within a family the order is `getaddrinfo`'s, which on glibc and musl is RFC 6724
+/// destination address selection (RFC 3484 on old glibc), with the source address rules that
+/// only the platform can apply; other systems order as their `getaddrinfo` does. Elsewhere (Windows) each lookup asks for both families and
+/// keeps its own.
+///
+/// A lookup that is abandoned (the connect was dropped, or the resolve timeout passed) cannot
+/// be stopped: its thread finishes the call and the answer is thrown away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SystemResolver<R> {
+    runtime: R,
+}
+
+impl<R> SystemResolver<R> {
+    /// The system resolver, running its lookups on `runtime`'s blocking thread pool.
+    pub fn new(runtime: R) -> Self {
+        SystemResolver { runtime }
+    }
+}
+
+impl<R: Runtime> Resolve for SystemResolver<R> {
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        family: Family,
+    ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        let host = host.to_owned();
+        let work = self
+            .runtime
+            .unblock(move || getaddrinfo(&host, port, family));
+        async move { work.await? }
+    }
+}
+
+/// `getaddrinfo` for one family.
+#[cfg(unix)]
+fn getaddrinfo(host: &str, port: u16, family: Family) -> io::Result<Vec<SocketAddr>> {
+    use std::ffi::{CStr, CString};
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+
+    let c_host = CString::new(host).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "host name contains a NUL byte")
+    })?;
+    // SAFETY: `addrinfo` is a plain C struct; all zeroes is its documented "no hints" value.
+    let mut hints: libc::addrinfo = unsafe { core::mem::zeroed() };
+    hints.ai_family = match family {
+        Family::V6 => libc::AF_INET6,
+        Family::V4 => libc::AF_INET,
+    };
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut list: *mut libc::addrinfo = core::ptr::null_mut();
+    // SAFETY: `c_host` is a NUL-terminated string, `hints` is initialised, and `list` is a
+    // valid place for the result; the list is freed below, once.
+    let code = unsafe { libc::getaddrinfo(c_host.as_ptr(), core::ptr::null(), &hints, &mut list) };
+    if code != 0 {
+        if code == libc::EAI_SYSTEM {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `gai_strerror` returns a static, NUL-terminated message for any code.
+        let message = unsafe { CStr::from_ptr(libc::gai_strerror(code)) };
+        return Err(io::Error::other(format!(
+            "failed to look up address information: {}",
+            message.to_string_lossy()
+        )));
+    }
+    let mut addrs = Vec::new();
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list `getaddrinfo` returned, not yet freed.
+        let info = unsafe { &*entry };
+        let addr = info.ai_addr;
+        if !addr.is_null() {
+            if info.ai_family == libc::AF_INET6
+                && info.ai_addrlen as usize >= core::mem::size_of::<libc::sockaddr_in6>()
+            {
+                // SAFETY: the family and length say `ai_addr` points to a `sockaddr_in6`;
+                // `read_unaligned` does not assume its alignment.
+                let sa = unsafe { core::ptr::read_unaligned(addr.cast::<libc::sockaddr_in6>()) };
+                addrs.push(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(sa.sin6_addr.s6_addr),
+                    port,
+                    u32::from_be(sa.sin6_flowinfo),
+                    sa.sin6_scope_id,
+                )));
+            } else if info.ai_family == libc::AF_INET
+                && info.ai_addrlen as usize >= core::mem::size_of::<libc::sockaddr_in>()
+            {
+                // SAFETY: as above, for a `sockaddr_in`.
+                let sa = unsafe { core::ptr::read_unaligned(addr.cast::<libc::sockaddr_in>()) };
+                addrs.push(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes()),
+                    port,
+                )));
+            }
+        }
+        entry = info.ai_next;
+    }
+    // SAFETY: `list` came from a successful `getaddrinfo` and is freed once; no reference into
+    // it outlives this point.
+    unsafe { libc::freeaddrinfo(list) };
+    // With SOCK_STREAM there is one entry per address, but be sure.
+    let mut seen = Vec::with_capacity(addrs.len());
+    addrs.retain(|a| {
+        let new = !seen.contains(a);
+        seen.push(*a);
+        new
+    });
+    Ok(addrs)
+}
+
+/// Both families through std (which asks for both), keeping `family`'s.
+#[cfg(not(unix))]
+fn getaddrinfo(host: &str, port: u16, family: Family) -> io::Result<Vec<SocketAddr>> {
+    use std::net::ToSocketAddrs;
+    Ok((host, port)
+        .to_socket_addrs()?
+        .filter(|a| Family::of(a) == family)
+        .collect())
+}
+
+/// What `connect_host` was given: an address, or a name and a port.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target<'a> {
+    Addr(SocketAddr),
+    Name(&'a str, u16),
+}
+
+/// Splits `"name:port"`, `"[v6]:port"` or `"v4:port"`. The error says what is wrong.
+pub(crate) fn parse_target(host: &str) -> Result<Target<'_>, String> {
+    if let Ok(addr) = host.parse::<SocketAddr>() {
+        return Ok(Target::Addr(addr));
+    }
+    let Some((name, port)) = host.rsplit_once(':') else {
+        return Err("no port (expected \"host:port\")".to_owned());
+    };
+    let port = parse_port(port)?;
+    let name = match name.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .ok_or_else(|| "unbalanced '[' in the host".to_owned())?,
+        None if name.contains(':') => {
+            return Err("an IPv6 address needs brackets: \"[addr]:port\"".to_owned())
+        }
+        None => name,
+    };
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        // `[v4]:port`, or a v6 literal with a zone the std parser refused.
+        return Ok(Target::Addr(SocketAddr::new(ip, port)));
+    }
+    if name.is_empty() {
+        return Err("empty host name".to_owned());
+    }
+    if name.contains(':') {
+        return Err(format!("invalid IPv6 address [{name}]"));
+    }
+    Ok(Target::Name(name, port))
+}
+
+/// A port number, `0..=65535`.
+pub(crate) fn parse_port(port: &str) -> Result<u16, String> {
+    if port.is_empty() {
+        return Err("empty port".to_owned());
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("invalid port {port:?}"));
+    }
+    port.parse::<u16>()
+        .map_err(|_| format!("port {port} is out of range (0 to 65535)"))
+}
+
+/// The outcome of the lookups of both families.
+pub(crate) struct Answers {
+    pub(crate) v6: Option<io::Result<Vec<SocketAddr>>>,
+    pub(crate) v4: Option<io::Result<Vec<SocketAddr>>>,
+}
+
+pin_project_lite::pin_project! {
+    /// Both lookups at once, until both are done or `sleep` completes.
+    pub(crate) struct LookupBoth<A, B, S> {
+        #[pin]
+        v6: A,
+        #[pin]
+        v4: B,
+        #[pin]
+        sleep: Option<S>,
+        answers: Option<Answers>,
+    }
+}
+
+pub(crate) fn lookup_both<A, B, S>(v6: A, v4: B, sleep: Option<S>) -> LookupBoth<A, B, S> {
+    LookupBoth {
+        v6,
+        v4,
+        sleep,
+        answers: Some(Answers { v6: None, v4: None }),
+    }
+}
+
+impl<A, B, S> Future for LookupBoth<A, B, S>
+where
+    A: Future<Output = io::Result<Vec<SocketAddr>>>,
+    B: Future<Output = io::Result<Vec<SocketAddr>>>,
+    S: Future<Output = ()>,
+{
+    /// The answers, and whether the timeout cut them short.
+    type Output = (Answers, bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answers = this
+            .answers
+            .as_mut()
+            .expect("LookupBoth polled after it completed");
+        if answers.v6.is_none() {
+            if let Poll::Ready(answer) = this.v6.poll(cx) {
+                answers.v6 = Some(answer);
+            }
+        }
+        if answers.v4.is_none() {
+            if let Poll::Ready(answer) = this.v4.poll(cx) {
+                answers.v4 = Some(answer);
+            }
+        }
+        if answers.v6.is_some() && answers.v4.is_some() {
+            return Poll::Ready((this.answers.take().unwrap(), false));
+        }
+        let expired = match this.sleep.as_pin_mut() {
+            Some(sleep) => sleep.poll(cx).is_ready(),
+            None => false,
+        };
+        if expired {
+            return Poll::Ready((this.answers.take().unwrap(), true));
+        }
+        Poll::Pending
+    }
+}
+
+/// Joins the answers of both families into one list, IPv6 first unless it has no route.
+/// Returns the addresses, or the error naming each family's failure.
+pub(crate) fn combine(
+    answers: Answers,
+    timed_out: Option<Duration>,
+) -> Result<Vec<SocketAddr>, io::Error> {
+    let mut failures: Vec<String> = Vec::new();
+    let mut kind = None;
+    let mut take = |family: Family, answer: Option<io::Result<Vec<SocketAddr>>>| match answer {
+        Some(Ok(addrs)) => addrs,
+        Some(Err(error)) => {
+            failures.push(format!("{family} lookup failed: {error}"));
+            kind.get_or_insert(error.kind());
+            Vec::new()
+        }
+        None => {
+            let limit = timed_out.unwrap_or_default();
+            failures.push(format!("{family} lookup timed out after {limit:?}"));
+            kind.get_or_insert(io::ErrorKind::TimedOut);
+            Vec::new()
+        }
+    };
+    let v6 = take(Family::V6, answers.v6);
+    let v4 = take(Family::V4, answers.v4);
+    if v6.is_empty() && v4.is_empty() && !failures.is_empty() {
+        return Err(io::Error::new(
+            kind.unwrap_or(io::ErrorKind::Other),
+            failures.join("; "),
+        ));
+    }
+    Ok(if v6_first(&v6, &v4) {
+        v6.into_iter().chain(v4).collect()
+    } else {
+        v4.into_iter().chain(v6).collect()
+    })
+}
+
+/// RFC 6724 prefers IPv6 (rule 6, precedence) once unusable destinations are set aside
+/// (rule 1). Whether the first IPv6 address is usable is asked of the OS the way `getaddrinfo`
+/// does it: a UDP socket is connected to it (which sends nothing) to see whether there is a
+/// route and a source address. A loopback destination is usable as is.
+fn v6_first(v6: &[SocketAddr], v4: &[SocketAddr]) -> bool {
+    let (Some(first6), Some(_)) = (v6.first(), v4.first()) else {
+        return !v6.is_empty();
+    };
+    if first6.ip().is_loopback() {
+        return true;
+    }
+    let probe = std::net::UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))
+        .and_then(|socket| socket.connect(SocketAddr::new(first6.ip(), 9)));
+    probe.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            parse_target("127.0.0.1:80"),
+            Ok(Target::Addr(addr("127.0.0.1:80")))
+        );
+        assert_eq!(parse_target("[::1]:80"), Ok(Target::Addr(addr("[::1]:80"))));
+        assert_eq!(
+            parse_target("example.com:443"),
+            Ok(Target::Name("example.com", 443))
+        );
+        assert_eq!(
+            parse_target("[example.com]:443"),
+            Ok(Target::Name("example.com", 443))
+        );
+        assert_eq!(
+            parse_target("example.com").unwrap_err(),
+            "no port (expected \"host:port\")"
+        );
+        assert_eq!(
+            parse_target("example.com:70000").unwrap_err(),
+            "port 70000 is out of range (0 to 65535)"
+        );
+        assert_eq!(
+            parse_target("example.com:http").unwrap_err(),
+            "invalid port \"http\""
+        );
+        assert_eq!(parse_target("example.com:").unwrap_err(), "empty port");
+        assert_eq!(parse_target(":80").unwrap_err(), "empty host name");
+        assert_eq!(
+            parse_target("::1:80").unwrap_err(),
+            "an IPv6 address needs brackets: \"[addr]:port\""
+        );
+        assert_eq!(
+            parse_target("[::1:80").unwrap_err(),
+            "unbalanced '[' in the host"
+        );
+        assert_eq!(
+            parse_target("[::g]:80").unwrap_err(),
+            "invalid IPv6 address [::g]"
+        );
+    }
+
+    #[test]
+    fn combine_keeps_what_answered() {
+        let ok = |a: &[&str]| Some(Ok(a.iter().map(|s| addr(s)).collect()));
+        let failed = || Some(Err(io::Error::new(io::ErrorKind::NotFound, "nx")));
+        let both = combine(
+            Answers {
+                v6: ok(&["[::1]:1"]),
+                v4: ok(&["127.0.0.1:1"]),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(both, [addr("[::1]:1"), addr("127.0.0.1:1")]);
+        let v4_only = combine(
+            Answers {
+                v6: failed(),
+                v4: ok(&["127.0.0.1:1"]),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(v4_only, [addr("127.0.0.1:1")]);
+        let late_v6 = combine(
+            Answers {
+                v6: None,
+                v4: ok(&["127.0.0.1:1"]),
+            },
+            Some(Duration::from_secs(1)),
+        )
+        .unwrap();
+        assert_eq!(late_v6, [addr("127.0.0.1:1")]);
+        let err = combine(
+            Answers {
+                v6: failed(),
+                v4: None,
+            },
+            Some(Duration::from_secs(1)),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            err.to_string(),
+            "IPv6 (AAAA) lookup failed: nx; IPv4 (A) lookup timed out after 1s"
+        );
+        let empty = combine(
+            Answers {
+                v6: ok(&[]),
+                v4: ok(&[]),
+            },
+            None,
+        )
+        .unwrap();
+        assert!(empty.is_empty());
+    }
+}
