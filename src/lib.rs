@@ -176,22 +176,26 @@ pub use timer::Timer;
 #[cfg(feature = "alloc")]
 mod boxed;
 #[cfg(feature = "alloc")]
+mod geometry;
 mod outcome;
-#[cfg(feature = "alloc")]
 mod race;
-#[cfg(feature = "alloc")]
-mod slab;
+mod storage;
 #[cfg(feature = "alloc")]
 mod sync;
 #[cfg(feature = "alloc")]
 mod waker;
 
+/// The fixed-capacity list type of [`ArrayOutcome::attempts`] and
+/// [`ArrayAllFailed::into_errors`], re-exported from the `arrayvec` crate.
+pub use arrayvec::ArrayVec;
 #[cfg(feature = "alloc")]
 pub use boxed::{boxed, boxed_local, BoxAttempt, LocalBoxAttempt};
 #[cfg(feature = "alloc")]
-pub use outcome::{AllFailed, Attempt, Outcome};
+pub use outcome::{AllFailed, Outcome};
+pub use outcome::{ArrayAllFailed, ArrayOutcome, Attempt};
 #[cfg(feature = "alloc")]
-pub use race::{staggered_race, AttemptFn, StaggeredRace};
+pub use race::{staggered_race, StaggeredRace};
+pub use race::{staggered_race_array, AttemptFn, StaggeredRaceArray};
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,6 +1,10 @@
-//! What a race reports: [`Outcome`], [`Attempt`] and [`AllFailed`].
+//! What a race reports: [`Attempt`] for each attempt; [`Outcome`] and [`AllFailed`] for
+//! [`staggered_race`](crate::staggered_race) (with `alloc`), [`ArrayOutcome`] and
+//! [`ArrayAllFailed`] for [`staggered_race_array`](crate::staggered_race_array) (no heap).
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
+use arrayvec::ArrayVec;
 use core::fmt;
 
 /// What became of one started attempt.
@@ -29,7 +33,7 @@ use core::fmt;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Attempt<E> {
-    /// This attempt returned `Ok` first; its value is in [`Outcome::winner`].
+    /// This attempt returned `Ok` first; its value is the outcome's `winner`.
     Won,
     /// This attempt returned `Err` with this error.
     Failed(E),
@@ -73,8 +77,8 @@ impl<E> Attempt<E> {
     }
 }
 
-/// The result of a finished race: the winner, if any, and what became of every attempt that
-/// was started.
+/// The result of a finished [`staggered_race`](crate::staggered_race): the winner, if any, and
+/// what became of every attempt that was started.
 ///
 /// This is CPython's `(winner_result, winner_index, exceptions)` triple in Rust clothes:
 ///
@@ -101,6 +105,7 @@ impl<E> Attempt<E> {
 /// assert_eq!(outcome.attempts, [Attempt::Failed(404), Attempt::Won]);
 /// assert_eq!(outcome.errors().collect::<Vec<_>>(), [&404]);
 /// ```
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Outcome<T, E> {
     /// The index of the winning attempt in the iterator, and its value; `None` if no attempt
@@ -110,6 +115,7 @@ pub struct Outcome<T, E> {
     pub attempts: Vec<Attempt<E>>,
 }
 
+#[cfg(feature = "alloc")]
 impl<T, E> Outcome<T, E> {
     /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
     ///
@@ -169,11 +175,13 @@ impl<T, E> Outcome<T, E> {
 /// let as_dyn: Box<dyn std::error::Error> = all_failed.into();
 /// assert!(as_dyn.source().is_none());
 /// ```
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AllFailed<E> {
     errors: Vec<E>,
 }
 
+#[cfg(feature = "alloc")]
 impl<E> AllFailed<E> {
     /// Builds the error from the attempts' errors, in start order.
     pub fn new(errors: Vec<E>) -> Self {
@@ -196,6 +204,7 @@ impl<E> AllFailed<E> {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<E> IntoIterator for AllFailed<E> {
     type Item = E;
     type IntoIter = alloc::vec::IntoIter<E>;
@@ -205,23 +214,144 @@ impl<E> IntoIterator for AllFailed<E> {
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<E: fmt::Display> fmt::Display for AllFailed<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.errors.as_slice() {
-            [] => f.write_str("no attempts were made: the attempt iterator was empty"),
-            [only] => write!(f, "the only attempt failed: {only}"),
-            errors => {
-                write!(f, "all {} attempts failed: ", errors.len())?;
-                for (i, e) in errors.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "[{i}] {e}")?;
+        write_errors(f, &self.errors)
+    }
+}
+
+/// The message of [`AllFailed`] and [`ArrayAllFailed`]: every error, in start order.
+fn write_errors<E: fmt::Display>(f: &mut fmt::Formatter<'_>, errors: &[E]) -> fmt::Result {
+    match errors {
+        [] => f.write_str("no attempts were made: the attempt iterator was empty"),
+        [only] => write!(f, "the only attempt failed: {only}"),
+        errors => {
+            write!(f, "all {} attempts failed: ", errors.len())?;
+            for (i, e) in errors.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
                 }
-                Ok(())
+                write!(f, "[{i}] {e}")?;
             }
+            Ok(())
         }
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<E: fmt::Debug + fmt::Display> core::error::Error for AllFailed<E> {}
+
+/// The result of a finished [`staggered_race_array`](crate::staggered_race_array): the
+/// winner, if any, and what became of every attempt that was started, with no heap.
+///
+/// The same as [`Outcome`], with a fixed-capacity list: `attempts` is an
+/// [`ArrayVec`] of at most `N` entries, which derefs to `[Attempt<E>]`.
+///
+/// ```
+/// use staggered::{staggered_race_array, timer::NoTimer, Attempt};
+///
+/// let race = staggered_race_array(
+///     ["a", "b", "c"].map(|name| move || async move { if name == "b" { Ok(name) } else { Err(404) } }),
+///     None,
+///     NoTimer,
+/// );
+/// let outcome = futures::executor::block_on(race);
+/// assert_eq!(outcome.winner, Some((1, "b")));
+/// assert_eq!(*outcome.attempts, [Attempt::Failed(404), Attempt::Won]); // "c" never started
+/// assert_eq!(outcome.errors().collect::<Vec<_>>(), [&404]);
+/// assert_eq!(outcome.into_result().unwrap(), (1, "b"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArrayOutcome<T, E, const N: usize> {
+    /// The index of the winning attempt in the array, and its value; `None` if no attempt
+    /// succeeded.
+    pub winner: Option<(usize, T)>,
+    /// One entry per started attempt, in start order (which is array order).
+    pub attempts: ArrayVec<Attempt<E>, N>,
+}
+
+impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
+    /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
+    pub fn into_result(self) -> Result<(usize, T), ArrayAllFailed<E, N>> {
+        match self.winner {
+            Some(winner) => Ok(winner),
+            None => Err(ArrayAllFailed {
+                errors: self
+                    .attempts
+                    .into_iter()
+                    .filter_map(Attempt::into_error)
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The index of the winning attempt, if there was one.
+    pub fn winner_index(&self) -> Option<usize> {
+        self.winner.as_ref().map(|(index, _)| *index)
+    }
+
+    /// The errors of the failed attempts, in start order.
+    pub fn errors(&self) -> impl Iterator<Item = &E> + '_ {
+        self.attempts.iter().filter_map(Attempt::error)
+    }
+}
+
+/// Every attempt of a [`staggered_race_array`](crate::staggered_race_array) failed, or there
+/// was none to make. Returned by [`ArrayOutcome::into_result`]; [`AllFailed`] with no heap.
+///
+/// It carries each error in start order. Its `Display` names them all, so
+/// [`source`](core::error::Error::source) returns `None` rather than repeating one of them.
+///
+/// ```
+/// use staggered::{staggered_race_array, timer::NoTimer};
+///
+/// let race = staggered_race_array(
+///     ["refused", "timed out"].map(|why| move || async move { Err::<(), _>(why) }),
+///     None,
+///     NoTimer,
+/// );
+/// let all_failed = futures::executor::block_on(race).into_result().unwrap_err();
+/// assert_eq!(all_failed.errors(), ["refused", "timed out"]);
+/// assert_eq!(all_failed.to_string(), "all 2 attempts failed: [0] refused; [1] timed out");
+/// let as_dyn: &dyn core::error::Error = &all_failed;
+/// assert!(as_dyn.source().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArrayAllFailed<E, const N: usize> {
+    errors: ArrayVec<E, N>,
+}
+
+impl<E, const N: usize> ArrayAllFailed<E, N> {
+    /// Each attempt's error, in start order. Empty when the array was empty.
+    pub fn errors(&self) -> &[E] {
+        &self.errors
+    }
+
+    /// Each attempt's error, in start order, by value.
+    pub fn into_errors(self) -> ArrayVec<E, N> {
+        self.errors
+    }
+
+    /// `true` when the race had no attempts at all (an empty array).
+    pub fn no_attempts(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+impl<E, const N: usize> IntoIterator for ArrayAllFailed<E, N> {
+    type Item = E;
+    type IntoIter = arrayvec::IntoIter<E, N>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.into_iter()
+    }
+}
+
+impl<E: fmt::Display, const N: usize> fmt::Display for ArrayAllFailed<E, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_errors(f, &self.errors)
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display, const N: usize> core::error::Error for ArrayAllFailed<E, N> {}

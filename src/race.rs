@@ -22,7 +22,9 @@
 //! [`Slab`]; a cap on attempts running at once is one more condition next to `start_due`; and
 //! an observer of start, fail, win and cancel events is a call at each of those four places.
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
+use arrayvec::ArrayVec;
 use core::fmt;
 use core::future::Future;
 use core::mem;
@@ -30,8 +32,12 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
-use crate::outcome::{Attempt, Outcome};
-use crate::slab::{Slab, Woken};
+#[cfg(feature = "alloc")]
+use crate::outcome::Outcome;
+use crate::outcome::{ArrayOutcome, Attempt};
+#[cfg(feature = "alloc")]
+use crate::storage::Slab;
+use crate::storage::{Inline, Storage, Woken};
 use crate::timer::Timer;
 
 /// Most units of work one `poll` of the race does before it yields. A unit is one attempt
@@ -41,8 +47,10 @@ pub(crate) const BUDGET: u32 = 128;
 /// asking the executor to run something else (as `FuturesUnordered` does).
 pub(crate) const YIELD_AFTER_SELF_WAKES: u32 = 2;
 /// Most `Outcome::attempts` entries reserved up front from the iterator's upper size bound.
+#[cfg(feature = "alloc")]
 const RESERVE_LIMIT: usize = 4096;
 /// Most bytes of `Outcome::attempts` reserved up front.
+#[cfg(feature = "alloc")]
 const RESERVE_BYTES: usize = 64 * 1024;
 
 mod sealed {
@@ -102,6 +110,7 @@ type OkOf<I> = <<I as Iterator>::Item as AttemptFn>::Ok;
 type ErrorOf<I> = <<I as Iterator>::Item as AttemptFn>::Error;
 type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
 
+#[cfg(feature = "alloc")]
 /// Runs attempts with staggered start times and keeps the first that succeeds.
 ///
 /// This is CPython's `asyncio.staggered.staggered_race`, as a hand-written future:
@@ -212,16 +221,69 @@ where
     Tm: Timer,
 {
     StaggeredRace {
-        source: attempts.into_iter(),
-        timer,
-        delay,
-        sleep: None,
-        slab: Slab::new(),
-        attempts: Vec::new(),
-        phase: Phase::Fresh,
-        start_due: false,
-        exhausted: false,
-        armed: false,
+        core: Core::new(attempts.into_iter(), delay, timer, Slab::new(), Vec::new()),
+    }
+}
+
+/// Runs a fixed array of attempts with staggered start times and keeps the first that
+/// succeeds, without any heap: the race for firmware and other code with no allocator
+/// (it needs no `alloc` feature).
+///
+/// The semantics are [`staggered_race`]'s, point for point: when each attempt starts, who
+/// wins, what is reported, ties, fairness and the co-operative budget. The differences are
+/// in the cost:
+///
+/// - **Storage.** The `N` attempts' futures live inside the returned future, which is as
+///   large as `N` of them plus the outcome's `N` entries; nothing is allocated, and the
+///   outcome's list ([`ArrayOutcome::attempts`]) is an [`arrayvec::ArrayVec`].
+/// - **Waking.** Without a heap, a waker cannot point into the race (an attempt may keep a
+///   waker after the race is gone), so every attempt is polled with the task's own waker. A
+///   poll of the race cannot tell which attempt was woken: it polls every running attempt
+///   once, in start order, then the sleep. A wake-up costs up to `N` attempt polls, where
+///   [`staggered_race`] polls exactly the attempt that was woken. For the small `N` this is
+///   made for (the addresses of one host, a few replicas) that is cheaper than any heap.
+/// - **Ties.** Attempts that complete in the same poll are handled in start order (the race
+///   cannot see the order of their wake-ups), still before the sleep's start.
+///
+/// ```
+/// use std::time::Duration;
+/// use staggered::{staggered_race_array, testing::ManualClock, Attempt};
+///
+/// let clock = ManualClock::new();
+/// let race = staggered_race_array(
+///     ["hang", "fail", "succeed"].map(|plan| move || async move {
+///         match plan {
+///             "hang" => std::future::pending().await,
+///             "fail" => Err("refused"),
+///             _ => Ok("connected"),
+///         }
+///     }),
+///     Some(Duration::from_millis(250)),
+///     clock.clone(),
+/// );
+/// let outcome = clock.block_on(race);
+/// assert_eq!(outcome.winner, Some((2, "connected")));
+/// assert_eq!(*outcome.attempts, [Attempt::Cancelled, Attempt::Failed("refused"), Attempt::Won]);
+/// assert_eq!(clock.now(), Duration::from_millis(250));
+/// ```
+pub fn staggered_race_array<F, Fut, T, E, Tm, const N: usize>(
+    attempts: [F; N],
+    delay: Option<Duration>,
+    timer: Tm,
+) -> StaggeredRaceArray<F, Tm, N>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    Tm: Timer,
+{
+    StaggeredRaceArray {
+        core: Core::new(
+            attempts.into_iter(),
+            delay,
+            timer,
+            Inline::new(),
+            ArrayVec::new(),
+        ),
     }
 }
 
@@ -237,6 +299,361 @@ enum Phase {
     Done,
 }
 
+/// The fields of the race, borrowed for one poll.
+struct State<'a, I: Iterator, St, R, Tm: Timer>
+where
+    I::Item: AttemptFn,
+{
+    source: &'a mut I,
+    timer: &'a Tm,
+    delay: Option<Duration>,
+    sleep: Pin<&'a mut Option<Tm::Sleep>>,
+    slab: Pin<&'a mut St>,
+    attempts: &'a mut R,
+    start_due: &'a mut bool,
+    exhausted: &'a mut bool,
+    armed: &'a mut bool,
+}
+
+/// A race that is over: an attempt won (its index and value), or all failed (`None`).
+type Finish<T> = Option<(usize, T)>;
+
+impl<I: Iterator, St, R, Tm: Timer> State<'_, I, St, R, Tm>
+where
+    I::Item: AttemptFn,
+    St: Storage<Fut = FutureOf<I>>,
+    R: Record<ErrorOf<I>>,
+{
+    /// Runs until the race is over, the budget is spent, or nothing is left to do now.
+    ///
+    /// The work goes in *rounds*: a round takes everything woken so far (attempts and the
+    /// sleep) and handles it in wake order; what is woken meanwhile waits for the next round.
+    /// A start that is due is made between two rounds, before the next round begins. So a
+    /// completion woken together with the sleep is handled before the start the sleep makes
+    /// due (the tie rule), and a due start waits only for the wake-ups that had arrived before
+    /// it, never for those that busy attempts keep making after. The budget ends a poll
+    /// anywhere (a round too large for it goes on in the next poll, where it was); the
+    /// self-wake rule ends a poll only between rounds, after the due start.
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<I>>> {
+        let mut budget = BUDGET;
+        let mut self_wakes = 0;
+        loop {
+            if self.slab.in_round() {
+                if budget == 0 {
+                    // The rest of this round goes first in the next poll.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                budget -= 1;
+                let finished = match self.slab.as_mut().pop_round() {
+                    Some(Woken::Timer) => {
+                        self.poll_sleep(cx);
+                        None
+                    }
+                    Some(Woken::Attempt(key)) => self.poll_attempt(key, cx, &mut self_wakes),
+                    None => None,
+                };
+                if let Some(finish) = finished {
+                    return Poll::Ready(finish);
+                }
+                continue;
+            }
+
+            // Between rounds: the due start first, always. More starts that come due one
+            // after another (a zero delay, or attempts failing on their first poll) follow
+            // while more than half the budget is left, so that neither starts nor rounds can
+            // starve the other.
+            let mut first = true;
+            while *self.start_due && !*self.exhausted && (first || budget > BUDGET / 2) {
+                first = false;
+                budget = budget.saturating_sub(1);
+                if let Some(finish) = self.start_next(cx, &mut self_wakes) {
+                    return Poll::Ready(finish);
+                }
+            }
+            if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
+                if self.slab.has_woken() || (*self.start_due && !*self.exhausted) {
+                    // Work is left: let the executor run other tasks, then come back.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            } else if self.slab.as_mut().take_round() || (*self.start_due && !*self.exhausted) {
+                continue;
+            }
+
+            if self.slab.is_empty() && *self.exhausted {
+                return Poll::Ready(None);
+            }
+            // Idle. Register, then look once more: a wake that raced with the registration
+            // is either seen now or wakes the new waker.
+            self.slab.register(cx.waker());
+            if !self.slab.has_woken() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Starts the next attempt, if the iterator has one, and polls it at once.
+    fn start_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        self_wakes: &mut u32,
+    ) -> Option<Finish<OkOf<I>>> {
+        *self.start_due = false;
+        let Some(make) = self.source.next() else {
+            *self.exhausted = true;
+            *self.armed = false;
+            // No start will ever need the sleep again.
+            self.sleep.set(None);
+            return None;
+        };
+        let index = self.attempts.len();
+        if index == 0 {
+            self.attempts.reserve(self.source.size_hint().1);
+        }
+        let fut = make.start();
+        self.attempts.push(Attempt::Cancelled);
+        let key = self.slab.as_mut().insert(index, fut);
+        // Until the next start, this is the newest attempt: its failure starts the next one.
+        *self.armed = false;
+        if let Some(finish) = self.poll_attempt(key, cx, self_wakes) {
+            return Some(finish);
+        }
+        if !*self.start_due {
+            // Still running (a failure would have made the next start due): schedule it.
+            match self.delay {
+                None => {}
+                Some(Duration::ZERO) => *self.start_due = true,
+                Some(delay) => self.arm(delay, cx),
+            }
+        }
+        None
+    }
+
+    /// Sets the sleep to fire `delay` from now, and polls it once so it registers its waker.
+    fn arm(&mut self, delay: Duration, cx: &mut Context<'_>) {
+        match self.sleep.as_mut().as_pin_mut() {
+            Some(sleep) => self.timer.reset(sleep, delay),
+            None => self.sleep.set(Some(self.timer.sleep(delay))),
+        }
+        *self.armed = true;
+        self.poll_sleep(cx);
+    }
+
+    /// Polls the sleep, if it is counting down; when it fires, the next start is due.
+    fn poll_sleep(&mut self, cx: &mut Context<'_>) {
+        if !*self.armed {
+            return; // A stale wake from a sleep that no longer matters.
+        }
+        let Some(sleep) = self.sleep.as_mut().as_pin_mut() else {
+            return;
+        };
+        if self.slab.poll_timer(cx, |cx| sleep.poll(cx)).is_ready() {
+            *self.armed = false;
+            *self.start_due = true;
+        }
+    }
+
+    /// Polls the attempt in slot `key` and handles its result.
+    fn poll_attempt(
+        &mut self,
+        key: u32,
+        cx: &mut Context<'_>,
+        self_wakes: &mut u32,
+    ) -> Option<Finish<OkOf<I>>> {
+        let polled = self.slab.as_mut().poll(key, cx)?;
+        match polled.poll {
+            Poll::Pending => {
+                if polled.woke_itself {
+                    *self_wakes += 1;
+                }
+                None
+            }
+            Poll::Ready(result) => {
+                // The future is done: drop it now, not when the race ends.
+                self.slab.as_mut().remove(key);
+                let index = polled.index;
+                match result {
+                    Ok(value) => {
+                        self.attempts.set(index, Attempt::Won);
+                        Some(Some((index, value)))
+                    }
+                    Err(error) => {
+                        self.attempts.set(index, Attempt::Failed(error));
+                        if index + 1 == self.attempts.len() && !*self.exhausted {
+                            // The newest attempt failed: start the next one now.
+                            *self.start_due = true;
+                            *self.armed = false;
+                        }
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a race writes what became of each attempt: a `Vec` for [`StaggeredRace`], a
+/// fixed-capacity `ArrayVec` for [`StaggeredRaceArray`].
+pub(crate) trait Record<E>: Default {
+    /// Room for the attempts of a source that says it has at most `upper` more.
+    fn reserve(&mut self, upper: Option<usize>);
+    fn push(&mut self, attempt: Attempt<E>);
+    fn set(&mut self, index: usize, attempt: Attempt<E>);
+    fn len(&self) -> usize;
+}
+
+#[cfg(feature = "alloc")]
+impl<E> Record<E> for Vec<Attempt<E>> {
+    fn reserve(&mut self, upper: Option<usize>) {
+        // Reserve for what the iterator says it holds at most, when it says so (arrays,
+        // `Vec`s, ranges, maps of them): at most `RESERVE_LIMIT` entries and `RESERVE_BYTES`
+        // bytes. An endless or unknown iterator reserves nothing ahead: its entries grow by
+        // doubling, so a race won early stays small.
+        if let Some(upper) = upper {
+            let entry = mem::size_of::<Attempt<E>>().max(1);
+            let limit = RESERVE_LIMIT.min(RESERVE_BYTES / entry).max(1);
+            self.reserve_exact(upper.saturating_add(1).min(limit));
+        }
+    }
+    fn push(&mut self, attempt: Attempt<E>) {
+        Vec::push(self, attempt)
+    }
+    fn set(&mut self, index: usize, attempt: Attempt<E>) {
+        self[index] = attempt;
+    }
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+impl<E, const N: usize> Record<E> for ArrayVec<Attempt<E>, N> {
+    fn reserve(&mut self, _: Option<usize>) {}
+    fn push(&mut self, attempt: Attempt<E>) {
+        // The source is an array of `N`: never more than `N` starts.
+        ArrayVec::push(self, attempt)
+    }
+    fn set(&mut self, index: usize, attempt: Attempt<E>) {
+        self[index] = attempt;
+    }
+    fn len(&self) -> usize {
+        ArrayVec::len(self)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The state machine both races run: a source of attempts, a storage for the running
+    /// ones, a record of each attempt's fate, and the timer's one sleep.
+    pub(crate) struct Core<I, St, R, Tm>
+    where
+        I: Iterator,
+        I::Item: AttemptFn,
+        Tm: Timer,
+    {
+        source: I,
+        timer: Tm,
+        delay: Option<Duration>,
+        #[pin]
+        sleep: Option<Tm::Sleep>,
+        #[pin]
+        slab: St,
+        attempts: R,
+        phase: Phase,
+        // The next attempt should start now: the newest one failed, or the delay passed.
+        start_due: bool,
+        // The iterator returned `None`.
+        exhausted: bool,
+        // The sleep is counting down to the next start.
+        armed: bool,
+    }
+}
+
+impl<I, St, R, Tm> Core<I, St, R, Tm>
+where
+    I: Iterator,
+    I::Item: AttemptFn,
+    St: Storage<Fut = FutureOf<I>>,
+    R: Record<ErrorOf<I>>,
+    Tm: Timer,
+{
+    fn new(source: I, delay: Option<Duration>, timer: Tm, slab: St, attempts: R) -> Self {
+        Core {
+            source,
+            timer,
+            delay,
+            sleep: None,
+            slab,
+            attempts,
+            phase: Phase::Fresh,
+            start_due: false,
+            exhausted: false,
+            armed: false,
+        }
+    }
+
+    /// Polls the race: the winner (or `None`) and the record, once it is over.
+    fn poll_race(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        name: &str,
+    ) -> Poll<(Finish<OkOf<I>>, R)> {
+        let this = self.project();
+        match *this.phase {
+            Phase::Done => panic!("`{name}` polled after it completed"),
+            Phase::Polling => {
+                panic!("`{name}` polled after a panic inside an earlier poll")
+            }
+            Phase::Fresh => *this.start_due = true,
+            Phase::Running => {}
+        }
+        *this.phase = Phase::Polling;
+        let mut slab = this.slab;
+        slab.as_mut().begin_poll();
+        let mut state = State {
+            source: this.source,
+            timer: this.timer,
+            delay: *this.delay,
+            sleep: this.sleep,
+            slab,
+            attempts: this.attempts,
+            start_due: this.start_due,
+            exhausted: this.exhausted,
+            armed: this.armed,
+        };
+        match state.drive(cx) {
+            Poll::Pending => {
+                *this.phase = Phase::Running;
+                Poll::Pending
+            }
+            Poll::Ready(winner) => {
+                // Drop every other running attempt and the sleep before returning.
+                state.slab.as_mut().clear();
+                state.sleep.set(None);
+                *this.phase = Phase::Done;
+                Poll::Ready((winner, mem::take(state.attempts)))
+            }
+        }
+    }
+
+    fn is_terminated(&self) -> bool {
+        matches!(self.phase, Phase::Done | Phase::Polling)
+    }
+
+    fn debug(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+        f.debug_struct(name)
+            .field("delay", &self.delay)
+            .field("started", &self.attempts.len())
+            .field("running", &self.slab.len())
+            .field("exhausted", &self.exhausted)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "alloc")]
+type SlabCore<I, Tm> = Core<I, Slab<FutureOf<I>>, Vec<Attempt<ErrorOf<I>>>, Tm>;
+
+#[cfg(feature = "alloc")]
 pin_project_lite::pin_project! {
     /// The future returned by [`staggered_race`]. It resolves to an [`Outcome`].
     ///
@@ -271,215 +688,12 @@ pin_project_lite::pin_project! {
         I::Item: AttemptFn,
         Tm: Timer,
     {
-        source: I,
-        timer: Tm,
-        delay: Option<Duration>,
         #[pin]
-        sleep: Option<Tm::Sleep>,
-        slab: Slab<FutureOf<I>>,
-        attempts: Vec<Attempt<ErrorOf<I>>>,
-        phase: Phase,
-        // The next attempt should start now: the newest one failed, or the delay passed.
-        start_due: bool,
-        // The iterator returned `None`.
-        exhausted: bool,
-        // The sleep is counting down to the next start.
-        armed: bool,
+        core: SlabCore<I, Tm>,
     }
 }
 
-/// The fields of the race other than the pinned sleep.
-struct State<'a, I: Iterator, Tm: Timer>
-where
-    I::Item: AttemptFn,
-{
-    source: &'a mut I,
-    timer: &'a Tm,
-    delay: Option<Duration>,
-    sleep: Pin<&'a mut Option<Tm::Sleep>>,
-    slab: &'a mut Slab<FutureOf<I>>,
-    attempts: &'a mut Vec<Attempt<ErrorOf<I>>>,
-    start_due: &'a mut bool,
-    exhausted: &'a mut bool,
-    armed: &'a mut bool,
-}
-
-/// A race that is over: an attempt won (its index and value), or all failed (`None`).
-type Finish<T> = Option<(usize, T)>;
-
-impl<I: Iterator, Tm: Timer> State<'_, I, Tm>
-where
-    I::Item: AttemptFn,
-{
-    /// Runs until the race is over, the budget is spent, or nothing is left to do now.
-    ///
-    /// The work goes in *rounds*: a round takes everything woken so far (attempts and the
-    /// sleep) and handles it in wake order; what is woken meanwhile waits for the next round.
-    /// A start that is due is made between two rounds, before the next round begins. So a
-    /// completion woken together with the sleep is handled before the start the sleep makes
-    /// due (the tie rule), and a due start waits only for the wake-ups that had arrived before
-    /// it, never for those that busy attempts keep making after. The budget ends a poll
-    /// anywhere (a round too large for it goes on in the next poll, where it was); the
-    /// self-wake rule ends a poll only between rounds, after the due start.
-    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<I>>> {
-        let mut budget = BUDGET;
-        let mut self_wakes = 0;
-        loop {
-            if self.slab.in_round() {
-                if budget == 0 {
-                    // The rest of this round goes first in the next poll.
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                budget -= 1;
-                let finished = match self.slab.pop_round() {
-                    Some(Woken::Timer) => {
-                        self.poll_sleep();
-                        None
-                    }
-                    Some(Woken::Attempt(key)) => self.poll_attempt(key, &mut self_wakes),
-                    None => None,
-                };
-                if let Some(finish) = finished {
-                    return Poll::Ready(finish);
-                }
-                continue;
-            }
-
-            // Between rounds: the due start first, always. More starts that come due one
-            // after another (a zero delay, or attempts failing on their first poll) follow
-            // while more than half the budget is left, so that neither starts nor rounds can
-            // starve the other.
-            let mut first = true;
-            while *self.start_due && !*self.exhausted && (first || budget > BUDGET / 2) {
-                first = false;
-                budget = budget.saturating_sub(1);
-                if let Some(finish) = self.start_next(&mut self_wakes) {
-                    return Poll::Ready(finish);
-                }
-            }
-            if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
-                if self.slab.has_woken() || (*self.start_due && !*self.exhausted) {
-                    // Work is left: let the executor run other tasks, then come back.
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-            } else if self.slab.take_round() || (*self.start_due && !*self.exhausted) {
-                continue;
-            }
-
-            if self.slab.is_empty() && *self.exhausted {
-                return Poll::Ready(None);
-            }
-            // Idle. Register, then look once more: a wake that raced with the registration
-            // is either seen now or wakes the new waker.
-            self.slab.register(cx.waker());
-            if !self.slab.has_woken() {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    /// Starts the next attempt, if the iterator has one, and polls it at once.
-    fn start_next(&mut self, self_wakes: &mut u32) -> Option<Finish<OkOf<I>>> {
-        *self.start_due = false;
-        let Some(make) = self.source.next() else {
-            *self.exhausted = true;
-            *self.armed = false;
-            // No start will ever need the sleep again.
-            self.sleep.set(None);
-            return None;
-        };
-        let index = self.attempts.len();
-        if index == 0 {
-            // Reserve for what the iterator says it holds at most, when it says so (arrays,
-            // `Vec`s, ranges, maps of them). An endless or unknown iterator reserves nothing
-            // ahead: its entries grow by doubling, so a race won early stays small.
-            // At most `RESERVE_LIMIT` entries and `RESERVE_BYTES` bytes.
-            if let (_, Some(upper)) = self.source.size_hint() {
-                let entry = mem::size_of::<Attempt<ErrorOf<I>>>().max(1);
-                let limit = RESERVE_LIMIT.min(RESERVE_BYTES / entry).max(1);
-                self.attempts
-                    .reserve_exact(upper.saturating_add(1).min(limit));
-            }
-        }
-        let fut = make.start();
-        self.attempts.push(Attempt::Cancelled);
-        let key = self.slab.insert(index, fut);
-        // Until the next start, this is the newest attempt: its failure starts the next one.
-        *self.armed = false;
-        if let Some(finish) = self.poll_attempt(key, self_wakes) {
-            return Some(finish);
-        }
-        if !*self.start_due {
-            // Still running (a failure would have made the next start due): schedule it.
-            match self.delay {
-                None => {}
-                Some(Duration::ZERO) => *self.start_due = true,
-                Some(delay) => self.arm(delay),
-            }
-        }
-        None
-    }
-
-    /// Sets the sleep to fire `delay` from now, and polls it once so it registers its waker.
-    fn arm(&mut self, delay: Duration) {
-        match self.sleep.as_mut().as_pin_mut() {
-            Some(sleep) => self.timer.reset(sleep, delay),
-            None => self.sleep.set(Some(self.timer.sleep(delay))),
-        }
-        *self.armed = true;
-        self.poll_sleep();
-    }
-
-    /// Polls the sleep, if it is counting down; when it fires, the next start is due.
-    fn poll_sleep(&mut self) {
-        if !*self.armed {
-            return; // A stale wake from a sleep that no longer matters.
-        }
-        let Some(sleep) = self.sleep.as_mut().as_pin_mut() else {
-            return;
-        };
-        if self.slab.with_timer_waker(|cx| sleep.poll(cx)).is_ready() {
-            *self.armed = false;
-            *self.start_due = true;
-        }
-    }
-
-    /// Polls the attempt in slot `key` and handles its result.
-    fn poll_attempt(&mut self, key: u32, self_wakes: &mut u32) -> Option<Finish<OkOf<I>>> {
-        let polled = self.slab.poll(key)?;
-        match polled.poll {
-            Poll::Pending => {
-                if polled.woke_itself {
-                    *self_wakes += 1;
-                }
-                None
-            }
-            Poll::Ready(result) => {
-                // The future is done: drop it now, not when the race ends.
-                self.slab.remove(key);
-                let index = polled.index;
-                match result {
-                    Ok(value) => {
-                        self.attempts[index] = Attempt::Won;
-                        Some(Some((index, value)))
-                    }
-                    Err(error) => {
-                        self.attempts[index] = Attempt::Failed(error);
-                        if index + 1 == self.attempts.len() && !*self.exhausted {
-                            // The newest attempt failed: start the next one now.
-                            *self.start_due = true;
-                            *self.armed = false;
-                        }
-                        None
-                    }
-                }
-            }
-        }
-    }
-}
-
+#[cfg(feature = "alloc")]
 impl<I, Tm> Future for StaggeredRace<I, Tm>
 where
     I: Iterator,
@@ -489,46 +703,14 @@ where
     type Output = Outcome<OkOf<I>, ErrorOf<I>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        match *this.phase {
-            Phase::Done => panic!("`StaggeredRace` polled after it completed"),
-            Phase::Polling => {
-                panic!("`StaggeredRace` polled after a panic inside an earlier poll")
-            }
-            Phase::Fresh => *this.start_due = true,
-            Phase::Running => {}
-        }
-        *this.phase = Phase::Polling;
-        let mut state = State {
-            source: this.source,
-            timer: this.timer,
-            delay: *this.delay,
-            sleep: this.sleep,
-            slab: this.slab,
-            attempts: this.attempts,
-            start_due: this.start_due,
-            exhausted: this.exhausted,
-            armed: this.armed,
-        };
-        match state.drive(cx) {
-            Poll::Pending => {
-                *this.phase = Phase::Running;
-                Poll::Pending
-            }
-            Poll::Ready(winner) => {
-                // Drop every other running attempt and the sleep before returning.
-                drop(mem::replace(state.slab, Slab::new()));
-                state.sleep.set(None);
-                *this.phase = Phase::Done;
-                Poll::Ready(Outcome {
-                    winner,
-                    attempts: mem::take(state.attempts),
-                })
-            }
-        }
+        self.project()
+            .core
+            .poll_race(cx, "StaggeredRace")
+            .map(|(winner, attempts)| Outcome { winner, attempts })
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<I, Tm> futures_core::FusedFuture for StaggeredRace<I, Tm>
 where
     I: Iterator,
@@ -536,10 +718,11 @@ where
     Tm: Timer,
 {
     fn is_terminated(&self) -> bool {
-        matches!(self.phase, Phase::Done | Phase::Polling)
+        self.core.is_terminated()
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<I, Tm> fmt::Debug for StaggeredRace<I, Tm>
 where
     I: Iterator,
@@ -547,12 +730,79 @@ where
     Tm: Timer,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaggeredRace")
-            .field("delay", &self.delay)
-            .field("started", &self.attempts.len())
-            .field("running", &self.slab.len())
-            .field("exhausted", &self.exhausted)
-            .field("phase", &self.phase)
-            .finish_non_exhaustive()
+        self.core.debug(f, "StaggeredRace")
+    }
+}
+
+type ArrayCore<F, Tm, const N: usize> = Core<
+    core::array::IntoIter<F, N>,
+    Inline<<F as AttemptFn>::Future, N>,
+    ArrayVec<Attempt<<F as AttemptFn>::Error>, N>,
+    Tm,
+>;
+
+/// The future returned by [`staggered_race_array`]. It resolves to an [`ArrayOutcome`].
+///
+/// No heap: the attempts' futures and the outcome's entries live inside it. It is `Send` when
+/// the closures, their futures and values, the timer and its sleep are, and `Unpin` when the
+/// futures and the sleep are.
+///
+/// # Panics
+///
+/// As [`StaggeredRace`]: polling it after it returned `Ready`, or after a poll panicked.
+///
+/// ```
+/// use futures::{future::FusedFuture, FutureExt};
+/// use staggered::{staggered_race_array, timer::NoTimer};
+///
+/// // It holds the attempts' futures (async blocks are not `Unpin`): pin it to poll it by hand.
+/// let mut race = std::pin::pin!(staggered_race_array([|| async { Ok::<_, ()>("up") }], None, NoTimer));
+/// assert!(!race.is_terminated());
+/// let outcome = race.as_mut().now_or_never().expect("ready on its first poll");
+/// assert_eq!(outcome.winner, Some((0, "up")));
+/// assert!(race.is_terminated());
+/// ```
+#[must_use = "a race does nothing unless polled"]
+pub struct StaggeredRaceArray<F, Tm, const N: usize>
+where
+    F: AttemptFn,
+    Tm: Timer,
+{
+    core: ArrayCore<F, Tm, N>,
+}
+
+impl<F, Tm, const N: usize> Future for StaggeredRaceArray<F, Tm, N>
+where
+    F: AttemptFn,
+    Tm: Timer,
+{
+    type Output = ArrayOutcome<F::Ok, F::Error, N>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `core` is structurally pinned: it is never moved out of `self`, this type
+        // has no `Drop` of its own, and it is `Unpin` only when `core` is (the auto impl).
+        let core = unsafe { self.map_unchecked_mut(|race| &mut race.core) };
+        core.poll_race(cx, "StaggeredRaceArray")
+            .map(|(winner, attempts)| ArrayOutcome { winner, attempts })
+    }
+}
+
+impl<F, Tm, const N: usize> futures_core::FusedFuture for StaggeredRaceArray<F, Tm, N>
+where
+    F: AttemptFn,
+    Tm: Timer,
+{
+    fn is_terminated(&self) -> bool {
+        self.core.is_terminated()
+    }
+}
+
+impl<F, Tm, const N: usize> fmt::Debug for StaggeredRaceArray<F, Tm, N>
+where
+    F: AttemptFn,
+    Tm: Timer,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.debug(f, "StaggeredRaceArray")
     }
 }

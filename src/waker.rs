@@ -38,7 +38,7 @@
 use core::ptr;
 use core::task::{RawWaker, RawWakerVTable, Waker};
 
-use crate::slab;
+use crate::geometry::{self, TIMER};
 use crate::sync::{self, Arc, AtomicPtr, AtomicU32, AtomicWaker, Ordering};
 
 /// The state every waker of one race can reach.
@@ -83,7 +83,7 @@ pub(crate) struct Cell {
     /// The next cell down the stack, or in the consumer's batch.
     next: AtomicPtr<Cell>,
     /// What the cell wakes: a slot key, or [`TIMER`]. Its place in its chunk, and the chunk's
-    /// length, follow from it ([`slab::cell_place`]).
+    /// length, follow from it ([`geometry::cell_place`]).
     key: u32,
     /// [`QUEUED`] while the cell is on the stack or in the consumer's batch, plus the number
     /// of clones of the cell's waker that exist.
@@ -101,16 +101,13 @@ unsafe impl Sync for Cell {}
 
 impl Drop for Cell {
     fn drop(&mut self) {
-        if slab::cell_place(self.key).0 == 0 {
+        if geometry::cell_place(self.key).0 == 0 {
             // SAFETY: cell 0 of each chunk owns the chunk's strong count of `Shared`, taken
             // with `Arc::into_raw` in `WakerChunk::new`; the chunk drops each cell once.
             drop(unsafe { Arc::from_raw(self.shared) });
         }
     }
 }
-
-/// The key of the cell that wakes the race's sleep.
-pub(crate) const TIMER: u32 = u32::MAX;
 
 /// One chunk of cells: an owned `Arc<[Cell]>` kept as the raw pointer that `Arc::into_raw`
 /// returned, so that pointers to its cells carry the provenance of the whole allocation.
@@ -128,7 +125,7 @@ impl WakerChunk {
     /// Allocates the cells of the slab's chunk `chunk` (its slots' keys, plus the timer's cell
     /// at the end of chunk 0). One allocation.
     pub(crate) fn new(shared: &Arc<Shared>, chunk: usize) -> Self {
-        let (first_key, slots) = slab::chunk_keys(chunk);
+        let (first_key, slots) = geometry::chunk_keys(chunk);
         let len = slots + u32::from(chunk == 0);
         // One count for the whole chunk, owned by its cell 0.
         let shared = Arc::into_raw(Arc::clone(shared));
@@ -141,7 +138,7 @@ impl WakerChunk {
         debug_assert!(cells
             .iter()
             .enumerate()
-            .all(|(pos, cell)| slab::cell_place(cell.key) == (pos, len as usize)));
+            .all(|(pos, cell)| geometry::cell_place(cell.key) == (pos, len as usize)));
         let raw = Arc::into_raw(cells);
         WakerChunk {
             // SAFETY: `Arc::into_raw` never returns null.
@@ -188,7 +185,7 @@ static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, dr
 /// `cell` points at a live cell and carries the provenance of its whole chunk.
 unsafe fn chunk_of(cell: *const Cell) -> *const [Cell] {
     // SAFETY: the cell is live (caller's contract); its key never changes.
-    let (pos, len) = slab::cell_place(unsafe { (*cell).key });
+    let (pos, len) = geometry::cell_place(unsafe { (*cell).key });
     // SAFETY: the cell is at index `pos` of its chunk, so its start is `pos` cells before it,
     // inside the same allocation.
     ptr::slice_from_raw_parts(unsafe { cell.sub(pos) }, len)

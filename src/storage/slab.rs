@@ -8,22 +8,20 @@
 //! Each chunk of slots has a matching [`WakerChunk`]: slot `k`'s waker is cell `k` of it. The
 //! first chunk has one more cell, for the race's sleep.
 //!
-//! This is the only storage today. The race talks to it through a small surface (`insert`,
-//! `poll`, `remove`, `take_round`, `pop_round`), which is what a fixed-capacity, allocation-free
-//! storage would provide too.
+//! Where keys and cells sit in the chunks is `geometry.rs`'s business, shared with the wakers.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::future::Future;
 use core::pin::Pin;
 use core::ptr;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Waker};
 
+use super::{Polled, Woken};
+use crate::geometry::{chunk_keys, locate, BASE, TIMER};
 use crate::sync::Arc;
-use crate::waker::{self, Batch, Shared, WakerChunk, TIMER};
+use crate::waker::{self, Batch, Shared, WakerChunk};
 
-/// Slots in the first chunk. Chunk `c` has `BASE << c`.
-pub(crate) const BASE: usize = 8;
 const NONE: u32 = u32::MAX;
 /// Most vacant slots one start looks at for one that is idle, before it grows the slab.
 const SCAN: usize = 4;
@@ -36,24 +34,6 @@ enum Slot<Fut> {
 struct Chunk<Fut> {
     slots: Box<[Slot<Fut>]>,
     wakers: WakerChunk,
-}
-
-/// What woke up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Woken {
-    /// The attempt in this slot.
-    Attempt(u32),
-    /// The race's sleep.
-    Timer,
-}
-
-/// One poll of one attempt.
-pub(crate) struct Polled<O> {
-    /// The attempt's index in the iterator.
-    pub(crate) index: usize,
-    pub(crate) poll: Poll<O>,
-    /// The attempt woke itself while it was being polled.
-    pub(crate) woke_itself: bool,
 }
 
 pub(crate) struct Slab<Fut> {
@@ -77,34 +57,6 @@ pub(crate) struct Slab<Fut> {
     batch: Batch,
 }
 
-/// Where the waker cell of `key` sits: its index in its chunk, and the chunk's length (chunk
-/// 0 has one more cell than slots, the sleep's, at its end).
-pub(crate) fn cell_place(key: u32) -> (usize, usize) {
-    if key == TIMER {
-        return (BASE, BASE + 1);
-    }
-    let (chunk, offset) = locate(key);
-    (offset, (BASE << chunk) + usize::from(chunk == 0))
-}
-
-/// The first slot key of chunk `chunk`, and its number of slots.
-pub(crate) fn chunk_keys(chunk: usize) -> (u32, u32) {
-    let start = BASE * ((1 << chunk) - 1);
-    let size = BASE << chunk;
-    assert!(
-        start + size < NONE as usize,
-        "staggered: more than 2^32 attempts running at once"
-    );
-    (start as u32, size as u32)
-}
-
-/// Chunk index and offset of slot `key`.
-fn locate(key: u32) -> (usize, usize) {
-    let k = key as usize;
-    let chunk = (k / BASE + 1).ilog2() as usize;
-    (chunk, k - BASE * ((1 << chunk) - 1))
-}
-
 impl<Fut> Slab<Fut> {
     pub(crate) const fn new() -> Self {
         Slab {
@@ -122,10 +74,12 @@ impl<Fut> Slab<Fut> {
     }
 
     /// The number of attempts held.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -406,6 +360,57 @@ fn vacate<Fut>(slot: &mut Slot<Fut>, next_free: u32) {
     unsafe { ptr::drop_in_place(guard.slot) };
 }
 
+impl<Fut: Future> super::Storage for Slab<Fut> {
+    type Fut = Fut;
+
+    fn insert(self: Pin<&mut Self>, index: usize, fut: Fut) -> u32 {
+        Slab::insert(self.get_mut(), index, fut)
+    }
+
+    fn poll(self: Pin<&mut Self>, key: u32, _: &mut Context<'_>) -> Option<Polled<Fut::Output>> {
+        Slab::poll(self.get_mut(), key)
+    }
+
+    fn remove(self: Pin<&mut Self>, key: u32) {
+        Slab::remove(self.get_mut(), key)
+    }
+
+    fn clear(self: Pin<&mut Self>) {
+        // The futures drop with the chunks, in slot order.
+        drop(core::mem::replace(self.get_mut(), Slab::new()));
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn begin_poll(self: Pin<&mut Self>) {}
+
+    fn in_round(&self) -> bool {
+        Slab::in_round(self)
+    }
+
+    fn take_round(self: Pin<&mut Self>) -> bool {
+        Slab::take_round(self.get_mut())
+    }
+
+    fn pop_round(self: Pin<&mut Self>) -> Option<Woken> {
+        Slab::pop_round(self.get_mut())
+    }
+
+    fn register(&self, waker: &Waker) {
+        Slab::register(self, waker)
+    }
+
+    fn has_woken(&self) -> bool {
+        Slab::has_woken(self)
+    }
+
+    fn poll_timer<R>(&self, _: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+        self.with_timer_waker(f)
+    }
+}
+
 impl<Fut> Drop for Slab<Fut> {
     fn drop(&mut self) {
         if let Some(shared) = &self.shared {
@@ -419,16 +424,6 @@ impl<Fut> Drop for Slab<Fut> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locate_maps_keys_to_geometric_chunks() {
-        assert_eq!(locate(0), (0, 0));
-        assert_eq!(locate(BASE as u32 - 1), (0, BASE - 1));
-        assert_eq!(locate(BASE as u32), (1, 0));
-        assert_eq!(locate(3 * BASE as u32 - 1), (1, 2 * BASE - 1));
-        assert_eq!(locate(3 * BASE as u32), (2, 0));
-        assert_eq!(locate(7 * BASE as u32), (3, 0));
-    }
 
     #[test]
     fn slots_are_reused_last_freed_first() {

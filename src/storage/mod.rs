@@ -1,0 +1,86 @@
+//! Attempt storage: where the running attempts of a race live, and how the race learns which
+//! of them to poll. The state machine (`race.rs`) is generic over [`Storage`]; each storage is
+//! one file:
+//!
+//! - [`Slab`] (needs `alloc`): a slab of pinned slots grown in chunks, with a waker per slot,
+//!   so a wake-up polls exactly the attempt that was woken. Any number of attempts.
+//! - [`Inline`]: a fixed array of `N` slots inside the race itself, no heap at all. Without a
+//!   heap a waker cannot point into the race (the race may be gone before a waker an attempt
+//!   kept), so every attempt is polled with the task's own waker, and a poll of the race
+//!   polls every running attempt: `O(N)` per wake-up.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+mod inline;
+#[cfg(feature = "alloc")]
+mod slab;
+
+pub(crate) use inline::Inline;
+#[cfg(feature = "alloc")]
+pub(crate) use slab::Slab;
+
+/// What woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// The attempt in this slot.
+    Attempt(u32),
+    /// The race's sleep.
+    Timer,
+}
+
+/// One poll of one attempt.
+pub(crate) struct Polled<O> {
+    /// The attempt's index in the source.
+    pub(crate) index: usize,
+    pub(crate) poll: Poll<O>,
+    /// The attempt woke itself while it was being polled (as far as the storage can tell).
+    pub(crate) woke_itself: bool,
+}
+
+/// The surface the state machine uses. Keys are the storage's own names for slots.
+///
+/// The work of a poll goes in *rounds* (`take_round`, then `pop_round` until `None`): what
+/// was woken when the round began, in wake order. `begin_poll` is called once at the start of
+/// every poll of the race.
+pub(crate) trait Storage {
+    /// The attempts' future.
+    type Fut: Future;
+
+    /// Stores attempt `index`'s future, pinned from here until it is removed, and returns
+    /// its key.
+    fn insert(self: Pin<&mut Self>, index: usize, fut: Self::Fut) -> u32;
+    /// Polls the attempt in slot `key`; `cx` is the task's context (a storage with wakers of
+    /// its own polls with those). `None` if the slot is vacant (a stale wake).
+    fn poll(
+        self: Pin<&mut Self>,
+        key: u32,
+        cx: &mut Context<'_>,
+    ) -> Option<Polled<<Self::Fut as Future>::Output>>;
+    /// Drops the future in slot `key`, in place, and frees the slot.
+    fn remove(self: Pin<&mut Self>, key: u32);
+    /// Drops every future held, in slot order.
+    fn clear(self: Pin<&mut Self>);
+    /// The number of attempts held.
+    fn len(&self) -> usize;
+    /// A new poll of the race begins.
+    fn begin_poll(self: Pin<&mut Self>);
+    /// A round is under way: taken, not all popped yet.
+    fn in_round(&self) -> bool;
+    /// Takes a round, if there is anything to do; `true` if it has anything in it.
+    fn take_round(self: Pin<&mut Self>) -> bool;
+    /// The next slot or timer of the current round.
+    fn pop_round(self: Pin<&mut Self>) -> Option<Woken>;
+    /// Remembers the task to wake when an attempt or the sleep is woken.
+    fn register(&self, waker: &Waker);
+    /// Something was woken that no round has taken yet.
+    fn has_woken(&self) -> bool;
+    /// Polls `f` (the sleep) with the waker the sleep's wake-ups must reach.
+    fn poll_timer<R>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R;
+
+    /// `true` if no attempt is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
