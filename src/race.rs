@@ -156,6 +156,12 @@ type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
 ///   that come due one after another (a zero delay) take at most half the budget while
 ///   wake-ups wait, so neither can starve the other.
 /// - **Precise wake-ups.** Each wake-up of an attempt polls that attempt once, and no other.
+/// - **Wakers only when needed.** The race makes its wakers (one allocation for the queue, one
+///   per chunk of slots) when the first attempt stays pending. Until then attempts are polled
+///   with the task's own waker; that first pending attempt is then polled once more, in the
+///   next round, with its own waker (a future answers to the waker of its latest poll). So a
+///   race whose attempts all finish on their first poll allocates only its slots and its
+///   outcome: two allocations.
 ///
 /// # Differences from asyncio
 ///
@@ -448,7 +454,12 @@ where
         let Some(sleep) = self.sleep.as_mut().as_pin_mut() else {
             return;
         };
-        if self.slab.poll_timer(cx, |cx| sleep.poll(cx)).is_ready() {
+        if self
+            .slab
+            .as_mut()
+            .poll_timer(cx, |cx| sleep.poll(cx))
+            .is_ready()
+        {
             *self.armed = false;
             *self.start_due = true;
         }

@@ -3,7 +3,8 @@
 //! Targets:
 //! - a race with N attempts makes at most `2 * ceil(log2 N) + 4` allocations, whether its
 //!   attempts fail one after another or are all pending at once;
-//! - a wake-up and a poll of a running race make none.
+//! - a wake-up and a poll of a running race make none;
+//! - `staggered_race_array` makes none at all, from creation to the end.
 //!
 //! The counts are also checked exactly against [`model`], which spells out where each
 //! allocation comes from, so that any change to the allocation strategy shows up here.
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use staggered::{staggered_race, timer::NoTimer, Attempt, Timer};
+use staggered::{staggered_race, staggered_race_array, timer::NoTimer, Attempt, Timer};
 
 struct Counting;
 
@@ -85,14 +86,15 @@ fn bound(n: usize) -> usize {
 }
 
 /// The allocations the current strategy makes for a race that starts `started` attempts
-/// from an exact-size iterator, at most `running` of them at once:
-/// - one `Arc<Shared>` (the ready queue and the parent's waker);
-/// - per chunk of slots (8, 16, 32, … slots), one boxed slot slice and one `Arc<[Cell]>`
-///   of wakers;
+/// from an exact-size iterator, at most `running` of them at once, and `pending` if any of
+/// them stays pending on its first poll:
+/// - per chunk of slots (8, 16, 32, … slots), one boxed slot slice;
+/// - only once an attempt stays pending: one `Arc<Shared>` (the ready queue and the parent's
+///   waker), and per chunk one `Arc<[Cell]>` of wakers;
 /// - from the second chunk on, the `Vec` of chunks: reserved for 8, then doubled;
 /// - `Outcome::attempts`: reserved from the iterator's size hint, capped at 4096, then grown
 ///   by doubling.
-fn model(started: usize, running: usize) -> usize {
+fn model(started: usize, running: usize, pending: bool) -> usize {
     let mut chunks = 0;
     let mut capacity = 0;
     while capacity < running {
@@ -114,7 +116,8 @@ fn model(started: usize, running: usize) -> usize {
         cap *= 2;
         outcome += 1;
     }
-    1 + 2 * chunks + chunk_list + outcome
+    let wakers = if pending { 1 + chunks } else { 0 };
+    chunks + wakers + chunk_list + outcome
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,12 +283,14 @@ impl<'a> Timer for &'a Alarm {
 #[test]
 fn model_matches_the_documented_strategy() {
     // One chunk of 8: Shared + slots + cells + Outcome's Vec.
-    assert_eq!(model(1, 1), 4);
+    assert_eq!(model(1, 1, true), 4);
+    // Attempts that finish on their first poll need no wakers: slots + Outcome's Vec.
+    assert_eq!(model(2, 1, false), 2);
     // 10 at once: two chunks (8 + 16) and the chunk list.
-    assert_eq!(model(10, 10), 1 + 4 + 1 + 1);
+    assert_eq!(model(10, 10, true), 1 + 4 + 1 + 1);
     // 10,000 at once: 11 chunks (8 … 8192 slots), a chunk list grown once (8 -> 16), and
     // Outcome's Vec reserved at 4096 then doubled twice.
-    assert_eq!(model(10_000, 10_000), 1 + 22 + 2 + 3);
+    assert_eq!(model(10_000, 10_000, true), 1 + 22 + 2 + 3);
     assert_eq!(bound(1), 4);
     assert_eq!(bound(10), 12);
     assert_eq!(bound(1_000), 24);
@@ -319,7 +324,7 @@ fn a_race_of_attempts_failing_at_once_allocates_within_the_bound() {
                 bound(n)
             );
             // Never more than one attempt runs at once: one chunk.
-            assert_eq!(allocs, model(n, 1), "N = {n}, delay {delay:?}");
+            assert_eq!(allocs, model(n, 1, false), "N = {n}, delay {delay:?}");
         }
     }
 }
@@ -354,7 +359,7 @@ fn a_race_of_attempts_pending_at_once_allocates_within_the_bound() {
             "N = {n}: {allocs} allocations, target {}",
             bound(n)
         );
-        assert_eq!(allocs, model(n, n), "N = {n}");
+        assert_eq!(allocs, model(n, n, true), "N = {n}");
     }
 }
 
@@ -496,4 +501,103 @@ fn a_large_known_size_reserves_at_most_64_kib() {
     assert_eq!(outcome.winner, Some((0, 0)));
     eprintln!("1,000,000 attempts known, won at once, 1 KiB errors: {bytes} bytes allocated");
     assert!(bytes < 64 * 1024 + 16 * 1024, "{bytes} bytes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// staggered_race_array: no heap at all
+
+/// A whole array race, from creation to its outcome: timer wakes and starts, the attempts'
+/// own wakes, failures, a win and the cancellation of the losers. Not one allocation.
+#[test]
+fn staggered_race_array_allocates_nothing_at_all() {
+    let alarm = Alarm::default();
+    let board = Board::new(6);
+    let exec = Executor::new();
+    let (outcome, allocs) = allocations(|| {
+        let race = staggered_race_array(
+            core::array::from_fn::<_, 6, _>(|i| {
+                let board = &board;
+                move || board.gate(i)
+            }),
+            Some(Duration::from_millis(250)),
+            &alarm,
+        );
+        let mut race = pin!(race);
+        assert!(exec.poll_idle(race.as_mut()).is_none());
+        for started in 2..=6 {
+            alarm.fire();
+            assert!(exec.poll_idle(race.as_mut()).is_none());
+            assert_eq!(board.polled(), started);
+            board.wake(started - 1);
+            assert!(exec.poll_idle(race.as_mut()).is_none());
+        }
+        board.settle(2, Err(7));
+        assert!(exec.poll_idle(race.as_mut()).is_none());
+        board.settle(4, Ok(1));
+        exec.poll_idle(race.as_mut()).expect("the race is won")
+    });
+    eprintln!("staggered_race_array, 6 attempts: {allocs} allocations");
+    assert_eq!(allocs, 0);
+    assert_eq!(outcome.winner, Some((4, 1)));
+    assert_eq!(
+        *outcome.attempts,
+        [
+            Attempt::Cancelled,
+            Attempt::Cancelled,
+            Attempt::Failed(7),
+            Attempt::Cancelled,
+            Attempt::Won,
+            Attempt::Cancelled
+        ]
+    );
+}
+
+/// The lifecycle of the peers bench at N = 1: one attempt fails at once, the next wins.
+#[test]
+fn staggered_race_array_lifecycle_allocates_nothing() {
+    let exec = Executor::new();
+    let (outcome, allocs) = allocations(|| {
+        let race = staggered_race_array(
+            [0u32, 1].map(|i| {
+                move || async move {
+                    if i == 0 {
+                        Err(i)
+                    } else {
+                        Ok(i)
+                    }
+                }
+            }),
+            Some(Duration::from_millis(250)),
+            NoTimer,
+        );
+        exec.poll_idle(pin!(race)).expect("won at once")
+    });
+    assert_eq!(allocs, 0);
+    assert_eq!(outcome.winner, Some((1, 1)));
+}
+
+/// The peers bench's lifecycle at N = 1 (one attempt fails at once, the next wins): at most
+/// two allocations, the slots and the outcome's list.
+#[test]
+fn a_race_of_two_attempts_finishing_at_once_allocates_at_most_two() {
+    let exec = Executor::new();
+    let (outcome, allocs) = allocations(|| {
+        let race = staggered_race(
+            [0u32, 1].map(|i| {
+                move || async move {
+                    if i == 0 {
+                        Err(i)
+                    } else {
+                        Ok(i)
+                    }
+                }
+            }),
+            Some(Duration::from_millis(250)),
+            NoTimer,
+        );
+        exec.poll_idle(pin!(race)).expect("won at once")
+    });
+    eprintln!("lifecycle N = 1: {allocs} allocations");
+    assert!(allocs <= 2, "{allocs} allocations");
+    assert_eq!(outcome.winner, Some((1, 1)));
 }

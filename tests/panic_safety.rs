@@ -175,7 +175,10 @@ fn attempt_panics_on_its_first_poll() {
 #[test]
 fn attempt_panics_on_a_later_poll() {
     let log = log(2);
-    let plans = vec![vec![Hang, Panic], vec![Hang]];
+    // Attempt 0 is the race's first to stay pending: it is polled twice in the first poll of
+    // the race (once with the task's waker, once with its own), and panics on the third,
+    // after a wake.
+    let plans = vec![vec![Hang, Hang, Panic], vec![Hang]];
     let mut race = Box::pin(staggered_race(
         probes(&log, plans, None, None),
         Some(Duration::ZERO),
@@ -446,6 +449,13 @@ fn wakers_kept_past_the_race_are_harmless() {
             .flat_map(Option::take)
             .collect();
         assert_eq!(kept.len(), 3);
+        // Attempt 0, the first to stay pending, was polled with the task's own waker before
+        // the race made its wakers; when the race ends in that same poll (`finish`), it keeps
+        // that one. Waking it wakes the task, as any spurious wake-up may. The race's own
+        // wakers never do, once the race is gone.
+        let (task_wakers, kept): (Vec<Waker>, Vec<Waker>) =
+            kept.into_iter().partition(|w| w.will_wake(&task));
+        assert_eq!(task_wakers.len(), usize::from(finish));
         let before = count.0.load(std::sync::atomic::Ordering::SeqCst);
         // Wake them here, clone them, and wake and drop them on other threads.
         for w in &kept {

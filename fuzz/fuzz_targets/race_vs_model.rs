@@ -1,5 +1,6 @@
-//! Differential fuzzing: the real race against the reference model, on a generated script
-//! with generated noise (see `tests/support/model.rs`).
+//! Differential fuzzing: the real races (`staggered_race` and `staggered_race_array`, picked
+//! by the input's first byte) against the reference model, on a generated script with
+//! generated noise (see `tests/support/model.rs`).
 //!
 //! The script: up to 48 attempts, each failing or succeeding after 0 to 11 ticks or never
 //! finishing, with a wake-order key for attempts completing at the same instant; the delay
@@ -15,10 +16,12 @@ mod model;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::{Ending, Plan, Script};
+use model::{Ending, Plan, Race, Script};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
+    /// Odd: `staggered_race_array`; even: `staggered_race`.
+    race: u8,
     delay: u8,
     drop_at: u8,
     plans: Vec<[u8; 2]>,
@@ -55,5 +58,10 @@ fn script(input: &Input) -> Script {
 }
 
 fuzz_target!(|input: Input| {
-    model::check(&script(&input), &input.chaos);
+    let script = script(&input);
+    if input.race % 2 == 1 {
+        model::check_race(&model::array_script(&script), &input.chaos, Race::Array);
+    } else {
+        model::check_race(&script, &input.chaos, Race::Slab);
+    }
 });

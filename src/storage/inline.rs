@@ -126,7 +126,11 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         false
     }
 
-    fn poll_timer<R>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+    fn poll_timer<R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> R {
         f(cx)
     }
 }

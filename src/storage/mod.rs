@@ -77,7 +77,11 @@ pub(crate) trait Storage {
     /// Something was woken that no round has taken yet.
     fn has_woken(&self) -> bool;
     /// Polls `f` (the sleep) with the waker the sleep's wake-ups must reach.
-    fn poll_timer<R>(&self, cx: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R;
+    fn poll_timer<R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> R;
 
     /// `true` if no attempt is held.
     fn is_empty(&self) -> bool {

@@ -33,7 +33,8 @@ enum Slot<Fut> {
 
 struct Chunk<Fut> {
     slots: Box<[Slot<Fut>]>,
-    wakers: WakerChunk,
+    /// The slots' wakers, made with the first attempt that stays pending (see `poll`).
+    wakers: Option<WakerChunk>,
 }
 
 pub(crate) struct Slab<Fut> {
@@ -112,17 +113,43 @@ impl<Fut> Slab<Fut> {
         &mut self.chunk_mut(c).slots[i]
     }
 
-    fn cell(&self, key: u32) -> *const waker::Cell {
+    /// Slot `key`'s waker cell; `None` before the slab has wakers.
+    fn cell(&self, key: u32) -> Option<*const waker::Cell> {
         let (c, i) = locate(key);
-        self.chunk(c).wakers.cell(i)
+        self.chunk(c).wakers.as_ref().map(|w| w.cell(i))
+    }
+
+    /// `true` if nothing can wake slot `key` any more: no waker of it exists, or none ever
+    /// did.
+    fn is_idle(&self, key: u32) -> bool {
+        // SAFETY: the cell belongs to a chunk of this slab.
+        self.cell(key)
+            .map_or(true, |cell| unsafe { waker::is_idle(cell) })
+    }
+
+    /// Makes the wakers: the ready queue and a cell per slot, for every chunk so far (later
+    /// chunks get theirs when they are made). Until then the slab allocates only its slots:
+    /// a race whose attempts all finish on their first poll never needs a waker of its own.
+    pub(crate) fn ensure_wakers(&mut self) {
+        if self.shared.is_some() {
+            return;
+        }
+        let shared = Shared::new();
+        let chunks = usize::from(self.first.is_some()) + self.rest.len();
+        for c in 0..chunks {
+            self.chunk_mut(c).wakers = Some(WakerChunk::new(&shared, c));
+        }
+        self.shared = Some(shared);
     }
 
     /// Adds a chunk of vacant slots, twice as large as the last one.
     fn grow(&mut self) {
         let c = usize::from(self.first.is_some()) + self.rest.len();
         let (start, size) = chunk_keys(c);
-        let shared = self.shared.get_or_insert_with(Shared::new);
-        let wakers = WakerChunk::new(shared, c);
+        let wakers = self
+            .shared
+            .as_ref()
+            .map(|shared| WakerChunk::new(shared, c));
         let free = self.free;
         let slots = (0..size)
             .map(|i| Slot::Vacant {
@@ -173,8 +200,7 @@ impl<Fut> Slab<Fut> {
             {
                 self.scanned += 1;
             }
-            // SAFETY: the cell belongs to a chunk of this slab.
-            if unsafe { waker::is_idle(self.cell(key)) } {
+            if self.is_idle(key) {
                 let free = self.free;
                 self.set_next_vacant(key, free);
                 self.free = key;
@@ -198,8 +224,7 @@ impl<Fut> Slab<Fut> {
             {
                 self.scanned += 1;
             }
-            // SAFETY: the cell belongs to a chunk of this slab.
-            if unsafe { waker::is_idle(self.cell(key)) } {
+            if self.is_idle(key) {
                 return key;
             }
             // A waker of an earlier attempt here may still wake this slot: set it aside, so
@@ -209,11 +234,7 @@ impl<Fut> Slab<Fut> {
         self.grow();
         let key = self.free;
         self.free = self.next_vacant(key);
-        debug_assert!(
-            // SAFETY: the cell belongs to the chunk just made.
-            unsafe { waker::is_idle(self.cell(key)) },
-            "a new slot is idle"
-        );
+        debug_assert!(self.is_idle(key), "a new slot is idle");
         key
     }
 
@@ -293,8 +314,14 @@ impl<Fut> Slab<Fut> {
     }
 
     /// Polls `f` with the waker of the race's sleep. Only valid once a first attempt exists.
-    pub(crate) fn with_timer_waker<R>(&self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
-        let cell = self.chunk(0).wakers.cell(BASE);
+    pub(crate) fn with_timer_waker<R>(&mut self, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+        self.ensure_wakers();
+        let cell = self
+            .chunk(0)
+            .wakers
+            .as_ref()
+            .expect("made above")
+            .cell(BASE);
         // SAFETY: `cell` is from a chunk this slab owns, which outlives the call.
         let waker = unsafe { waker::borrowed_waker(cell) };
         f(&mut Context::from_waker(&waker))
@@ -304,7 +331,13 @@ impl<Fut> Slab<Fut> {
 impl<Fut: Future> Slab<Fut> {
     /// Polls the attempt in slot `key` with that slot's own waker. `None` if the slot is
     /// vacant (a stale wake of a finished attempt).
-    pub(crate) fn poll(&mut self, key: u32) -> Option<Polled<Fut::Output>> {
+    ///
+    /// Before the slab has wakers, the attempt is polled with the task's waker (`cx`): most
+    /// attempts of most races finish on their first poll, and then no waker of the race's own
+    /// is ever needed. The first one that stays pending makes the wakers, and is queued to be
+    /// polled once more, in the next round, with its own waker (a future answers to the waker
+    /// of its latest poll), so that from then on its wake-ups are precise.
+    pub(crate) fn poll(&mut self, key: u32, cx: &mut Context<'_>) -> Option<Polled<Fut::Output>> {
         let cell = self.cell(key);
         let Slot::Occupied { index, fut } = self.slot_mut(key) else {
             return None;
@@ -314,6 +347,20 @@ impl<Fut: Future> Slab<Fut> {
         // an occupied slot's future is only ever dropped in place (`vacate`), so it stays
         // pinned from here until it is dropped.
         let fut = unsafe { Pin::new_unchecked(fut) };
+        let Some(cell) = cell else {
+            let poll = fut.poll(cx);
+            if poll.is_pending() {
+                self.ensure_wakers();
+                let cell = self.cell(key).expect("made above");
+                // SAFETY: `cell` belongs to a chunk of this slab, alive for the call.
+                unsafe { waker::borrowed_waker(cell) }.wake_by_ref();
+            }
+            return Some(Polled {
+                index,
+                poll,
+                woke_itself: false,
+            });
+        };
         // SAFETY: `cell` belongs to a chunk of this slab, alive for the whole poll.
         let waker = unsafe { waker::borrowed_waker(cell) };
         let poll = fut.poll(&mut Context::from_waker(&waker));
@@ -367,8 +414,8 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
         Slab::insert(self.get_mut(), index, fut)
     }
 
-    fn poll(self: Pin<&mut Self>, key: u32, _: &mut Context<'_>) -> Option<Polled<Fut::Output>> {
-        Slab::poll(self.get_mut(), key)
+    fn poll(self: Pin<&mut Self>, key: u32, cx: &mut Context<'_>) -> Option<Polled<Fut::Output>> {
+        Slab::poll(self.get_mut(), key, cx)
     }
 
     fn remove(self: Pin<&mut Self>, key: u32) {
@@ -406,8 +453,12 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
         Slab::has_woken(self)
     }
 
-    fn poll_timer<R>(&self, _: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
-        self.with_timer_waker(f)
+    fn poll_timer<R>(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        f: impl FnOnce(&mut Context<'_>) -> R,
+    ) -> R {
+        self.get_mut().with_timer_waker(f)
     }
 }
 
@@ -456,9 +507,10 @@ mod tests {
     }
 
     /// A clone of the waker of slot `key`.
-    fn clone_waker<Fut>(slab: &Slab<Fut>, key: u32) -> Waker {
+    fn clone_waker<Fut>(slab: &mut Slab<Fut>, key: u32) -> Waker {
+        slab.ensure_wakers();
         // SAFETY: the slab outlives the borrowed waker, which is cloned at once.
-        let w = unsafe { waker::borrowed_waker(slab.cell(key)) };
+        let w = unsafe { waker::borrowed_waker(slab.cell(key).unwrap()) };
         (*w).clone()
     }
 
@@ -485,7 +537,7 @@ mod tests {
             .collect();
         // Every one of these attempts leaves a clone of its waker behind: no slot of theirs
         // may be reused while it lives.
-        let kept: Vec<Waker> = held.iter().map(|&k| clone_waker(&slab, k)).collect();
+        let kept: Vec<Waker> = held.iter().map(|&k| clone_waker(&mut slab, k)).collect();
         for &key in &held {
             slab.remove(key);
         }
@@ -505,7 +557,7 @@ mod tests {
         let mut last = None;
         for i in 0..20 * n {
             let key = insert_bounded(&mut slab, i, &held);
-            last = Some(clone_waker(&slab, key));
+            last = Some(clone_waker(&mut slab, key));
             slab.remove(key);
         }
         drop(last);
@@ -530,14 +582,7 @@ mod tests {
         let keys: Vec<u32> = (0..3)
             .map(|i| slab.insert(i, core::future::pending::<()>()))
             .collect();
-        let wakers: Vec<Waker> = keys
-            .iter()
-            .map(|&k| {
-                // SAFETY: the slab outlives the borrowed waker, which is cloned at once.
-                let w = unsafe { waker::borrowed_waker(slab.cell(k)) };
-                (*w).clone()
-            })
-            .collect();
+        let wakers: Vec<Waker> = keys.iter().map(|&k| clone_waker(&mut slab, k)).collect();
         wakers[2].wake_by_ref();
         wakers[0].wake_by_ref();
         wakers[2].wake_by_ref(); // already queued: no second entry

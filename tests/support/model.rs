@@ -57,10 +57,40 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use staggered::{staggered_race, Attempt, Outcome, Timer};
+use staggered::{staggered_race, staggered_race_array, Attempt, Timer};
 
 /// Virtual time, in ticks (milliseconds of the race's timer).
 pub type Time = u64;
+
+/// Which race runs the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Race {
+    /// `staggered_race`: precise wakers; attempts completing in one wake-up go in wake order.
+    Slab,
+    /// `staggered_race_array`: the task's waker; attempts completing in one poll go in start
+    /// order.
+    Array,
+}
+
+/// The array lengths the driver compiles [`Race::Array`] for (each is one more copy of the
+/// race in the binary); [`array_script`] cuts a script down to one of them.
+pub const ARRAY_LENS: [usize; 14] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48];
+
+/// `script` with its attempts cut down to the longest length in [`ARRAY_LENS`] it has, for
+/// [`Race::Array`].
+pub fn array_script(script: &Script) -> Script {
+    let n = script.plans.len();
+    let len = ARRAY_LENS
+        .iter()
+        .copied()
+        .filter(|&l| l <= n)
+        .max()
+        .unwrap_or(0);
+    Script {
+        plans: script.plans[..len].to_vec(),
+        ..script.clone()
+    }
+}
 
 /// How an attempt ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +187,7 @@ enum ModelState {
 
 struct Model<'a> {
     script: &'a Script,
+    race: Race,
     now: Time,
     starts: Vec<Time>,
     states: Vec<ModelState>,
@@ -216,8 +247,11 @@ impl Model<'_> {
     /// The next start is due: advance the iterator, start and poll the attempt.
     fn start_next(&mut self) {
         self.start_due = false;
-        self.next_calls += 1;
         let i = self.starts.len();
+        if i < self.script.plans.len() || self.race == Race::Slab {
+            // The array race's last call, which finds the array empty, cannot be seen.
+            self.next_calls += 1;
+        }
         if i == self.script.plans.len() {
             self.exhausted = true;
             self.timer = None;
@@ -254,7 +288,10 @@ impl Model<'_> {
                 .running()
                 .filter(|&i| self.deadline(i) == Some(self.now))
                 .collect();
-            due.sort_by_key(|&i| (self.script.plans[i].tie, i));
+            match self.race {
+                Race::Slab => due.sort_by_key(|&i| (self.script.plans[i].tie, i)),
+                Race::Array => due.sort(),
+            }
             for i in due {
                 if self.winner.is_some() {
                     break; // dropped with the other losers
@@ -320,10 +357,16 @@ impl Model<'_> {
     }
 }
 
-/// What the documented semantics say the race does with `script`.
+/// What the documented semantics say `staggered_race` does with `script`.
 pub fn model(script: &Script) -> Trace {
+    model_for(script, Race::Slab)
+}
+
+/// What the documented semantics say `race` does with `script`.
+pub fn model_for(script: &Script, race: Race) -> Trace {
     Model {
         script,
+        race,
         now: 0,
         starts: Vec::new(),
         states: Vec::new(),
@@ -374,6 +417,8 @@ struct Live {
     dropped: Option<Time>,
     self_wakes_left: u8,
     busy: Busy,
+    /// Its last poll was with the task's waker, not one of the race's own.
+    last_imprecise: bool,
 }
 
 /// How an attempt keeps the race busy on every poll in which it stays pending, for as long as
@@ -397,6 +442,12 @@ struct SleepState {
 }
 
 struct Sim {
+    /// The waker the driver polls the race with now: a poll of an attempt with it (rather
+    /// than with a waker of the race's own) is the array race's poll-everything.
+    task_waker: Option<Waker>,
+    /// The array race takes its closures out of an array the driver made: what it calls is
+    /// counted, instead of the iterator's `next`.
+    count_closures: bool,
     now: Time,
     plans: Vec<Plan>,
     attempts: Vec<Live>,
@@ -525,7 +576,15 @@ impl Future for SimAttempt {
         let now = sim.now;
         let a = &mut sim.attempts[i];
         a.polls += 1;
-        if a.polls > 1 && !a.woken {
+        // Polled with the task's waker: the array race polls everything, and the slab race
+        // polls a new attempt so until it has wakers of its own, then once more with its own.
+        let precise = !sim
+            .task_waker
+            .as_ref()
+            .is_some_and(|t| t.will_wake(cx.waker()));
+        let a = &mut sim.attempts[i];
+        let after_imprecise = std::mem::replace(&mut a.last_imprecise, !precise);
+        if a.polls > 1 && !a.woken && precise && !after_imprecise {
             sim.unexplained_polls += 1;
             // Stale wakes (of finished attempts) must not poll the attempt that reused their
             // slot: every poll after the first needs a wake of the attempt's own.
@@ -645,6 +704,9 @@ impl Iterator for Source {
                 let mut s = sim.borrow_mut();
                 assert!(!s.race_gone, "closure {index} called after the race ended");
                 assert_eq!(s.attempts.len(), index, "closures called out of order");
+                if s.count_closures {
+                    s.next_calls += 1;
+                }
                 let plan = s.plans[index];
                 let start = s.now;
                 let self_wakes_left = s.chaos.byte() % 4;
@@ -673,6 +735,7 @@ impl Iterator for Source {
                     dropped: None,
                     self_wakes_left,
                     busy,
+                    last_imprecise: false,
                 });
             }
             SimAttempt {
@@ -954,12 +1017,47 @@ pub struct Run {
 
 /// Runs the real race on `script`, with noise from `chaos`, in virtual time.
 pub fn run(script: &Script, chaos: &[u8]) -> Run {
+    run_race(script, chaos, Race::Slab)
+}
+
+/// What both races resolve to, for the driver.
+type Resolved = (Option<(usize, u32)>, Vec<Attempt<u32>>);
+
+/// `staggered_race_array` over `attempts`, which has exactly `N` closures.
+fn array_race<const N: usize>(
+    attempts: Vec<Box<dyn FnOnce() -> SimAttempt>>,
+    delay: Option<Duration>,
+    timer: SimTimer,
+) -> Pin<Box<dyn Future<Output = Resolved>>> {
+    let Ok(attempts) = <[_; N]>::try_from(attempts) else {
+        unreachable!("N closures")
+    };
+    let race = staggered_race_array(attempts, delay, timer);
+    Box::pin(async move {
+        let outcome = race.await;
+        (outcome.winner, outcome.attempts.to_vec())
+    })
+}
+
+macro_rules! array_races {
+    ($attempts:expr, $delay:expr, $timer:expr; $($n:literal)*) => {
+        match $attempts.len() {
+            $($n => array_race::<$n>($attempts, $delay, $timer),)*
+            n => panic!("no array race of {n} attempts is compiled in: see `array_script`"),
+        }
+    };
+}
+
+/// Runs `race` on `script`, with noise from `chaos`, in virtual time.
+pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
     let mut chaos = Chaos {
         bytes: chaos.to_vec(),
         pos: 0,
     };
     let reset_by_replace = chaos.byte() % 2 == 1;
     let sim: SimRef = Rc::new(RefCell::new(Sim {
+        task_waker: None,
+        count_closures: false,
         now: 0,
         plans: script.plans.clone(),
         attempts: Vec::new(),
@@ -982,17 +1080,33 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
         next: 0,
         len: script.plans.len(),
     };
-    let race = staggered_race(
-        source,
-        script.delay.map(Duration::from_millis),
-        SimTimer(Rc::clone(&sim)),
-    );
-    let mut race = Some(Box::pin(race));
+    let delay = script.delay.map(Duration::from_millis);
+    let timer = SimTimer(Rc::clone(&sim));
+    let race: Pin<Box<dyn Future<Output = Resolved>>> = match kind {
+        Race::Slab => {
+            let race = staggered_race(source, delay, timer);
+            Box::pin(async move {
+                let outcome = race.await;
+                (outcome.winner, outcome.attempts)
+            })
+        }
+        Race::Array => {
+            // The array is made up front; the closures the race calls are counted as its
+            // `next` calls (the one that finds the array empty cannot be seen).
+            let attempts: Vec<_> = source.collect();
+            let mut s = sim.borrow_mut();
+            s.next_calls = 0;
+            s.count_closures = true;
+            drop(s);
+            array_races!(attempts, delay, timer; 0 1 2 3 4 5 6 7 8 12 16 24 32 48)
+        }
+    };
+    let mut race = Some(race);
     let mut flag = Arc::new(Flag::default());
     let mut waker = Waker::from(Arc::clone(&flag));
     flag.0.store(true, Ordering::SeqCst); // the first poll
     let n = script.plans.len() as u64;
-    let mut outcome: Option<Outcome<u32, u32>> = None;
+    let mut outcome: Option<Resolved> = None;
     let mut dropped_mid_instant = false;
     let end = 'instants: loop {
         let now = sim.borrow().now;
@@ -1026,7 +1140,11 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
                 flag = Arc::new(Flag::default());
                 waker = Waker::from(Arc::clone(&flag));
             }
-            sim.borrow_mut().stats.race_polls += 1;
+            {
+                let mut s = sim.borrow_mut();
+                s.stats.race_polls += 1;
+                s.task_waker = Some(waker.clone());
+            }
             let polled = race
                 .as_mut()
                 .expect("race alive")
@@ -1056,7 +1174,7 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
                     assert_eq!(s.live_sleeps(), 0, "sleep alive after the race returned");
                 }
                 drop(race.take());
-                let winner = out.winner;
+                let winner = out.0;
                 outcome = Some(out);
                 break 'instants End::Finished { at: now, winner };
             }
@@ -1211,14 +1329,14 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
             None => Fate::Cancelled,
         })
         .collect();
-    if let Some(out) = &outcome {
+    if let Some((out_winner, out_attempts)) = &outcome {
         // The outcome agrees with what the attempts saw.
         assert_eq!(
-            out.attempts.len(),
+            out_attempts.len(),
             s.attempts.len(),
             "attempts.len() != started"
         );
-        for (i, (entry, fate)) in out.attempts.iter().zip(&fates).enumerate() {
+        for (i, (entry, fate)) in out_attempts.iter().zip(&fates).enumerate() {
             let expected = match fate {
                 Fate::Won => Attempt::Won,
                 Fate::Failed => Attempt::Failed(i as u32),
@@ -1231,7 +1349,7 @@ pub fn run(script: &Script, chaos: &[u8]) -> Run {
             .collect();
         assert!(won.len() <= 1, "several attempts returned Ok: {won:?}");
         assert_eq!(
-            out.winner.map(|(i, _)| i),
+            out_winner.map(|(i, _)| i),
             won.first().copied(),
             "winner vs the attempt that returned Ok"
         );
@@ -1295,17 +1413,25 @@ impl fmt::Display for Diff<'_> {
     }
 }
 
-/// Runs the model and the real race on `script` and panics if they differ.
+/// Runs the model and both real races on `script` (the array race on [`array_script`]), and
+/// panics if they differ. Returns the slab race's run.
 pub fn check(script: &Script, chaos: &[u8]) -> Run {
-    let run = run(script, chaos);
+    check_race(&array_script(script), chaos, Race::Array);
+    check_race(script, chaos, Race::Slab)
+}
+
+/// Runs the model and the real `race` on `script` and panics if they differ. For
+/// [`Race::Array`], `script` must have a length in [`ARRAY_LENS`] ([`array_script`]).
+pub fn check_race(script: &Script, chaos: &[u8], race: Race) -> Run {
+    let run = run_race(script, chaos, race);
     if run.dropped_mid_instant {
-        check_mid_instant_drop(script, chaos, &run.trace);
+        check_mid_instant_drop(script, chaos, &run.trace, race);
         return run;
     }
-    let expected = model(script);
+    let expected = model_for(script, race);
     if run.trace != expected {
         panic!(
-            "the race diverges from the model\nscript: {script:?}\nchaos: {chaos:?}\n{}\
+            "the {race:?} race diverges from the model\nscript: {script:?}\nchaos: {chaos:?}\n{}\
              model: {expected:?}\nreal:  {:?}",
             Diff(&expected, &run.trace),
             run.trace
@@ -1316,18 +1442,24 @@ pub fn check(script: &Script, chaos: &[u8]) -> Run {
 
 /// A race dropped in the middle of instant `t` has handled everything before `t` and part of
 /// `t`: it lies between the model dropped just before `t` and the model dropped just after.
-fn check_mid_instant_drop(script: &Script, chaos: &[u8], real: &Trace) {
+fn check_mid_instant_drop(script: &Script, chaos: &[u8], real: &Trace, race: Race) {
     let End::Dropped { at: t } = real.end else {
         unreachable!("dropped mid-instant")
     };
-    let before = model(&Script {
-        drop_at: Some(t),
-        ..script.clone()
-    });
-    let after = model(&Script {
-        drop_at: Some(t + 1),
-        ..script.clone()
-    });
+    let before = model_for(
+        &Script {
+            drop_at: Some(t),
+            ..script.clone()
+        },
+        race,
+    );
+    let after = model_for(
+        &Script {
+            drop_at: Some(t + 1),
+            ..script.clone()
+        },
+        race,
+    );
     let fail = |what: &str| -> ! {
         panic!(
             "the race dropped in the middle of instant {t} is not between the model dropped \
