@@ -1,17 +1,19 @@
-//! The race's sources, compiled on their own for loom (see Cargo.toml). The tests are the
-//! `loom_tests` module of `../src/waker.rs`.
+//! The race's sources, compiled on their own for loom (see Cargo.toml), and the loom models
+//! (`models.rs`).
 #![no_std]
 #![allow(dead_code)]
 
 extern crate alloc;
 extern crate std;
 
+#[path = "../src/geometry.rs"]
+mod geometry;
 #[path = "../src/outcome.rs"]
 mod outcome;
 #[path = "../src/race.rs"]
 mod race;
-#[path = "../src/slab.rs"]
-mod slab;
+#[path = "../src/storage/mod.rs"]
+mod storage;
 #[path = "../src/sync.rs"]
 mod sync;
 #[path = "../src/timer/mod.rs"]
@@ -19,6 +21,9 @@ pub mod timer;
 #[path = "../src/waker.rs"]
 mod waker;
 
-pub use outcome::{AllFailed, Attempt, Outcome};
-pub use race::{staggered_race, AttemptFn, StaggeredRace};
+#[cfg(all(test, loom))]
+mod models;
+
+pub use outcome::{AllFailed, ArrayAllFailed, ArrayOutcome, Attempt, Outcome};
+pub use race::{staggered_race, staggered_race_array, AttemptFn, StaggeredRace, StaggeredRaceArray};
 pub use timer::Timer;

@@ -37,19 +37,38 @@
 //! - [`staggered_race`] and its future, [`StaggeredRace`]: a hand-written state machine over a
 //!   slab of pinned attempts. It spawns nothing, needs no runtime, works under `no_std` with
 //!   `alloc`, and asks for no `Send`, `'static` or `Unpin`: attempts may borrow.
-//! - [`Outcome`], [`Attempt`] and [`AllFailed`]: what the race reports.
+//! - [`staggered_race_array`] and [`StaggeredRaceArray`]: the same race over a fixed array of
+//!   attempts, with no heap at all (no `alloc` feature): for firmware.
+//! - [`Outcome`], [`Attempt`] and [`AllFailed`] (and [`ArrayOutcome`], [`ArrayAllFailed`]):
+//!   what a race reports.
 //! - [`boxed_local`] and [`boxed`]: attempts of different kinds in one race.
 //! - [`Timer`]: the one thing the race needs from a runtime. Adapters live in [`timer`].
 //! - [`testing::ManualClock`] (feature `testing`): a virtual-time timer for your own tests.
 //!
+//! # Which race
+//!
+//! Both run one state machine (the same semantics, point for point: who wins, when each
+//! attempt starts, what is reported, fairness, the budget); they differ in where the running
+//! attempts live and how a wake-up finds them.
+//!
+//! | | [`staggered_race`] | [`staggered_race_array`] |
+//! |---|---|---|
+//! | attempts | any `IntoIterator`, endless too | a `[F; N]` |
+//! | heap | slots in doubling chunks; wakers made when the first attempt stays pending; 2 allocations when every attempt finishes on its first poll, `O(log n)` for `n` running at once | none: no `alloc` feature, no allocator |
+//! | a wake-up polls | exactly the attempt that was woken | every running attempt (up to `N`), with the task's waker |
+//! | ties in one wake-up | in wake order | in start order |
+//! | pick it for | libraries, many or unknown attempts, long races | firmware without a heap; a few attempts known at compile time |
+//!
 //! # The engine
 //!
-//! - **Storage.** Running attempts live in a slab of pinned slots grown in doubling chunks:
-//!   no `Box` per attempt, `O(log n)` allocations for `n` attempts running at once, and the
-//!   slot of a finished attempt is reused. An attempt's future is dropped as soon as it
-//!   completes.
-//! - **Precise wake-ups.** Each attempt has its own waker, kept in the same chunked
-//!   allocations, so a wake-up polls only the attempt that was woken. This works without `std`.
+//! - **Storage.** For [`staggered_race`], running attempts live in a slab of pinned slots
+//!   grown in doubling chunks: no `Box` per attempt, `O(log n)` allocations for `n` attempts
+//!   running at once, and the slot of a finished attempt is reused. An attempt's future is
+//!   dropped as soon as it completes. [`staggered_race_array`] keeps its `N` attempts inside
+//!   its own future.
+//! - **Precise wake-ups.** Each attempt of [`staggered_race`] has its own waker, kept in the
+//!   same chunked allocations, so a wake-up polls only the attempt that was woken. This works
+//!   without `std`.
 //! - **Co-operative and fair.** One poll does a bounded amount of work (starts and attempt
 //!   polls). With work left, the race wakes itself and yields: endless iterators, endless
 //!   failures and attempts that wake themselves cannot hang the executor, and a start that is
@@ -63,7 +82,7 @@
 //! | feature   | default | what it adds                                                  |
 //! |-----------|---------|---------------------------------------------------------------|
 //! | `std`     | yes     | implies `alloc`                                               |
-//! | `alloc`   | via std | the race itself (needs a global allocator)                    |
+//! | `alloc`   | via std | [`staggered_race`] (needs a global allocator); [`staggered_race_array`] needs nothing |
 //! | `testing` | no      | [`testing::ManualClock`] (implies `std`)                      |
 //! | `tokio`   | no      | `timer::TokioTimer`                                           |
 //! | `async-io` | no     | `timer::AsyncIoTimer`, for smol and async-std (implies `std`) |
@@ -79,7 +98,8 @@
 //! Which runtime goes with which feature and timer, and what tests each: the
 //! [runtime support table](timer#runtime-support).
 //!
-//! Without `alloc`, the crate is only the [`Timer`] trait and its adapters.
+//! Without `alloc`, the crate is [`staggered_race_array`], the [`Timer`] trait and its
+//! adapters.
 //!
 //! # Recipes
 //!
@@ -187,6 +207,7 @@ mod waker;
 
 /// The fixed-capacity list type of [`ArrayOutcome::attempts`] and
 /// [`ArrayAllFailed::into_errors`], re-exported from the `arrayvec` crate.
+#[doc(no_inline)]
 pub use arrayvec::ArrayVec;
 #[cfg(feature = "alloc")]
 pub use boxed::{boxed, boxed_local, BoxAttempt, LocalBoxAttempt};

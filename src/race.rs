@@ -1,26 +1,28 @@
-//! The race state machine: [`staggered_race`] and [`StaggeredRace`].
+//! The race state machine, [`Core`], and the two races that run it: [`staggered_race`]
+//! ([`StaggeredRace`], over a slab) and [`staggered_race_array`] ([`StaggeredRaceArray`], no
+//! heap).
 //!
 //! # Shape
 //!
-//! The race is four flags (`start_due`, `armed`, `exhausted`, and the `Phase`) over three
+//! The race is four flags (`start_due`, `armed`, `exhausted`, and the `Phase`) over four
 //! parts that each do one job:
 //!
 //! - the *source* of attempts: an iterator, read only in `State::start_next`;
-//! - the *storage* of running attempts: [`Slab`], used through `insert`, `poll`, `remove`,
-//!   `pop_woken` and `register`;
+//! - the *storage* of running attempts, a [`Storage`]: the slab or the inline array (see
+//!   `storage/`), used through `insert`, `poll`, `remove` and the rounds of wake-ups;
+//! - the *record* of what became of each attempt, a [`Record`]: a `Vec` or an `ArrayVec`;
 //! - the *timer*: one sleep, armed in `State::arm`, polled in `State::poll_sleep`.
 //!
 //! `State::drive` is the whole scheduler: in rounds, handle what was woken, in wake order, and
 //! between rounds start the next attempt if one is due, within a budget (the "Fairness and
 //! co-operation" section of [`staggered_race`]). Every start, failure, win and cancellation
-//! happens at one place each (`start_next`, the two arms of `poll_attempt`, and the drop of
-//! the slab in `poll`).
+//! happens at one place each (`start_next`, the two arms of `poll_attempt`, and the storage's
+//! `clear` in `Core::poll_race`).
 //!
 //! That layout is what the planned extensions plug into without a rewrite: a `Stream` of
 //! attempts replaces the iterator in `start_next` (a pending source is one more way to be
-//! idle); a fixed-capacity, allocation-free storage provides the same five methods as
-//! [`Slab`]; a cap on attempts running at once is one more condition next to `start_due`; and
-//! an observer of start, fail, win and cancel events is a call at each of those four places.
+//! idle); a cap on attempts running at once is one more condition next to `start_due`; and an
+//! observer of start, fail, win and cancel events is a call at each of those four places.
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model checking of the wakers and the ready queue (the `loom_tests` of src/waker.rs) with
+# Model checking of the wakers, the ready queue and both races (loom/models.rs) with
 # loom: wakes from several threads racing with the consumer's pops and polls, and with the
 # race's drop. A lost wake-up is a deadlock loom reports; a reference count given back twice or
 # never is a loom failure. Bounded by LOOM_MAX_PREEMPTIONS.
@@ -11,4 +11,4 @@ set -euo pipefail
 cd loom
 export RUSTFLAGS="--cfg loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
-cargo test --release loom_tests -- --test-threads=1
+cargo test --release loom_ -- --test-threads=1

@@ -145,6 +145,20 @@ impl<D: fmt::Debug> fmt::Debug for HttpConnector<D> {
 }
 
 /// The future of [`HttpConnector`]'s `call`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use staggered::net::{HttpConnecting, HttpConnector};
+/// use tower_service::Service;
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let uri = format!("http://{}/", listener.local_addr()?).parse()?;
+/// let connecting: HttpConnecting = HttpConnector::new().call(uri);
+/// let stream = connecting.await?;
+/// assert_eq!(stream.inner().peer_addr()?, listener.local_addr()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub type HttpConnecting =
     Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, ConnectError>> + Send>>;
 

@@ -15,6 +15,14 @@ use std::vec::Vec;
 use super::runtime::Runtime;
 
 /// An address family, as a lookup asks for it: IPv6 (AAAA records) or IPv4 (A records).
+///
+/// ```
+/// use staggered::net::Family;
+///
+/// let addr: std::net::SocketAddr = "[::1]:443".parse().unwrap();
+/// assert_eq!(Family::of(&addr), Family::V6);
+/// assert_eq!(Family::V6.to_string(), "IPv6 (AAAA)");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// IPv6: AAAA records.
@@ -130,6 +138,19 @@ impl<T: Resolve + ?Sized + Send + Sync> Resolve for std::sync::Arc<T> {
 ///
 /// A lookup that is abandoned (the connect was dropped, or the resolve timeout passed) cannot
 /// be stopped: its thread finishes the call and the answer is thrown away.
+///
+/// ```
+/// # #[cfg(feature = "net-tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use staggered::net::{Family, Resolve, SystemResolver, Tokio};
+///
+/// // `localhost` comes from the hosts file: no network needed.
+/// let resolver = SystemResolver::new(Tokio);
+/// let v4 = resolver.lookup("localhost", 80, Family::V4).await?;
+/// assert!(v4.iter().all(|addr| addr.is_ipv4() && addr.port() == 80));
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct SystemResolver<R> {
     runtime: R,
