@@ -4,10 +4,13 @@
 //! 50 ms apart, and keeps the first that accepts; an answer of "no" moves on at once. Every
 //! piece an embedded user supplies is here, and nothing more:
 //!
-//! - a global allocator (`embedded-alloc`), since the race keeps its attempts on the heap;
 //! - a [`Timer`] written for this board, over a 1 kHz SysTick tick count;
-//! - a minimal `block_on` that sleeps the core (`wfi`) between wake-ups;
+//! - a minimal `block_on` that sleeps the core (`wfi`) between wake-ups, with a static waker;
 //! - a fake modem peripheral, driven by the SysTick interrupt, that the attempts talk to.
+//!
+//! There is no heap and no allocator: the race is [`staggered_race_array`], whose attempts
+//! live inside its future (here, on `main`'s stack), and `staggered` is built without its
+//! `alloc` feature. Everything else is in statics of a fixed size.
 //!
 //! Build it with `cargo build --release --target thumbv7em-none-eabihf` in this directory.
 //! It targets a Cortex-M4F with the memory map in `memory.x`. To run it on QEMU's model of a
@@ -26,40 +29,19 @@
 #![no_std]
 #![no_main]
 
-extern crate alloc;
-
-use alloc::sync::Arc;
-use alloc::task::Wake;
-use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::future::{poll_fn, Future};
-use core::mem::MaybeUninit;
 use core::pin::{pin, Pin};
+use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use core::time::Duration;
 
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::SYST;
 use cortex_m_rt::{entry, exception};
 use critical_section::{CriticalSection, Mutex};
-use embedded_alloc::LlffHeap as Heap;
-use staggered::{staggered_race, Attempt, Timer};
-
-// ---------------------------------------------------------------------------------------------
-// The heap.
-
-#[global_allocator]
-static HEAP: Heap = Heap::empty();
-
-const HEAP_SIZE: usize = 8 * 1024;
-
-fn init_heap() {
-    static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
-    // SAFETY: this runs once, at the top of `main`, before anything allocates, and nothing
-    // else ever touches `HEAP_MEMORY`: the allocator owns it from here on.
-    unsafe { HEAP.init(core::ptr::addr_of_mut!(HEAP_MEMORY) as usize, HEAP_SIZE) }
-}
+use staggered::{staggered_race_array, ArrayVec, Attempt, Timer};
 
 // ---------------------------------------------------------------------------------------------
 // The clock: SysTick interrupts at 1 kHz, and a `Timer` over their count.
@@ -73,8 +55,15 @@ const TICK_HZ: u64 = 1_000;
 /// 64-bit atomics, so it lives behind a critical section.
 static TICKS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 
-/// The sleeps waiting for a tick: deadline and waker.
-static SLEEPERS: Mutex<RefCell<Vec<(u64, Waker)>>> = Mutex::new(RefCell::new(Vec::new()));
+/// Room for this many distinct wakers in [`SLEEPERS`]: one per task that sleeps. This firmware
+/// has one task, and [`staggered_race_array`] polls its sleep with the task's own waker.
+const SLEEPER_SLOTS: usize = 2;
+
+/// The wake-ups waiting for a tick: one entry per waker, with the earliest deadline of the
+/// sleeps that registered it. When it fires, those sleeps are polled again, and the ones not
+/// yet due register anew.
+static SLEEPERS: Mutex<RefCell<ArrayVec<(u64, Waker), SLEEPER_SLOTS>>> =
+    Mutex::new(RefCell::new(ArrayVec::new_const()));
 
 fn now() -> u64 {
     critical_section::with(|cs| TICKS.borrow(cs).get())
@@ -94,7 +83,7 @@ fn SysTick() {
         let ticks = TICKS.borrow(cs);
         let now = ticks.get() + 1;
         ticks.set(now);
-        // Wake the sleeps that are due. Waking does not allocate: it only flags work.
+        // Wake the sleeps that are due. Waking only flags work.
         SLEEPERS.borrow_ref_mut(cs).retain(|(deadline, waker)| {
             let due = *deadline <= now;
             if due {
@@ -134,10 +123,17 @@ impl Future for TickSleep {
             }
             let mut sleepers = SLEEPERS.borrow_ref_mut(cs);
             let known = sleepers
-                .iter()
-                .any(|(deadline, waker)| *deadline == self.deadline && waker.will_wake(cx.waker()));
-            if !known {
-                sleepers.push((self.deadline, cx.waker().clone()));
+                .iter_mut()
+                .find(|(_, waker)| waker.will_wake(cx.waker()));
+            if let Some((deadline, _)) = known {
+                *deadline = (*deadline).min(self.deadline);
+            } else if sleepers
+                .try_push((self.deadline, cx.waker().clone()))
+                .is_err()
+            {
+                // No room (more tasks sleep than `SLEEPER_SLOTS`): poll again at once, which
+                // is correct, only not frugal.
+                cx.waker().wake_by_ref();
             }
             Poll::Pending
         })
@@ -305,25 +301,33 @@ async fn join(channel: usize) -> Result<Session, Rejected> {
 // ---------------------------------------------------------------------------------------------
 // A minimal executor: poll, and sleep the core until an interrupt wakes something.
 
-struct Flag(AtomicBool);
+/// Set by the task's waker; `block_on` polls when it finds it set, and clears it first.
+static WOKEN: AtomicBool = AtomicBool::new(true);
 
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::Release);
-    }
+/// The task's waker, with no heap: its data pointer is null and unused, and waking sets
+/// [`WOKEN`]. Clones are copies; dropping one does nothing.
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_waker, wake_task, wake_task, drop_waker);
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::Release);
-    }
+fn clone_waker(_: *const ()) -> RawWaker {
+    RawWaker::new(ptr::null(), &WAKER_VTABLE)
 }
+
+fn wake_task(_: *const ()) {
+    WOKEN.store(true, Ordering::Release);
+}
+
+fn drop_waker(_: *const ()) {}
 
 fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
-    let flag = Arc::new(Flag(AtomicBool::new(true)));
-    let waker = Waker::from(flag.clone());
+    // SAFETY: the vtable keeps `RawWaker`'s contract: its functions never read the data
+    // pointer, `clone_waker` returns a waker with the same vtable, and waking is one atomic
+    // store, safe from any thread or interrupt and any number of times.
+    let waker = unsafe { Waker::from_raw(clone_waker(ptr::null())) };
     let mut cx = Context::from_waker(&waker);
     loop {
-        if flag.0.swap(false, Ordering::Acquire) {
+        if WOKEN.swap(false, Ordering::Acquire) {
             if let Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
                 return output;
             }
@@ -342,12 +346,13 @@ static JOINED: AtomicU32 = AtomicU32::new(0);
 
 #[entry]
 fn main() -> ! {
-    init_heap();
     let mut core = cortex_m::Peripherals::take().unwrap();
     start_systick(&mut core.SYST);
 
-    let outcome = block_on(staggered_race(
-        (0..NETWORKS.len()).map(|channel| move || join(channel)),
+    // One attempt per network, in a fixed array: the race keeps them inside its own future.
+    let attempts: [_; NETWORKS.len()] = core::array::from_fn(|channel| move || join(channel));
+    let outcome = block_on(staggered_race_array(
+        attempts,
         Some(Duration::from_millis(50)),
         SysTickTimer,
     ));
@@ -355,12 +360,13 @@ fn main() -> ! {
     // "home" never answered, "office" said no after 5 ms (so "guest" started at once, at
     // 55 ms rather than 100 ms), and "guest" accepted. "home" was cancelled: dropping it
     // aborted its join command.
-    let as_expected = outcome.attempts
+    let as_expected = *outcome.attempts
         == [
             Attempt::Cancelled,
             Attempt::Failed(Rejected { channel: 1 }),
             Attempt::Won,
         ]
+        && outcome.winner_index() == Some(2)
         && ABORTED.load(Ordering::Relaxed) == 1;
     match outcome.into_result() {
         Ok((_, session)) => JOINED.store(session.channel as u32 + 1, Ordering::Relaxed),
