@@ -998,11 +998,15 @@ fn deliver(sim: &SimRef, target: Target, spurious: bool) -> bool {
     true
 }
 
-/// Polls of the race at one instant after which the driver lets time go on while busy
-/// attempts keep the race woken. A start that is due must have happened by then: the race
-/// promises it within two polls of the wake that made it due (one here, as every wake of the
-/// instant is delivered before the first poll), and this leaves one poll to spare.
-const BUSY_POLLS: u64 = 3;
+/// Polls of the race in a row that start nothing, after which the driver lets time go on while
+/// busy attempts keep the race woken, with `running` attempts running. A start that is due
+/// must have happened by then: the race promises it within `ceil((2n + 1) / 128) + 1` polls
+/// of the wake that made it due (all of an instant's wakes come before its first poll), and
+/// this leaves one poll to spare. Starts that follow each other (a zero delay) each reset the
+/// count.
+fn busy_polls(running: usize) -> u64 {
+    (2 * running as u64 + 1).div_ceil(128) + 2
+}
 
 /// What the driver saw, and its counters.
 pub struct Run {
@@ -1120,8 +1124,26 @@ pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
         let mut pokes = 0u32;
         let mut poked = false;
         let mut busy_left = false;
+        let mut quiet = 0u64;
+        let mut started = sim.borrow().attempts.len();
         while flag.0.load(Ordering::SeqCst) || std::mem::take(&mut poked) {
-            if polls_now >= BUSY_POLLS && sim.borrow().busy_running() && !sim.borrow().timed_woken()
+            {
+                let s = sim.borrow();
+                if s.attempts.len() != started {
+                    started = s.attempts.len();
+                    quiet = 0;
+                }
+            }
+            let running = {
+                let s = sim.borrow();
+                s.attempts
+                    .iter()
+                    .filter(|a| a.dropped.is_none() && a.completed.is_none())
+                    .count()
+            };
+            if quiet >= busy_polls(running)
+                && sim.borrow().busy_running()
+                && !sim.borrow().timed_woken()
             {
                 // Busy attempts keep the race woken for ever: time goes on meanwhile. By now
                 // everything due at this instant must have been handled (checked below).
@@ -1131,6 +1153,7 @@ pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
             }
             flag.0.store(false, Ordering::SeqCst);
             polls_now += 1;
+            quiet += 1;
             assert!(
                 polls_now <= 64 + 4 * n + u64::from(pokes),
                 "the race spins: {polls_now} polls at instant {now}"
