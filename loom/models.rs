@@ -204,33 +204,48 @@ impl Future for Wait {
     }
 }
 
+/// What a race of two attempts resolved to: the winner and each attempt's fate.
+type Resolved = (Option<(usize, u32)>, Vec<crate::Attempt<u32>>);
+
+/// Two attempts started at once; one thread fails the first while another makes the second
+/// win. `race` runs a race over the two signals to its end. The race must finish (no lost
+/// wake-up) with the only possible outcome. Returns the attempt polls and wakes counted.
+fn two_attempts_from_other_threads(
+    race: impl FnOnce([StdArc<Signal>; 2]) -> Resolved,
+) -> (usize, usize) {
+    let counts = StdArc::new(Counts::default());
+    let signals = [Signal::new(&counts), Signal::new(&counts)];
+    let [s0, s1] = signals.clone();
+    let t0 = thread::spawn(move || s0.complete(Err(0)));
+    let t1 = thread::spawn(move || s1.complete(Ok(1)));
+    let (winner, attempts) = race(signals);
+    t0.join().unwrap();
+    t1.join().unwrap();
+    assert_eq!(winner, Some((1, 1)));
+    assert!(matches!(
+        attempts[0],
+        crate::Attempt::Failed(0) | crate::Attempt::Cancelled
+    ));
+    assert_eq!(attempts[1], crate::Attempt::Won);
+    (
+        counts.polls.load(Ordering::SeqCst),
+        counts.wakes.load(Ordering::SeqCst),
+    )
+}
+
 #[test]
 fn loom_race_completes_with_attempts_woken_from_other_threads() {
-    // Two attempts started at once; one thread fails the first while another makes the
-    // second win. The race must finish (no lost wake-up) with the only possible outcome,
-    // and poll attempts no more often than they were started or woken.
+    // And it polls attempts no more often than they were started or woken.
     loom::model(|| {
-        let counts = StdArc::new(Counts::default());
-        let signals = [Signal::new(&counts), Signal::new(&counts)];
-        let race = crate::staggered_race(
-            signals.clone().map(|s| move || Wait(s)),
-            Some(Duration::ZERO),
-            crate::timer::NoTimer,
-        );
-        let [s0, s1] = signals;
-        let t0 = thread::spawn(move || s0.complete(Err(0)));
-        let t1 = thread::spawn(move || s1.complete(Ok(1)));
-        let outcome = loom::future::block_on(race);
-        t0.join().unwrap();
-        t1.join().unwrap();
-        assert_eq!(outcome.winner, Some((1, 1)));
-        assert!(matches!(
-            outcome.attempts[0],
-            crate::Attempt::Failed(0) | crate::Attempt::Cancelled
-        ));
-        assert_eq!(outcome.attempts[1], crate::Attempt::Won);
-        let polls = counts.polls.load(Ordering::SeqCst);
-        let wakes = counts.wakes.load(Ordering::SeqCst);
+        let (polls, wakes) = two_attempts_from_other_threads(|signals| {
+            let race = crate::staggered_race(
+                signals.map(|s| move || Wait(s)),
+                Some(Duration::ZERO),
+                crate::timer::NoTimer,
+            );
+            let outcome = loom::future::block_on(race);
+            (outcome.winner, outcome.attempts)
+        });
         // The first attempt to stay pending is polled once more, with the race's own waker
         // (its first poll had the task's).
         assert!(
@@ -244,25 +259,15 @@ fn loom_race_completes_with_attempts_woken_from_other_threads() {
 fn loom_array_race_completes_with_attempts_woken_from_other_threads() {
     // The same for the race with no heap: its attempts hold the task's own waker.
     loom::model(|| {
-        let counts = StdArc::new(Counts::default());
-        let signals = [Signal::new(&counts), Signal::new(&counts)];
-        let race = crate::staggered_race_array(
-            signals.clone().map(|s| move || Wait(s)),
-            Some(Duration::ZERO),
-            crate::timer::NoTimer,
-        );
-        let [s0, s1] = signals;
-        let t0 = thread::spawn(move || s0.complete(Err(0)));
-        let t1 = thread::spawn(move || s1.complete(Ok(1)));
-        let outcome = loom::future::block_on(race);
-        t0.join().unwrap();
-        t1.join().unwrap();
-        assert_eq!(outcome.winner, Some((1, 1)));
-        assert!(matches!(
-            outcome.attempts[0],
-            crate::Attempt::Failed(0) | crate::Attempt::Cancelled
-        ));
-        assert_eq!(outcome.attempts[1], crate::Attempt::Won);
+        two_attempts_from_other_threads(|signals| {
+            let race = crate::staggered_race_array(
+                signals.map(|s| move || Wait(s)),
+                Some(Duration::ZERO),
+                crate::timer::NoTimer,
+            );
+            let outcome = loom::future::block_on(race);
+            (outcome.winner, outcome.attempts.to_vec())
+        });
     });
 }
 

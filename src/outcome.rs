@@ -130,16 +130,7 @@ impl<T, E> Outcome<T, E> {
     /// assert_eq!(err.to_string(), "all 2 attempts failed: [0] refused; [1] timed out");
     /// ```
     pub fn into_result(self) -> Result<(usize, T), AllFailed<E>> {
-        match self.winner {
-            Some(winner) => Ok(winner),
-            None => Err(AllFailed {
-                errors: self
-                    .attempts
-                    .into_iter()
-                    .filter_map(Attempt::into_error)
-                    .collect(),
-            }),
-        }
+        into_result(self.winner, self.attempts).map_err(|errors| AllFailed { errors })
     }
 
     /// The index of the winning attempt, if there was one.
@@ -221,6 +212,19 @@ impl<E: fmt::Display> fmt::Display for AllFailed<E> {
     }
 }
 
+/// The winner, or the errors of every attempt in start order (both outcomes' `into_result`).
+fn into_result<T, E, L: FromIterator<E>>(
+    winner: Option<(usize, T)>,
+    attempts: impl IntoIterator<Item = Attempt<E>>,
+) -> Result<(usize, T), L> {
+    winner.ok_or_else(|| {
+        attempts
+            .into_iter()
+            .filter_map(Attempt::into_error)
+            .collect()
+    })
+}
+
 /// The message of [`AllFailed`] and [`ArrayAllFailed`]: every error, in start order.
 fn write_errors<E: fmt::Display>(f: &mut fmt::Formatter<'_>, errors: &[E]) -> fmt::Result {
     match errors {
@@ -274,16 +278,7 @@ pub struct ArrayOutcome<T, E, const N: usize> {
 impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
     /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
     pub fn into_result(self) -> Result<(usize, T), ArrayAllFailed<E, N>> {
-        match self.winner {
-            Some(winner) => Ok(winner),
-            None => Err(ArrayAllFailed {
-                errors: self
-                    .attempts
-                    .into_iter()
-                    .filter_map(Attempt::into_error)
-                    .collect(),
-            }),
-        }
+        into_result(self.winner, self.attempts).map_err(|errors| ArrayAllFailed { errors })
     }
 
     /// The index of the winning attempt, if there was one.

@@ -552,52 +552,29 @@ fn staggered_race_array_allocates_nothing_at_all() {
     );
 }
 
-/// The lifecycle of the peers bench at N = 1: one attempt fails at once, the next wins.
-#[test]
-fn staggered_race_array_lifecycle_allocates_nothing() {
-    let exec = Executor::new();
-    let (outcome, allocs) = allocations(|| {
-        let race = staggered_race_array(
-            [0u32, 1].map(|i| {
-                move || async move {
-                    if i == 0 {
-                        Err(i)
-                    } else {
-                        Ok(i)
-                    }
-                }
-            }),
-            Some(Duration::from_millis(250)),
-            NoTimer,
-        );
-        exec.poll_idle(pin!(race)).expect("won at once")
-    });
-    assert_eq!(allocs, 0);
-    assert_eq!(outcome.winner, Some((1, 1)));
+/// The two attempts of the peers bench's lifecycle at N = 1: the first fails at once, the
+/// second wins at once.
+fn lifecycle_pair() -> [impl FnOnce() -> std::future::Ready<Result<u32, u32>>; 2] {
+    [0u32, 1].map(|i| move || std::future::ready(if i == 0 { Err(i) } else { Ok(i) }))
 }
 
-/// The peers bench's lifecycle at N = 1 (one attempt fails at once, the next wins): at most
-/// two allocations, the slots and the outcome's list.
+/// The lifecycle at N = 1: `staggered_race` makes at most two allocations (the slots and the
+/// outcome's list), `staggered_race_array` none.
 #[test]
 fn a_race_of_two_attempts_finishing_at_once_allocates_at_most_two() {
     let exec = Executor::new();
+    let delay = Some(Duration::from_millis(250));
     let (outcome, allocs) = allocations(|| {
-        let race = staggered_race(
-            [0u32, 1].map(|i| {
-                move || async move {
-                    if i == 0 {
-                        Err(i)
-                    } else {
-                        Ok(i)
-                    }
-                }
-            }),
-            Some(Duration::from_millis(250)),
-            NoTimer,
-        );
+        let race = staggered_race(lifecycle_pair(), delay, NoTimer);
         exec.poll_idle(pin!(race)).expect("won at once")
     });
     eprintln!("lifecycle N = 1: {allocs} allocations");
     assert!(allocs <= 2, "{allocs} allocations");
+    assert_eq!(outcome.winner, Some((1, 1)));
+    let (outcome, allocs) = allocations(|| {
+        let race = staggered_race_array(lifecycle_pair(), delay, NoTimer);
+        exec.poll_idle(pin!(race)).expect("won at once")
+    });
+    assert_eq!(allocs, 0, "staggered_race_array");
     assert_eq!(outcome.winner, Some((1, 1)));
 }
