@@ -18,6 +18,10 @@ want |= {("wake", n, i) for n in (1, 10, 100, 1000, 10000) for i in peers}
 want |= {("fallthrough", n, i) for n in (2, 4, 8, 16) for i in peers}
 want |= {("stale", n, i) for n in (100, 1000) for i in ("staggered", "futures_unordered")}
 want |= {("lifecycle", 1, "floor"), ("fallthrough", 2, "floor"), ("lifecycle", 1000, "cpython")}
+# Issue 10: the race with no heap, on every row whose N it can take at compile time.
+want |= {("lifecycle", n, "staggered_array") for n in (1, 10)}
+want |= {("wake", n, "staggered_array") for n in (1, 10, 100)}
+want |= {("fallthrough", n, "staggered_array") for n in (2, 4, 8, 16)}
 missing = sorted(want - seen)
 assert not missing, f"missing from target/peers.json: {missing}"
 print(f"target/peers.json: {len(rows)} figures, every scenario, N and implementation present")

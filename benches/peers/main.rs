@@ -12,6 +12,11 @@
 //!   then one that wins; ns per attempt. A slot whose waker may still wake it cannot take a
 //!   new attempt, so this is the cost of finding reusable slots among N set aside.
 //!
+//! `staggered_array` (issue 10) is `staggered_race_array`, the race with no heap, on the rows
+//! whose N it can take at compile time: lifecycle N = 1 and 10, wake N = 1, 10 and 100, and
+//! every fall-through N. It polls every running attempt on each poll of the race, so its wake
+//! cost grows with N by design.
+//!
 //! Plus allocation counts (a counting global allocator) and bytes of overhead per running
 //! attempt. Figures are medians of samples interleaved across implementations. Output: a
 //! table on stdout, `target/peers.json`, `target/peers-alloc.json` and `target/peers-wake.svg`.
@@ -37,7 +42,7 @@ use common::{
 use futures::future::select_ok;
 use futures_concurrency::future::RaceOk;
 use impls::{floor_race, futures_unordered_race, joinset_race};
-use staggered::{staggered_race, Timer};
+use staggered::{staggered_race, staggered_race_array, Timer};
 use tokio::runtime::Runtime;
 
 #[global_allocator]
@@ -46,6 +51,7 @@ static ALLOC: common::Counting = common::Counting;
 const DELAY: Duration = Duration::from_millis(250);
 
 const STAGGERED: &str = "staggered";
+const STAGGERED_ARRAY: &str = "staggered_array";
 const FUTURES_UNORDERED: &str = "futures_unordered";
 const SELECT_OK: &str = "select_ok";
 const RACE_OK: &str = "race_ok";
@@ -53,8 +59,9 @@ const JOINSET: &str = "joinset";
 const CPYTHON: &str = "cpython";
 const FLOOR: &str = "floor";
 /// Order of rows and of the plot's legend.
-const IMPLS: [&str; 7] = [
+const IMPLS: [&str; 8] = [
     STAGGERED,
+    STAGGERED_ARRAY,
     FLOOR,
     FUTURES_UNORDERED,
     SELECT_OK,
@@ -97,12 +104,28 @@ type Runner<'a> = Box<dyn FnMut(u64, bool) -> Sample + 'a>;
 struct Case<'a> {
     imp: &'static str,
     run: Runner<'a>,
+    /// The race's own size in bytes, for a race that keeps its attempts inline rather than on
+    /// the heap (`staggered_array`): its bytes per attempt come from this, not from the heap.
+    inline_size: Option<usize>,
 }
 
 fn case<'a>(imp: &'static str, run: impl FnMut(u64, bool) -> Sample + 'a) -> Case<'a> {
     Case {
         imp,
         run: Box::new(run),
+        inline_size: None,
+    }
+}
+
+/// A case whose race keeps its attempts inline, in a future of `size` bytes.
+fn inline_case<'a>(
+    imp: &'static str,
+    size: usize,
+    run: impl FnMut(u64, bool) -> Sample + 'a,
+) -> Case<'a> {
+    Case {
+        inline_size: Some(size),
+        ..case(imp, run)
     }
 }
 
@@ -124,7 +147,8 @@ struct AllocFigure {
     allocs_per_op: f64,
     /// Allocations to set the race up (wake: N attempts started); `None` elsewhere.
     setup_allocs: Option<usize>,
-    /// Bytes allocated per running attempt beyond its future's size (wake only).
+    /// Bytes allocated per running attempt beyond its future's size (wake only); for a race
+    /// with no heap (`staggered_array`), its own size per attempt beyond the future's.
     overhead_bytes: Option<f64>,
 }
 
@@ -207,8 +231,10 @@ fn measure(
             imp: c.imp,
             allocs_per_op: s.allocs as f64 / k as f64,
             setup_allocs: (scenario == "wake").then_some(s.setup.allocs),
-            overhead_bytes: (scenario == "wake")
-                .then(|| s.setup.live_bytes as f64 / n as f64 - future_size as f64),
+            overhead_bytes: (scenario == "wake").then(|| {
+                let bytes = c.inline_size.unwrap_or(0) as f64 + s.setup.live_bytes as f64;
+                bytes / n as f64 - future_size as f64
+            }),
         });
     }
     for (i, c) in cases.iter().enumerate() {
@@ -306,6 +332,11 @@ fn expected() -> u32 {
 }
 
 impl<E> Check for staggered::Outcome<u32, E> {
+    fn check(self) {
+        assert_eq!(self.winner.map(|w| w.1), Some(expected()));
+    }
+}
+impl<E, const N: usize> Check for staggered::ArrayOutcome<u32, E, N> {
     fn check(self) {
         assert_eq!(self.winner.map(|w| w.1), Some(expected()));
     }
@@ -414,6 +445,28 @@ fn lifecycle_attempts(n: usize) -> impl Iterator<Item = impl FnOnce() -> Work> {
     (0..n + 1).map(move |i| move || Work::settle(if i < n { Err(i as u32) } else { Ok(i as u32) }))
 }
 
+/// The same as an array of `M` = N + 1 attempts, for `staggered_race_array`.
+fn lifecycle_array<const M: usize>() -> [impl FnOnce() -> Work; M] {
+    std::array::from_fn(|i| {
+        move || {
+            Work::settle(if i + 1 < M {
+                Err(i as u32)
+            } else {
+                Ok(i as u32)
+            })
+        }
+    })
+}
+
+/// The `staggered_array` lifecycle case over `M` = N + 1 attempts.
+fn lifecycle_array_case<'a, const M: usize>() -> Case<'a> {
+    case(STAGGERED_ARRAY, |k, c| {
+        spin_races(k, c, || {
+            staggered_race_array(lifecycle_array::<M>(), Some(DELAY), NeverTimer)
+        })
+    })
+}
+
 fn lifecycle(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
     expect_winner(n);
     let ops = (n + 1) as f64;
@@ -447,9 +500,14 @@ fn lifecycle(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
             })
         }),
     ];
+    match n {
+        1 => cases.insert(1, lifecycle_array_case::<2>()),
+        10 => cases.insert(1, lifecycle_array_case::<11>()),
+        _ => {}
+    }
     if n == 1 {
         cases.insert(
-            1,
+            2,
             case(FLOOR, |k, c| {
                 spin_races(k, c, || {
                     let mut a = lifecycle_attempts(1);
@@ -606,10 +664,26 @@ async fn poll_once<F: Future>(mut fut: std::pin::Pin<&mut F>) -> bool {
     poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx).is_ready())).await
 }
 
+/// The same as an array, for `staggered_race_array`.
+fn gate_array<const N: usize>() -> [impl FnOnce() -> Work; N] {
+    std::array::from_fn(|i| move || Work::gate(i))
+}
+
+/// The `staggered_array` wake case over `N` gates.
+fn wake_array_case<'a, const N: usize>() -> Case<'a> {
+    let zero = Some(Duration::ZERO);
+    let size = std::mem::size_of_val(&staggered_race_array(gate_array::<N>(), zero, NeverTimer));
+    inline_case(STAGGERED_ARRAY, size, move |k, c| {
+        spin_wakes(N, k, c, || {
+            staggered_race_array(gate_array::<N>(), zero, NeverTimer)
+        })
+    })
+}
+
 fn wake(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
     let zero = Some(Duration::ZERO);
     let future_size = size_of_future(&gate_attempts(1).next().unwrap());
-    let cases = vec![
+    let mut cases = vec![
         case(STAGGERED, |k, c| {
             spin_wakes(n, k, c, || {
                 staggered_race(gate_attempts(n), zero, NeverTimer)
@@ -639,6 +713,12 @@ fn wake(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
             })
         }),
     ];
+    match n {
+        1 => cases.insert(1, wake_array_case::<1>()),
+        10 => cases.insert(1, wake_array_case::<10>()),
+        100 => cases.insert(1, wake_array_case::<100>()),
+        _ => {}
+    }
     measure(cfg, report, "wake", n, 1.0, future_size, cases);
 }
 
@@ -673,6 +753,36 @@ fn delayed_starts(
     })
 }
 
+/// The same as an array of `N` attempts, for `staggered_race_array`.
+fn fallthrough_array<const N: usize>() -> [impl FnOnce() -> Work; N] {
+    std::array::from_fn(|i| {
+        move || {
+            if i + 1 < N {
+                Work::hang()
+            } else {
+                Work::settle(Ok(i as u32))
+            }
+        }
+    })
+}
+
+/// The `staggered_array` fall-through case over `N` attempts; checks the schedule once.
+fn fallthrough_array_case<const N: usize>(timer: &JumpTimer) -> Case<'_> {
+    let before = timer.now();
+    let outcome = Spin::new().block_on(staggered_race_array(
+        fallthrough_array::<N>(),
+        Some(DELAY),
+        timer.clone(),
+    ));
+    assert_eq!(outcome.winner, Some((N - 1, N as u32 - 1)));
+    assert_eq!(timer.now() - before, DELAY * (N as u32 - 1));
+    case(STAGGERED_ARRAY, move |k, c| {
+        spin_races(k, c, || {
+            staggered_race_array(fallthrough_array::<N>(), Some(DELAY), timer.clone())
+        })
+    })
+}
+
 fn fallthrough(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
     expect_winner(n - 1);
     let timer = JumpTimer::default();
@@ -700,9 +810,16 @@ fn fallthrough(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
             })
         }),
     ];
+    match n {
+        2 => cases.insert(1, fallthrough_array_case::<2>(t)),
+        4 => cases.insert(1, fallthrough_array_case::<4>(t)),
+        8 => cases.insert(1, fallthrough_array_case::<8>(t)),
+        16 => cases.insert(1, fallthrough_array_case::<16>(t)),
+        _ => {}
+    }
     if n == 2 {
         cases.insert(
-            1,
+            2,
             case(FLOOR, |k, c| {
                 spin_races(k, c, || {
                     let mut a = fallthrough_attempts(2);
@@ -814,64 +931,145 @@ fn print_table(report: &Report) {
     println!(
         "setup allocs: to start the N attempts of a wake race. bytes/attempt: bytes allocated"
     );
-    println!("per running attempt (N pending) beyond the attempt future's own size.");
+    println!("per running attempt (N pending) beyond the attempt future's own size; for");
+    println!("staggered_array, which allocates nothing, its own size per attempt beyond it.");
+}
+
+fn alloc_figure<'a>(
+    report: &'a Report,
+    scenario: &str,
+    n: usize,
+    imp: &str,
+) -> Option<&'a AllocFigure> {
+    report
+        .allocs
+        .iter()
+        .find(|a| a.scenario == scenario && a.n == n && a.imp == imp)
+}
+
+/// The allocation bound per race of issue 10 for a race of `attempts` attempts:
+/// 2 * ceil(log2 attempts) + 4.
+fn alloc_bound(attempts: usize) -> f64 {
+    let log2 = attempts.next_power_of_two().trailing_zeros();
+    (2 * log2 + 4) as f64
 }
 
 fn print_targets(report: &Report) {
     println!();
-    println!("Targets (issue 5):");
+    println!("Targets (issue 10):");
     let f = |s, n, i| figure(report, s, n, i);
-    if let (Some(a), Some(b)) = (f("wake", 10_000, STAGGERED), f("wake", 10, STAGGERED)) {
-        let r = a / b;
+    let a = |s, n, i| alloc_figure(report, s, n, i);
+
+    // Two attempts: the general race and the array race against the floor.
+    for (imp, max_ratio, max_allocs) in [(STAGGERED, 3.0, 2.0), (STAGGERED_ARRAY, 1.3, 0.0)] {
+        if let (Some(v), Some(floor)) = (f("lifecycle", 1, imp), f("lifecycle", 1, FLOOR)) {
+            let r = v / floor;
+            println!(
+                "  lifecycle N=1: {imp} / floor = {r:.2}x ({} / {} ns) (target <= {max_ratio}x): {}",
+                fmt_ns(v),
+                fmt_ns(floor),
+                verdict(r <= max_ratio)
+            );
+        }
+        if let Some(al) = a("lifecycle", 1, imp) {
+            println!(
+                "  lifecycle N=1: {imp} allocations per race = {:.2} (target <= {max_allocs}): {}",
+                al.allocs_per_op,
+                verdict(al.allocs_per_op <= max_allocs)
+            );
+        }
+    }
+
+    // Small N: no slower than the faster of select_ok and race_ok.
+    let small = FALLTHROUGH_N
+        .iter()
+        .map(|&n| ("fallthrough", n))
+        .chain([("wake", 1), ("wake", 10)]);
+    for (scenario, n) in small {
+        let (Some(s), Some(sel), Some(race)) = (
+            f(scenario, n, STAGGERED),
+            f(scenario, n, SELECT_OK),
+            f(scenario, n, RACE_OK),
+        ) else {
+            continue;
+        };
+        let (imp, best) = if sel <= race {
+            (SELECT_OK, sel)
+        } else {
+            (RACE_OK, race)
+        };
         println!(
-            "  wake cost flat in N: staggered N=10000 / N=10 = {r:.2}x (target <= 1.5x): {}",
+            "  {scenario} N={n}: staggered / faster of select_ok, race_ok ({imp}) = {:.2}x ({} / {} ns) (target <= 1x): {}",
+            s / best,
+            fmt_ns(s),
+            fmt_ns(best),
+            verdict(s <= best)
+        );
+    }
+
+    // N >= 100.
+    if let (Some(hi), Some(lo)) = (f("wake", 10_000, STAGGERED), f("wake", 10, STAGGERED)) {
+        let r = hi / lo;
+        println!(
+            "  wake flat in N: staggered N=10000 / N=10 = {r:.2}x ({} / {} ns) (target <= 1.5x): {}",
+            fmt_ns(hi),
+            fmt_ns(lo),
             verdict(r <= 1.5)
         );
     }
     for n in LIFECYCLE_N.iter().copied().filter(|&n| n >= 1_000) {
-        if let (Some(a), Some(b)) = (
+        if let (Some(s), Some(fu)) = (
             f("lifecycle", n, STAGGERED),
             f("lifecycle", n, FUTURES_UNORDERED),
         ) {
-            let r = a / b;
+            let r = s / fu;
             println!(
-                "  lifecycle N={n}: staggered / futures_unordered = {r:.2}x (target <= 0.5x): {}",
+                "  lifecycle N={n}: staggered / futures_unordered = {r:.2}x ({} / {} ns) (target <= 0.5x): {}",
+                fmt_ns(s),
+                fmt_ns(fu),
                 verdict(r <= 0.5)
             );
         }
     }
+    // Allocations per race, against 2 * ceil(log2 attempts) + 4: lifecycle races N + 1
+    // attempts, stale 2N + 1, wake N (the allocations to set its race up).
+    let per_race = LIFECYCLE_N
+        .iter()
+        .filter(|&&n| n >= 100)
+        .map(|&n| ("lifecycle", n, n + 1))
+        .chain(STALE_N.iter().map(|&n| ("stale", n, 2 * n + 1)));
+    for (scenario, n, attempts) in per_race {
+        if let Some(al) = a(scenario, n, STAGGERED) {
+            let bound = alloc_bound(attempts);
+            println!(
+                "  {scenario} N={n}: staggered allocations per race = {:.2} (target <= 2*ceil(log2 {attempts})+4 = {bound}): {}",
+                al.allocs_per_op,
+                verdict(al.allocs_per_op <= bound)
+            );
+        }
+    }
     for n in WAKE_N.iter().copied().filter(|&n| n >= 100) {
-        let Some(s) = f("wake", n, STAGGERED) else {
+        let Some(al) = a("wake", n, STAGGERED) else {
             continue;
         };
-        let best = IMPLS
-            .iter()
-            .filter(|&&i| i != STAGGERED)
-            .filter_map(|&i| f("wake", n, i).map(|v| (i, v)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((imp, v)) = best {
-            println!(
-                "  wake N={n}: staggered / fastest peer ({imp}) = {:.2}x (target < 1x): {}",
-                s / v,
-                verdict(s < v)
-            );
-        }
-    }
-    if let (Some(a), Some(b)) = (f("stale", 1_000, STAGGERED), f("stale", 100, STAGGERED)) {
-        let r = a / b;
+        let setup = al.setup_allocs.unwrap_or(0) as f64;
+        let bound = alloc_bound(n);
         println!(
-            "  stale wakers, cost per attempt flat in N: staggered N=1000 / N=100 = {r:.2}x (target <= 1.5x): {}",
-            verdict(r <= 1.5)
+            "  wake N={n}: staggered allocations per race = {setup} (target <= 2*ceil(log2 {n})+4 = {bound}), per wake = {:.2} (target 0): {}",
+            al.allocs_per_op,
+            verdict(setup <= bound && al.allocs_per_op == 0.0)
         );
     }
-    for (scenario, n) in [("lifecycle", 1), ("fallthrough", 2)] {
-        if let (Some(a), Some(b)) = (f(scenario, n, STAGGERED), f(scenario, n, FLOOR)) {
-            let r = a / b;
-            println!(
-                "  two attempts ({scenario} N={n}): staggered / floor = {r:.2}x (target <= 1.3x): {}",
-                verdict(r <= 1.3)
-            );
-        }
+
+    // Issue 9's stale wakers.
+    if let (Some(hi), Some(lo)) = (f("stale", 1_000, STAGGERED), f("stale", 100, STAGGERED)) {
+        let r = hi / lo;
+        println!(
+            "  stale wakers, cost per attempt flat in N: staggered N=1000 / N=100 = {r:.2}x ({} / {} ns) (target <= 1.5x): {}",
+            fmt_ns(hi),
+            fmt_ns(lo),
+            verdict(r <= 1.5)
+        );
     }
 }
 
@@ -928,6 +1126,7 @@ fn wake_svg(report: &Report, title_note: &str) -> String {
     let (pw, ph) = (w - left - right, h - top - bottom);
     let colors = [
         (STAGGERED, "#d62728"),
+        (STAGGERED_ARRAY, "#8c564b"),
         (FUTURES_UNORDERED, "#1f77b4"),
         (SELECT_OK, "#2ca02c"),
         (RACE_OK, "#9467bd"),
