@@ -316,7 +316,7 @@ where
     timer: &'a Tm,
     delay: Option<Duration>,
     sleep: Pin<&'a mut Option<Tm::Sleep>>,
-    slab: Pin<&'a mut St>,
+    storage: Pin<&'a mut St>,
     attempts: &'a mut R,
     start_due: &'a mut bool,
     exhausted: &'a mut bool,
@@ -346,14 +346,14 @@ where
         let mut budget = BUDGET;
         let mut self_wakes = 0;
         loop {
-            if self.slab.in_round() {
+            if self.storage.in_round() {
                 if budget == 0 {
                     // The rest of this round goes first in the next poll.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
                 budget -= 1;
-                let finished = match self.slab.as_mut().pop_round() {
+                let finished = match self.storage.as_mut().pop_round() {
                     Some(Woken::Timer) => {
                         self.poll_sleep(cx);
                         None
@@ -380,22 +380,22 @@ where
                 }
             }
             if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
-                if self.slab.has_woken() || (*self.start_due && !*self.exhausted) {
+                if self.storage.has_woken() || (*self.start_due && !*self.exhausted) {
                     // Work is left: let the executor run other tasks, then come back.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-            } else if self.slab.as_mut().take_round() || (*self.start_due && !*self.exhausted) {
+            } else if self.storage.as_mut().take_round() || (*self.start_due && !*self.exhausted) {
                 continue;
             }
 
-            if self.slab.is_empty() && *self.exhausted {
+            if self.storage.is_empty() && *self.exhausted {
                 return Poll::Ready(None);
             }
             // Idle. Register, then look once more: a wake that raced with the registration
             // is either seen now or wakes the new waker.
-            self.slab.register(cx.waker());
-            if !self.slab.has_woken() {
+            self.storage.register(cx.waker());
+            if !self.storage.has_woken() {
                 return Poll::Pending;
             }
         }
@@ -421,7 +421,7 @@ where
         }
         let fut = make.start();
         self.attempts.push(Attempt::Cancelled);
-        let key = self.slab.as_mut().insert(index, fut);
+        let key = self.storage.as_mut().insert(index, fut);
         // Until the next start, this is the newest attempt: its failure starts the next one.
         *self.armed = false;
         if let Some(finish) = self.poll_attempt(key, cx, self_wakes) {
@@ -457,7 +457,7 @@ where
             return;
         };
         if self
-            .slab
+            .storage
             .as_mut()
             .poll_timer(cx, |cx| sleep.poll(cx))
             .is_ready()
@@ -474,7 +474,7 @@ where
         cx: &mut Context<'_>,
         self_wakes: &mut u32,
     ) -> Option<Finish<OkOf<I>>> {
-        let polled = self.slab.as_mut().poll(key, cx)?;
+        let polled = self.storage.as_mut().poll(key, cx)?;
         match polled.poll {
             Poll::Pending => {
                 if polled.woke_itself {
@@ -484,7 +484,7 @@ where
             }
             Poll::Ready(result) => {
                 // The future is done: drop it now, not when the race ends.
-                self.slab.as_mut().remove(key);
+                self.storage.as_mut().remove(key);
                 let index = polled.index;
                 match result {
                     Ok(value) => {
@@ -569,7 +569,7 @@ pin_project_lite::pin_project! {
         #[pin]
         sleep: Option<Tm::Sleep>,
         #[pin]
-        slab: St,
+        storage: St,
         attempts: R,
         phase: Phase,
         // The next attempt should start now: the newest one failed, or the delay passed.
@@ -589,13 +589,13 @@ where
     R: Record<ErrorOf<I>>,
     Tm: Timer,
 {
-    fn new(source: I, delay: Option<Duration>, timer: Tm, slab: St, attempts: R) -> Self {
+    fn new(source: I, delay: Option<Duration>, timer: Tm, storage: St, attempts: R) -> Self {
         Core {
             source,
             timer,
             delay,
             sleep: None,
-            slab,
+            storage,
             attempts,
             phase: Phase::Fresh,
             start_due: false,
@@ -620,14 +620,14 @@ where
             Phase::Running => {}
         }
         *this.phase = Phase::Polling;
-        let mut slab = this.slab;
-        slab.as_mut().begin_poll();
+        let mut storage = this.storage;
+        storage.as_mut().begin_poll();
         let mut state = State {
             source: this.source,
             timer: this.timer,
             delay: *this.delay,
             sleep: this.sleep,
-            slab,
+            storage,
             attempts: this.attempts,
             start_due: this.start_due,
             exhausted: this.exhausted,
@@ -640,7 +640,7 @@ where
             }
             Poll::Ready(winner) => {
                 // Drop every other running attempt and the sleep before returning.
-                state.slab.as_mut().clear();
+                state.storage.as_mut().clear();
                 state.sleep.set(None);
                 *this.phase = Phase::Done;
                 Poll::Ready((winner, mem::take(state.attempts)))
@@ -656,7 +656,7 @@ where
         f.debug_struct(name)
             .field("delay", &self.delay)
             .field("started", &self.attempts.len())
-            .field("running", &self.slab.len())
+            .field("running", &self.storage.len())
             .field("exhausted", &self.exhausted)
             .field("phase", &self.phase)
             .finish_non_exhaustive()
