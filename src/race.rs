@@ -128,9 +128,9 @@ type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
 /// - If none wins, the race completes when the last attempt fails, with every error in start
 ///   order. An empty iterator completes at once.
 ///
-/// Each attempt is polled only when its own waker is woken, and one poll of the race does a
-/// bounded amount of work, so endless iterators and attempts that wake themselves cannot hang
-/// the executor.
+/// After its start, an attempt is polled only when its own waker is woken (with one exception,
+/// below: "Wakers only when needed"), and one poll of the race does a bounded amount of work,
+/// so endless iterators and attempts that wake themselves cannot hang the executor.
 ///
 /// # Fairness and co-operation
 ///
