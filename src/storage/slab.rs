@@ -23,7 +23,8 @@ use crate::sync::Arc;
 use crate::waker::{self, Batch, Shared, WakerChunk};
 
 const NONE: u32 = u32::MAX;
-/// Most vacant slots one start looks at for one that is idle, before it grows the slab.
+/// Most set-aside slots one start looks at, once the free list is empty, before it grows the
+/// slab.
 const SCAN: usize = 4;
 
 enum Slot<Fut> {
@@ -182,16 +183,19 @@ impl<Fut> Slab<Fut> {
     /// A vacant slot whose waker nothing can wake any more: from the free list, else from the
     /// set-aside slots that have become idle since, else from a new chunk.
     ///
-    /// At most `1 + SCAN` slots are looked at, so a start costs `O(1)` however many slots are
-    /// set aside: a slot that is not idle yet goes to the back of the set-aside queue, to be
-    /// looked at again by a later start. When none of the slots looked at is idle, the slab
-    /// grows.
+    /// The work is incremental:
     ///
-    /// Every start also looks at the oldest set-aside slot, so the queue keeps moving while
-    /// the free list serves: a slot whose wakers are gone is found again within as many starts
-    /// as there are slots set aside, before the fresh slots of the last growth run out. The
-    /// slab so stays within a small multiple of the slots that are running or held by live
-    /// wakers.
+    /// - Every start first looks at the oldest set-aside slot, so that queue keeps moving
+    ///   while the free list serves: a slot whose wakers are gone is found again within as
+    ///   many starts as there are slots set aside, before the fresh slots of the last growth
+    ///   run out.
+    /// - Then the free list, until a slot is idle. A slot that is not idle goes to the back of
+    ///   the set-aside queue, so each freed slot is looked at there once: `O(1)` per slot
+    ///   freed, amortized, and each of those frees was a unit of some poll's budget.
+    /// - With the free list empty, at most [`SCAN`] set-aside slots, oldest first.
+    ///
+    /// Only then does the slab grow: when every free slot is held by a live waker. So the slab
+    /// stays within a small multiple of the slots that are running or held by live wakers.
     fn take_vacant(&mut self) -> u32 {
         if self.stale != NONE {
             let key = self.stale;
@@ -208,18 +212,9 @@ impl<Fut> Slab<Fut> {
                 self.set_aside(key);
             }
         }
-        for _ in 0..SCAN {
-            let key = if self.free != NONE {
-                let key = self.free;
-                self.free = self.next_vacant(key);
-                key
-            } else if self.stale != NONE {
-                let key = self.stale;
-                self.stale = self.next_vacant(key);
-                key
-            } else {
-                break;
-            };
+        while self.free != NONE {
+            let key = self.free;
+            self.free = self.next_vacant(key);
             #[cfg(test)]
             {
                 self.scanned += 1;
@@ -229,6 +224,21 @@ impl<Fut> Slab<Fut> {
             }
             // A waker of an earlier attempt here may still wake this slot: set it aside, so
             // that it cannot poll the next attempt.
+            self.set_aside(key);
+        }
+        for _ in 0..SCAN {
+            if self.stale == NONE {
+                break;
+            }
+            let key = self.stale;
+            self.stale = self.next_vacant(key);
+            #[cfg(test)]
+            {
+                self.scanned += 1;
+            }
+            if self.is_idle(key) {
+                return key;
+            }
             self.set_aside(key);
         }
         self.grow();
@@ -514,14 +524,20 @@ mod tests {
         (*w).clone()
     }
 
-    /// Inserts into `slab`, checks that the start looked at a bounded number of slots and did
-    /// not take one of `held`, and returns the key.
-    fn insert_bounded(slab: &mut Slab<core::future::Pending<()>>, i: usize, held: &[u32]) -> u32 {
+    /// Inserts into `slab`, checks that the start looked at no more slots than the
+    /// set-aside queue's head, `SCAN` of the queue and the free list's slots freed since the
+    /// last start (`freed`), and did not take one of `held`; returns the key.
+    fn insert_bounded(
+        slab: &mut Slab<core::future::Pending<()>>,
+        i: usize,
+        freed: usize,
+        held: &[u32],
+    ) -> u32 {
         slab.scanned = 0;
         let key = slab.insert(i, core::future::pending());
         assert!(
-            slab.scanned <= SCAN + 1,
-            "start {i} looked at {} slots",
+            slab.scanned <= 1 + SCAN + freed,
+            "start {i} looked at {} slots ({freed} freed since the last)",
             slab.scanned
         );
         assert!(!held.contains(&key), "a slot with a live waker was reused");
@@ -543,9 +559,11 @@ mod tests {
             slab.remove(key);
         }
         let capacity = slab.capacity();
-        // Attempts that keep nothing.
+        // Attempts that keep nothing. The first start walks the n held slots on the free list
+        // once (each goes to the set-aside queue); the others look at a handful.
         for i in 0..3 * n {
-            let key = insert_bounded(&mut slab, i, &held);
+            let freed = if i == 0 { n } else { 1 };
+            let key = insert_bounded(&mut slab, i, freed, &held);
             slab.remove(key);
         }
         assert!(
@@ -557,7 +575,7 @@ mod tests {
         // found again behind the 1,000 held ones, or the slab would grow with the churn.
         let mut last = None;
         for i in 0..20 * n {
-            let key = insert_bounded(&mut slab, i, &held);
+            let key = insert_bounded(&mut slab, i, 1, &held);
             last = Some(clone_waker(&mut slab, key));
             slab.remove(key);
         }
@@ -575,6 +593,34 @@ mod tests {
             "every slot is reused, none added"
         );
         assert_eq!(again.len(), capacity);
+    }
+
+    /// Bursts of attempts that finish together, each leaving its waker until the next burst
+    /// has run: many held slots reach the free list at once, again and again. The slab must
+    /// grow with what is held, not with the number of bursts (it once doubled per burst).
+    #[test]
+    fn bursts_of_held_slots_do_not_grow_the_slab_without_bound() {
+        let mut slab = Slab::<core::future::Pending<()>>::new();
+        let burst = 20;
+        let mut held: Vec<Waker> = Vec::new();
+        for round in 0..if cfg!(miri) { 10 } else { 200 } {
+            let keys: Vec<u32> = (0..burst)
+                .map(|i| slab.insert(round * burst + i, core::future::pending()))
+                .collect();
+            let wakers: Vec<Waker> = keys.iter().map(|&k| clone_waker(&mut slab, k)).collect();
+            for key in keys {
+                slab.remove(key);
+            }
+            // The previous burst's wakers go; this burst's stay until the next one has run.
+            held = wakers;
+            // At most two bursts are held at once (and one running): a few chunks.
+            assert!(
+                slab.capacity() <= 8 * burst,
+                "{} slots after burst {round}",
+                slab.capacity()
+            );
+        }
+        drop(held);
     }
 
     #[test]
