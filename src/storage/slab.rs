@@ -197,13 +197,7 @@ impl<Fut> Slab<Fut> {
     /// Only then does the slab grow: when every free slot is held by a live waker. So the slab
     /// stays within a small multiple of the slots that are running or held by live wakers.
     fn take_vacant(&mut self) -> u32 {
-        if self.stale != NONE {
-            let key = self.stale;
-            self.stale = self.next_vacant(key);
-            #[cfg(test)]
-            {
-                self.scanned += 1;
-            }
+        if let Some(key) = self.pop_stale() {
             if self.is_idle(key) {
                 let free = self.free;
                 self.set_next_vacant(key, free);
@@ -212,13 +206,7 @@ impl<Fut> Slab<Fut> {
                 self.set_aside(key);
             }
         }
-        while self.free != NONE {
-            let key = self.free;
-            self.free = self.next_vacant(key);
-            #[cfg(test)]
-            {
-                self.scanned += 1;
-            }
+        while let Some(key) = self.pop_free() {
             if self.is_idle(key) {
                 return key;
             }
@@ -227,25 +215,46 @@ impl<Fut> Slab<Fut> {
             self.set_aside(key);
         }
         for _ in 0..SCAN {
-            if self.stale == NONE {
-                break;
-            }
-            let key = self.stale;
-            self.stale = self.next_vacant(key);
-            #[cfg(test)]
-            {
-                self.scanned += 1;
-            }
+            let Some(key) = self.pop_stale() else { break };
             if self.is_idle(key) {
                 return key;
             }
             self.set_aside(key);
         }
         self.grow();
+        // A fresh slot: nothing to look at.
         let key = self.free;
         self.free = self.next_vacant(key);
         debug_assert!(self.is_idle(key), "a new slot is idle");
         key
+    }
+
+    /// Takes the head of the free list, if any (counted for the tests).
+    fn pop_free(&mut self) -> Option<u32> {
+        let key = self.free;
+        if key == NONE {
+            return None;
+        }
+        self.free = self.next_vacant(key);
+        #[cfg(test)]
+        {
+            self.scanned += 1;
+        }
+        Some(key)
+    }
+
+    /// Takes the oldest set-aside slot, if any (counted for the tests).
+    fn pop_stale(&mut self) -> Option<u32> {
+        let key = self.stale;
+        if key == NONE {
+            return None;
+        }
+        self.stale = self.next_vacant(key);
+        #[cfg(test)]
+        {
+            self.scanned += 1;
+        }
+        Some(key)
     }
 
     /// Puts `key` at the back of the queue of set-aside slots.
