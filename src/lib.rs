@@ -193,6 +193,9 @@ extern crate std;
 pub mod timer;
 pub use timer::Timer;
 
+pub mod builder;
+pub use builder::{Event, Staggered};
+
 #[cfg(feature = "alloc")]
 mod boxed;
 #[cfg(feature = "alloc")]

@@ -113,24 +113,54 @@ pub struct Outcome<T, E> {
     pub winner: Option<(usize, T)>,
     /// One entry per started attempt, in start order (which is iterator order).
     pub attempts: Vec<Attempt<E>>,
+    /// `true` when the race's [deadline](crate::Staggered::deadline) passed first: nobody had
+    /// won, attempts were still running or due to start, and every running one was cancelled
+    /// (its entry is [`Attempt::Cancelled`]). Always `false` without a deadline.
+    ///
+    /// It is a field of its own because the other two cannot tell it: `[Cancelled,
+    /// Failed(e)]` is a deadline that cut short a hanging first attempt, and also a race
+    /// whose cap cancelled the first to make room for the second, which then failed. Code
+    /// that reads `winner` and `attempts`, or matches with `..`, is unchanged by it; a struct
+    /// literal or a pattern that names every field names it too (`timed_out: false`).
+    pub timed_out: bool,
 }
 
 #[cfg(feature = "alloc")]
 impl<T, E> Outcome<T, E> {
     /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
     ///
+    /// The error tells the three ways to have no winner apart:
+    /// [`AllFailed::timed_out`] (the deadline passed), [`AllFailed::no_attempts`] (the source
+    /// was empty), and neither (every attempt failed).
+    ///
     /// ```
     /// # use staggered::{Attempt, Outcome};
     /// let outcome: Outcome<u8, &str> = Outcome {
     ///     winner: None,
     ///     attempts: vec![Attempt::Failed("refused"), Attempt::Failed("timed out")],
+    ///     timed_out: false,
     /// };
     /// let err = outcome.into_result().unwrap_err();
     /// assert_eq!(err.errors(), &["refused", "timed out"]);
     /// assert_eq!(err.to_string(), "all 2 attempts failed: [0] refused; [1] timed out");
+    /// assert!(!err.timed_out() && !err.no_attempts());
+    ///
+    /// let deadline: Outcome<u8, &str> = Outcome {
+    ///     winner: None,
+    ///     attempts: vec![Attempt::Failed("refused"), Attempt::Cancelled],
+    ///     timed_out: true,
+    /// };
+    /// let err = deadline.into_result().unwrap_err();
+    /// assert!(err.timed_out());
+    /// assert_eq!(err.to_string(), "the deadline passed with no winner (2 attempts started, 1 failed): [0] refused");
     /// ```
     pub fn into_result(self) -> Result<(usize, T), AllFailed<E>> {
-        into_result(self.winner, self.attempts).map_err(|errors| AllFailed { errors })
+        let started = self.attempts.len();
+        let timed_out = self.timed_out;
+        into_result(self.winner, self.attempts).map_err(|errors| AllFailed {
+            errors,
+            ending: Ending { started, timed_out },
+        })
     }
 
     /// The index of the winning attempt, if there was one.
@@ -170,13 +200,33 @@ impl<T, E> Outcome<T, E> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AllFailed<E> {
     errors: Vec<E>,
+    ending: Ending,
+}
+
+/// How a race without a winner ended, beyond its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Ending {
+    /// Attempts started (failed or cancelled).
+    started: usize,
+    timed_out: bool,
+}
+
+#[cfg(feature = "alloc")]
+impl Ending {
+    fn all_failed(errors: usize) -> Self {
+        Ending {
+            started: errors,
+            timed_out: false,
+        }
+    }
 }
 
 #[cfg(feature = "alloc")]
 impl<E> AllFailed<E> {
     /// Builds the error from the attempts' errors, in start order.
     pub fn new(errors: Vec<E>) -> Self {
-        AllFailed { errors }
+        let ending = Ending::all_failed(errors.len());
+        AllFailed { errors, ending }
     }
 
     /// Each attempt's error, in start order. Empty when the iterator had no attempts.
@@ -189,9 +239,17 @@ impl<E> AllFailed<E> {
         self.errors
     }
 
-    /// `true` when the race had no attempts at all (an empty iterator).
+    /// `true` when the race had no attempts at all (an empty source), and no deadline cut
+    /// it short.
     pub fn no_attempts(&self) -> bool {
-        self.errors.is_empty()
+        self.ending.started == 0 && !self.ending.timed_out
+    }
+
+    /// `true` when the race's [deadline](crate::Staggered::deadline) passed with no winner:
+    /// [`errors`](Self::errors) holds the failures before it, and the attempts still running
+    /// then were cancelled.
+    pub fn timed_out(&self) -> bool {
+        self.ending.timed_out
     }
 }
 
@@ -208,7 +266,7 @@ impl<E> IntoIterator for AllFailed<E> {
 #[cfg(feature = "alloc")]
 impl<E: fmt::Display> fmt::Display for AllFailed<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_errors(f, &self.errors)
+        write_errors(f, &self.errors, self.ending)
     }
 }
 
@@ -226,7 +284,25 @@ fn into_result<T, E, L: FromIterator<E>>(
 }
 
 /// The message of [`AllFailed`] and [`ArrayAllFailed`]: every error, in start order.
-fn write_errors<E: fmt::Display>(f: &mut fmt::Formatter<'_>, errors: &[E]) -> fmt::Result {
+fn write_errors<E: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    errors: &[E],
+    ending: Ending,
+) -> fmt::Result {
+    if ending.timed_out {
+        write!(
+            f,
+            "the deadline passed with no winner ({} attempt{} started, {} failed)",
+            ending.started,
+            if ending.started == 1 { "" } else { "s" },
+            errors.len()
+        )?;
+        for (i, e) in errors.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "[{i}] {e}")?;
+        }
+        return Ok(());
+    }
     match errors {
         [] => f.write_str("no attempts were made: the attempt iterator was empty"),
         [only] => write!(f, "the only attempt failed: {only}"),
@@ -273,12 +349,19 @@ pub struct ArrayOutcome<T, E, const N: usize> {
     pub winner: Option<(usize, T)>,
     /// One entry per started attempt, in start order (which is array order).
     pub attempts: ArrayVec<Attempt<E>, N>,
+    /// `true` when the race's [deadline](crate::Staggered::deadline) passed first, as
+    /// [`Outcome::timed_out`].
+    pub timed_out: bool,
 }
 
 impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
     /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
     pub fn into_result(self) -> Result<(usize, T), ArrayAllFailed<E, N>> {
-        into_result(self.winner, self.attempts).map_err(|errors| ArrayAllFailed { errors })
+        let ending = Ending {
+            started: self.attempts.len(),
+            timed_out: self.timed_out,
+        };
+        into_result(self.winner, self.attempts).map_err(|errors| ArrayAllFailed { errors, ending })
     }
 
     /// The index of the winning attempt, if there was one.
@@ -315,6 +398,7 @@ impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ArrayAllFailed<E, const N: usize> {
     errors: ArrayVec<E, N>,
+    ending: Ending,
 }
 
 impl<E, const N: usize> ArrayAllFailed<E, N> {
@@ -328,9 +412,15 @@ impl<E, const N: usize> ArrayAllFailed<E, N> {
         self.errors
     }
 
-    /// `true` when the race had no attempts at all (an empty array).
+    /// `true` when the race had no attempts at all (an empty array), and no deadline cut it
+    /// short.
     pub fn no_attempts(&self) -> bool {
-        self.errors.is_empty()
+        self.ending.started == 0 && !self.ending.timed_out
+    }
+
+    /// `true` when the race's [deadline](crate::Staggered::deadline) passed with no winner.
+    pub fn timed_out(&self) -> bool {
+        self.ending.timed_out
     }
 }
 
@@ -345,7 +435,7 @@ impl<E, const N: usize> IntoIterator for ArrayAllFailed<E, N> {
 
 impl<E: fmt::Display, const N: usize> fmt::Display for ArrayAllFailed<E, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_errors(f, &self.errors)
+        write_errors(f, &self.errors, self.ending)
     }
 }
 

@@ -34,6 +34,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use crate::builder::{
+    Delay, Event, Fixed, IterDriver, NoEvents, Observe, Options, Source, SourceDriver,
+};
 #[cfg(feature = "alloc")]
 use crate::outcome::Outcome;
 use crate::outcome::{ArrayOutcome, Attempt};
@@ -108,9 +111,9 @@ where
     }
 }
 
-type OkOf<I> = <<I as Iterator>::Item as AttemptFn>::Ok;
-type ErrorOf<I> = <<I as Iterator>::Item as AttemptFn>::Error;
-type FutureOf<I> = <<I as Iterator>::Item as AttemptFn>::Future;
+type OkOf<S> = <<S as SourceDriver>::Item as AttemptFn>::Ok;
+type ErrorOf<S> = <<S as SourceDriver>::Item as AttemptFn>::Error;
+type FutureOf<S> = <<S as SourceDriver>::Item as AttemptFn>::Future;
 
 #[cfg(feature = "alloc")]
 /// Runs attempts with staggered start times and keeps the first that succeeds.
@@ -228,9 +231,13 @@ where
     Fut: Future<Output = Result<T, E>>,
     Tm: Timer,
 {
-    StaggeredRace {
-        core: Core::new(attempts.into_iter(), delay, timer, Slab::new(), Vec::new()),
-    }
+    StaggeredRace::from_parts(
+        attempts.into_iter().into_driver(),
+        Fixed(delay),
+        Options::NONE,
+        NoEvents,
+        timer,
+    )
 }
 
 /// Runs a fixed array of attempts with staggered start times and keeps the first that
@@ -284,15 +291,13 @@ where
     Fut: Future<Output = Result<T, E>>,
     Tm: Timer,
 {
-    StaggeredRaceArray {
-        core: Core::new(
-            attempts.into_iter(),
-            delay,
-            timer,
-            Inline::new(),
-            ArrayVec::new(),
-        ),
-    }
+    StaggeredRaceArray::from_parts(
+        attempts.into_iter(),
+        Fixed(delay),
+        Options::NONE,
+        NoEvents,
+        timer,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -308,30 +313,56 @@ enum Phase {
 }
 
 /// The fields of the race, borrowed for one poll.
-struct State<'a, I: Iterator, St, R, Tm: Timer>
-where
-    I::Item: AttemptFn,
-{
-    source: &'a mut I,
+struct State<'a, S: SourceDriver, St, R, Tm: Timer, D, Ev> {
+    source: Pin<&'a mut S>,
     timer: &'a Tm,
-    delay: Option<Duration>,
+    delay: &'a mut D,
+    options: Options,
+    events: &'a mut Ev,
     sleep: Pin<&'a mut Option<Tm::Sleep>>,
     storage: Pin<&'a mut St>,
     attempts: &'a mut R,
-    start_due: &'a mut bool,
-    exhausted: &'a mut bool,
-    armed: &'a mut bool,
+    flags: &'a mut Flags,
+}
+
+/// The race's flags.
+#[derive(Debug, Clone, Copy, Default)]
+struct Flags {
+    /// The next attempt should start now: the newest one failed, or the delay passed.
+    start_due: bool,
+    /// The source has ended.
+    exhausted: bool,
+    /// The sleep is counting down to the next start.
+    armed: bool,
+    /// The source was pending in this poll: a due start waits for its wake-up.
+    waiting: bool,
+    /// The deadline has passed: nothing more starts.
+    expired: bool,
 }
 
 /// A race that is over: an attempt won (its index and value), or all failed (`None`).
 type Finish<T> = Option<(usize, T)>;
 
-impl<I: Iterator, St, R, Tm: Timer> State<'_, I, St, R, Tm>
+impl<S, St, R, Tm, D, Ev> State<'_, S, St, R, Tm, D, Ev>
 where
-    I::Item: AttemptFn,
-    St: Storage<Fut = FutureOf<I>>,
-    R: Record<ErrorOf<I>>,
+    S: SourceDriver,
+    St: Storage<Fut = FutureOf<S>>,
+    R: Record<ErrorOf<S>>,
+    Tm: Timer,
+    D: Delay,
+    Ev: Observe<ErrorOf<S>>,
 {
+    /// A start is due and can be made now: the source is not known to be pending, the
+    /// deadline has not passed, and the cap leaves room (or the oldest may be cancelled).
+    fn can_start(&self) -> bool {
+        let f = &*self.flags;
+        f.start_due
+            && !f.exhausted
+            && !f.waiting
+            && !f.expired
+            && (self.storage.len() < self.options.max_running || self.options.cancel_oldest)
+    }
+
     /// Runs until the race is over, the budget is spent, or nothing is left to do now.
     ///
     /// The work goes in *rounds*: a round takes everything woken so far (attempts and the
@@ -342,7 +373,7 @@ where
     /// it, never for those that busy attempts keep making after. The budget ends a poll
     /// anywhere (a round too large for it goes on in the next poll, where it was); the
     /// self-wake rule ends a poll only between rounds, after the due start.
-    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<I>>> {
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<S>>> {
         let mut budget = BUDGET;
         let mut self_wakes = 0;
         loop {
@@ -372,7 +403,7 @@ where
             // while more than half the budget is left, so that neither starts nor rounds can
             // starve the other.
             let mut first = true;
-            while *self.start_due && !*self.exhausted && (first || budget > BUDGET / 2) {
+            while self.can_start() && (first || budget > BUDGET / 2) {
                 first = false;
                 budget = budget.saturating_sub(1);
                 if let Some(finish) = self.start_next(cx, &mut self_wakes) {
@@ -380,16 +411,16 @@ where
                 }
             }
             if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
-                if self.storage.has_woken() || (*self.start_due && !*self.exhausted) {
+                if self.storage.has_woken() || self.can_start() {
                     // Work is left: let the executor run other tasks, then come back.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-            } else if self.storage.as_mut().take_round() || (*self.start_due && !*self.exhausted) {
+            } else if self.storage.as_mut().take_round() || self.can_start() {
                 continue;
             }
 
-            if self.storage.is_empty() && *self.exhausted {
+            if self.storage.is_empty() && (self.flags.exhausted || self.flags.expired) {
                 return Poll::Ready(None);
             }
             // Idle. Register, then look once more: a wake that raced with the registration
@@ -401,41 +432,74 @@ where
         }
     }
 
-    /// Starts the next attempt, if the iterator has one, and polls it at once.
+    /// Starts the next attempt, if the source has one now, and polls it at once.
     fn start_next(
         &mut self,
         cx: &mut Context<'_>,
         self_wakes: &mut u32,
-    ) -> Option<Finish<OkOf<I>>> {
-        *self.start_due = false;
-        let Some(make) = self.source.next() else {
-            *self.exhausted = true;
-            *self.armed = false;
-            // No start will ever need the sleep again.
-            self.sleep.set(None);
-            return None;
+    ) -> Option<Finish<OkOf<S>>> {
+        let make = match self.source.as_mut().poll_next(cx) {
+            Poll::Ready(Some(make)) => make,
+            Poll::Ready(None) => {
+                self.flags.start_due = false;
+                self.flags.exhausted = true;
+                self.flags.armed = false;
+                // No start will ever need the sleep again.
+                self.sleep.set(None);
+                return None;
+            }
+            Poll::Pending => {
+                // The start stays due; the source's wake-up brings the race back.
+                self.flags.waiting = true;
+                return None;
+            }
         };
+        self.flags.start_due = false;
+        if self.storage.len() >= self.options.max_running {
+            // `can_start` let this through at the cap only to cancel the oldest.
+            self.cancel_oldest();
+        }
         let index = self.attempts.len();
         if index == 0 {
-            self.attempts.reserve(self.source.size_hint().1);
+            self.attempts.reserve(self.source.upper_bound());
         }
         let fut = make.start();
         self.attempts.push(Attempt::Cancelled);
         let key = self.storage.as_mut().insert(index, fut);
         // Until the next start, this is the newest attempt: its failure starts the next one.
-        *self.armed = false;
+        self.flags.armed = false;
+        if Ev::ENABLED {
+            self.events.event(Event::Started { index });
+        }
+        let delay = self.delay.after(index);
         if let Some(finish) = self.poll_attempt(key, cx, self_wakes) {
             return Some(finish);
         }
-        if !*self.start_due {
+        if !self.flags.start_due {
             // Still running (a failure would have made the next start due): schedule it.
-            match self.delay {
+            match delay {
                 None => {}
-                Some(Duration::ZERO) => *self.start_due = true,
+                Some(Duration::ZERO) => self.flags.start_due = true,
                 Some(delay) => self.arm(delay, cx),
             }
         }
         None
+    }
+
+    /// Cancels the running attempt that started first, to make room under the cap.
+    fn cancel_oldest(&mut self) {
+        let mut oldest: Option<(u32, usize)> = None;
+        self.storage.for_each(|key, index| {
+            if oldest.map_or(true, |(_, i)| index < i) {
+                oldest = Some((key, index));
+            }
+        });
+        if let Some((key, index)) = oldest {
+            if Ev::ENABLED {
+                self.events.event(Event::Cancelled { index });
+            }
+            self.storage.as_mut().remove(key);
+        }
     }
 
     /// Sets the sleep to fire `delay` from now, and polls it once so it registers its waker.
@@ -444,13 +508,13 @@ where
             Some(sleep) => self.timer.reset(sleep, delay),
             None => self.sleep.set(Some(self.timer.sleep(delay))),
         }
-        *self.armed = true;
+        self.flags.armed = true;
         self.poll_sleep(cx);
     }
 
     /// Polls the sleep, if it is counting down; when it fires, the next start is due.
     fn poll_sleep(&mut self, cx: &mut Context<'_>) {
-        if !*self.armed {
+        if !self.flags.armed {
             return; // A stale wake from a sleep that no longer matters.
         }
         let Some(sleep) = self.sleep.as_mut().as_pin_mut() else {
@@ -462,8 +526,8 @@ where
             .poll_timer(cx, |cx| sleep.poll(cx))
             .is_ready()
         {
-            *self.armed = false;
-            *self.start_due = true;
+            self.flags.armed = false;
+            self.flags.start_due = true;
         }
     }
 
@@ -473,7 +537,7 @@ where
         key: u32,
         cx: &mut Context<'_>,
         self_wakes: &mut u32,
-    ) -> Option<Finish<OkOf<I>>> {
+    ) -> Option<Finish<OkOf<S>>> {
         let polled = self.storage.as_mut().poll(key, cx)?;
         match polled.poll {
             Poll::Pending => {
@@ -489,20 +553,41 @@ where
                 match result {
                     Ok(value) => {
                         self.attempts.set(index, Attempt::Won);
+                        if Ev::ENABLED {
+                            self.events.event(Event::Won { index });
+                        }
                         Some(Some((index, value)))
                     }
                     Err(error) => {
+                        if Ev::ENABLED {
+                            self.events.event(Event::Failed {
+                                index,
+                                error: &error,
+                            });
+                        }
                         self.attempts.set(index, Attempt::Failed(error));
-                        if index + 1 == self.attempts.len() && !*self.exhausted {
+                        if index + 1 == self.attempts.len() && !self.flags.exhausted {
                             // The newest attempt failed: start the next one now.
-                            *self.start_due = true;
-                            *self.armed = false;
+                            self.flags.start_due = true;
+                            self.flags.armed = false;
                         }
                         None
                     }
                 }
             }
         }
+    }
+
+    /// Cancels every running attempt (reporting each, in the order they are dropped) and
+    /// drops the sleep.
+    fn cancel_all(&mut self) {
+        if Ev::ENABLED {
+            let events = &mut *self.events;
+            self.storage
+                .for_each(|_, index| events.event(Event::Cancelled { index }));
+        }
+        self.storage.as_mut().clear();
+        self.sleep.set(None);
     }
 }
 
@@ -556,96 +641,152 @@ impl<E, const N: usize> Record<E> for ArrayVec<Attempt<E>, N> {
 
 pin_project_lite::pin_project! {
     /// The state machine both races run: a source of attempts, a storage for the running
-    /// ones, a record of each attempt's fate, and the timer's one sleep.
-    pub(crate) struct Core<I, St, R, Tm>
+    /// ones, a record of each attempt's fate, the timer's sleeps, the delay policy, the
+    /// options and the observer.
+    pub(crate) struct Core<S, St, R, Tm, D, Ev>
     where
-        I: Iterator,
-        I::Item: AttemptFn,
+        S: SourceDriver,
+        St: Storage,
         Tm: Timer,
+        Ev: Observe<ErrorOf<S>>,
     {
-        source: I,
+        #[pin]
+        source: S,
         timer: Tm,
-        delay: Option<Duration>,
+        delay: D,
+        options: Options,
+        events: Ev,
         #[pin]
         sleep: Option<Tm::Sleep>,
+        // The deadline's sleep, made on the first poll.
+        #[pin]
+        deadline: Option<Tm::Sleep>,
         #[pin]
         storage: St,
         attempts: R,
         phase: Phase,
-        // The next attempt should start now: the newest one failed, or the delay passed.
-        start_due: bool,
-        // The iterator returned `None`.
-        exhausted: bool,
-        // The sleep is counting down to the next start.
-        armed: bool,
+        flags: Flags,
+    }
+    impl<S, St, R, Tm, D, Ev> PinnedDrop for Core<S, St, R, Tm, D, Ev>
+    where
+        S: SourceDriver,
+        St: Storage,
+        Tm: Timer,
+        Ev: Observe<ErrorOf<S>>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped while running: the attempts still running are cancelled now. Not after
+            // a panic inside a poll (the race is broken), nor while a panic unwinds (a second
+            // panic would abort).
+            if !Ev::ENABLED || this.phase != Phase::Running || panicking() {
+                return;
+            }
+            let this = this.project();
+            let events = this.events;
+            this.storage
+                .for_each(|_, index| events.event(Event::Cancelled { index }));
+        }
     }
 }
 
-impl<I, St, R, Tm> Core<I, St, R, Tm>
+/// `true` while a panic unwinds (always `false` without `std`, which cannot tell).
+fn panicking() -> bool {
+    #[cfg(feature = "std")]
+    return std::thread::panicking();
+    #[cfg(not(feature = "std"))]
+    return false;
+}
+
+impl<S, St, R, Tm, D, Ev> Core<S, St, R, Tm, D, Ev>
 where
-    I: Iterator,
-    I::Item: AttemptFn,
-    St: Storage<Fut = FutureOf<I>>,
-    R: Record<ErrorOf<I>>,
+    S: SourceDriver,
+    St: Storage<Fut = FutureOf<S>>,
+    R: Record<ErrorOf<S>>,
     Tm: Timer,
+    D: Delay,
+    Ev: Observe<ErrorOf<S>>,
 {
-    fn new(source: I, delay: Option<Duration>, timer: Tm, storage: St, attempts: R) -> Self {
+    fn new(source: S, delay: D, options: Options, events: Ev, timer: Tm, storage: St) -> Self {
         Core {
             source,
             timer,
             delay,
+            options,
+            events,
             sleep: None,
+            deadline: None,
             storage,
-            attempts,
+            attempts: R::default(),
             phase: Phase::Fresh,
-            start_due: false,
-            exhausted: false,
-            armed: false,
+            flags: Flags::default(),
         }
     }
 
-    /// Polls the race: the winner (or `None`) and the record, once it is over.
+    /// Polls the race: the winner (or `None`), the record and whether the deadline ended it,
+    /// once it is over.
     fn poll_race(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         name: &str,
-    ) -> Poll<(Finish<OkOf<I>>, R)> {
+    ) -> Poll<(Finish<OkOf<S>>, R, bool)> {
         let this = self.project();
-        match *this.phase {
+        let fresh = match *this.phase {
             Phase::Done => panic!("`{name}` polled after it completed"),
             Phase::Polling => {
                 panic!("`{name}` polled after a panic inside an earlier poll")
             }
-            Phase::Fresh => *this.start_due = true,
-            Phase::Running => {}
-        }
+            Phase::Fresh => true,
+            Phase::Running => false,
+        };
         *this.phase = Phase::Polling;
+        let flags = this.flags;
+        if fresh {
+            flags.start_due = true;
+        }
+        flags.waiting = false;
+        if let (Some(limit), false) = (this.options.deadline, flags.expired) {
+            let mut deadline = this.deadline;
+            if fresh && !limit.is_zero() {
+                deadline.set(Some(this.timer.sleep(limit)));
+            }
+            flags.expired = match deadline.as_mut().as_pin_mut() {
+                Some(sleep) => sleep.poll(cx).is_ready(),
+                None => true, // a zero deadline
+            };
+            if flags.expired {
+                deadline.set(None);
+            }
+        }
         let mut storage = this.storage;
         storage.as_mut().begin_poll();
         let mut state = State {
             source: this.source,
             timer: this.timer,
-            delay: *this.delay,
+            delay: this.delay,
+            options: *this.options,
+            events: this.events,
             sleep: this.sleep,
             storage,
             attempts: this.attempts,
-            start_due: this.start_due,
-            exhausted: this.exhausted,
-            armed: this.armed,
+            flags,
         };
-        match state.drive(cx) {
+        let winner = match state.drive(cx) {
+            Poll::Ready(winner) => winner,
+            // The deadline passed: what was woken by now has been handled; end it.
+            Poll::Pending if state.flags.expired => None,
             Poll::Pending => {
                 *this.phase = Phase::Running;
-                Poll::Pending
+                return Poll::Pending;
             }
-            Poll::Ready(winner) => {
-                // Drop every other running attempt and the sleep before returning.
-                state.storage.as_mut().clear();
-                state.sleep.set(None);
-                *this.phase = Phase::Done;
-                Poll::Ready((winner, mem::take(state.attempts)))
-            }
-        }
+        };
+        // Cut short by the deadline: no winner, and something was running or left to start.
+        let timed_out = winner.is_none()
+            && state.flags.expired
+            && (!state.storage.is_empty() || !state.flags.exhausted);
+        // Drop every other running attempt and the sleep before returning.
+        state.cancel_all();
+        *this.phase = Phase::Done;
+        Poll::Ready((winner, mem::take(state.attempts), timed_out))
     }
 
     fn is_terminated(&self) -> bool {
@@ -654,31 +795,46 @@ where
 
     fn debug(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
         f.debug_struct(name)
-            .field("delay", &self.delay)
+            .field("options", &self.options)
             .field("started", &self.attempts.len())
             .field("running", &self.storage.len())
-            .field("exhausted", &self.exhausted)
+            .field("exhausted", &self.flags.exhausted)
+            .field("timed_out", &self.flags.expired)
             .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
 }
 
 #[cfg(feature = "alloc")]
-type SlabCore<I, Tm> = Core<I, Slab<FutureOf<I>>, Vec<Attempt<ErrorOf<I>>>, Tm>;
+type SlabCore<S, Tm, D, Ev> = Core<
+    <S as Source>::Driver,
+    Slab<FutureOf<<S as Source>::Driver>>,
+    Vec<Attempt<ErrorOf<<S as Source>::Driver>>>,
+    Tm,
+    D,
+    Ev,
+>;
 
 #[cfg(feature = "alloc")]
 pin_project_lite::pin_project! {
-    /// The future returned by [`staggered_race`]. It resolves to an [`Outcome`].
+    /// The future returned by [`staggered_race`] and by
+    /// [`Staggered::race`](crate::Staggered::race). It resolves to an [`Outcome`].
     ///
-    /// It is `Send` when the iterator, the attempts' futures and values, the timer and its
-    /// sleep are, and it is `Unpin` when the timer's sleep is.
+    /// `S` is the source of attempts (an iterator, or a [`FromStream`](crate::builder::FromStream)),
+    /// `D` the delay policy and `Ev` the observer; the defaults are what
+    /// [`staggered_race`] uses.
+    ///
+    /// It is `Send` when the source, the attempts' futures and values, the timer and its
+    /// sleep, the delay policy and the observer are, and it is `Unpin` when the timer's
+    /// sleep (and a stream source) is.
     ///
     /// # Panics
     ///
     /// Polling it again after it returned `Ready`, or after a poll panicked (because an
-    /// attempt, a closure, the iterator or the timer panicked), panics with a message that says
-    /// so. [`FusedFuture::is_terminated`](futures_core::FusedFuture::is_terminated) tells
-    /// whether it may still be polled.
+    /// attempt, a closure, the source, the timer, the delay policy or the observer panicked),
+    /// panics with a message that says so.
+    /// [`FusedFuture::is_terminated`](futures_core::FusedFuture::is_terminated) tells whether
+    /// it may still be polled.
     ///
     /// # Example
     ///
@@ -695,40 +851,67 @@ pin_project_lite::pin_project! {
     /// assert!(race.is_terminated()); // polling it again would panic
     /// ```
     #[must_use = "a race does nothing unless polled"]
-    pub struct StaggeredRace<I, Tm>
+    pub struct StaggeredRace<S, Tm, D = Fixed, Ev = NoEvents>
     where
-        I: Iterator,
-        I::Item: AttemptFn,
+        S: Source,
         Tm: Timer,
+        Ev: Observe<<S::Item as AttemptFn>::Error>,
     {
         #[pin]
-        core: SlabCore<I, Tm>,
+        core: SlabCore<S, Tm, D, Ev>,
     }
 }
 
 #[cfg(feature = "alloc")]
-impl<I, Tm> Future for StaggeredRace<I, Tm>
+impl<S, Tm, D, Ev> StaggeredRace<S, Tm, D, Ev>
 where
-    I: Iterator,
-    I::Item: AttemptFn,
+    S: Source,
     Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
 {
-    type Output = Outcome<OkOf<I>, ErrorOf<I>>;
+    pub(crate) fn from_parts(
+        source: S::Driver,
+        delay: D,
+        options: Options,
+        events: Ev,
+        timer: Tm,
+    ) -> Self {
+        StaggeredRace {
+            core: Core::new(source, delay, options, events, timer, Slab::new()),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<S, Tm, D, Ev> Future for StaggeredRace<S, Tm, D, Ev>
+where
+    S: Source,
+    Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
+{
+    type Output = Outcome<<S::Item as AttemptFn>::Ok, <S::Item as AttemptFn>::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project()
             .core
             .poll_race(cx, "StaggeredRace")
-            .map(|(winner, attempts)| Outcome { winner, attempts })
+            .map(|(winner, attempts, timed_out)| Outcome {
+                winner,
+                attempts,
+                timed_out,
+            })
     }
 }
 
 #[cfg(feature = "alloc")]
-impl<I, Tm> futures_core::FusedFuture for StaggeredRace<I, Tm>
+impl<S, Tm, D, Ev> futures_core::FusedFuture for StaggeredRace<S, Tm, D, Ev>
 where
-    I: Iterator,
-    I::Item: AttemptFn,
+    S: Source,
     Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
 {
     fn is_terminated(&self) -> bool {
         self.core.is_terminated()
@@ -736,29 +919,34 @@ where
 }
 
 #[cfg(feature = "alloc")]
-impl<I, Tm> fmt::Debug for StaggeredRace<I, Tm>
+impl<S, Tm, D, Ev> fmt::Debug for StaggeredRace<S, Tm, D, Ev>
 where
-    I: Iterator,
-    I::Item: AttemptFn,
+    S: Source,
     Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.debug(f, "StaggeredRace")
     }
 }
 
-type ArrayCore<F, Tm, const N: usize> = Core<
-    core::array::IntoIter<F, N>,
+type ArrayCore<F, Tm, const N: usize, D, Ev> = Core<
+    IterDriver<core::array::IntoIter<F, N>>,
     Inline<<F as AttemptFn>::Future, N>,
     ArrayVec<Attempt<<F as AttemptFn>::Error>, N>,
     Tm,
+    D,
+    Ev,
 >;
 
-/// The future returned by [`staggered_race_array`]. It resolves to an [`ArrayOutcome`].
+/// The future returned by [`staggered_race_array`] and by
+/// [`Staggered::race_array`](crate::Staggered::race_array). It resolves to an
+/// [`ArrayOutcome`].
 ///
 /// No heap: the attempts' futures and the outcome's entries live inside it. It is `Send` when
-/// the closures, their futures and values, the timer and its sleep are, and `Unpin` when the
-/// futures and the sleep are.
+/// the closures, their futures and values, the timer and its sleep, the delay policy and the
+/// observer are, and `Unpin` when the futures and the sleep are.
 ///
 /// # Panics
 ///
@@ -776,18 +964,48 @@ type ArrayCore<F, Tm, const N: usize> = Core<
 /// assert!(race.is_terminated());
 /// ```
 #[must_use = "a race does nothing unless polled"]
-pub struct StaggeredRaceArray<F, Tm, const N: usize>
+pub struct StaggeredRaceArray<F, Tm, const N: usize, D = Fixed, Ev = NoEvents>
 where
     F: AttemptFn,
     Tm: Timer,
+    Ev: Observe<F::Error>,
 {
-    core: ArrayCore<F, Tm, N>,
+    core: ArrayCore<F, Tm, N, D, Ev>,
 }
 
-impl<F, Tm, const N: usize> Future for StaggeredRaceArray<F, Tm, N>
+impl<F, Tm, const N: usize, D, Ev> StaggeredRaceArray<F, Tm, N, D, Ev>
 where
     F: AttemptFn,
     Tm: Timer,
+    D: Delay,
+    Ev: Observe<F::Error>,
+{
+    pub(crate) fn from_parts(
+        source: core::array::IntoIter<F, N>,
+        delay: D,
+        options: Options,
+        events: Ev,
+        timer: Tm,
+    ) -> Self {
+        StaggeredRaceArray {
+            core: Core::new(
+                source.into_driver(),
+                delay,
+                options,
+                events,
+                timer,
+                Inline::new(),
+            ),
+        }
+    }
+}
+
+impl<F, Tm, const N: usize, D, Ev> Future for StaggeredRaceArray<F, Tm, N, D, Ev>
+where
+    F: AttemptFn,
+    Tm: Timer,
+    D: Delay,
+    Ev: Observe<F::Error>,
 {
     type Output = ArrayOutcome<F::Ok, F::Error, N>;
 
@@ -796,24 +1014,32 @@ where
         // has no `Drop` of its own, and it is `Unpin` only when `core` is (the auto impl).
         let core = unsafe { self.map_unchecked_mut(|race| &mut race.core) };
         core.poll_race(cx, "StaggeredRaceArray")
-            .map(|(winner, attempts)| ArrayOutcome { winner, attempts })
+            .map(|(winner, attempts, timed_out)| ArrayOutcome {
+                winner,
+                attempts,
+                timed_out,
+            })
     }
 }
 
-impl<F, Tm, const N: usize> futures_core::FusedFuture for StaggeredRaceArray<F, Tm, N>
+impl<F, Tm, const N: usize, D, Ev> futures_core::FusedFuture for StaggeredRaceArray<F, Tm, N, D, Ev>
 where
     F: AttemptFn,
     Tm: Timer,
+    D: Delay,
+    Ev: Observe<F::Error>,
 {
     fn is_terminated(&self) -> bool {
         self.core.is_terminated()
     }
 }
 
-impl<F, Tm, const N: usize> fmt::Debug for StaggeredRaceArray<F, Tm, N>
+impl<F, Tm, const N: usize, D, Ev> fmt::Debug for StaggeredRaceArray<F, Tm, N, D, Ev>
 where
     F: AttemptFn,
     Tm: Timer,
+    D: Delay,
+    Ev: Observe<F::Error>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.debug(f, "StaggeredRaceArray")

@@ -890,6 +890,7 @@ fn outcome_and_attempt_helpers() {
     let outcome: Outcome<&str, &str> = Outcome {
         winner: Some((1, "ok")),
         attempts: vec![Failed("e"), Won, Cancelled],
+        timed_out: false,
     };
     assert_eq!(outcome.clone().into_result(), Ok((1, "ok")));
     assert!(outcome.attempts[0].is_failed() && outcome.attempts[1].is_won());

@@ -84,6 +84,12 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         *cursor = None;
     }
 
+    fn for_each(&self, mut f: impl FnMut(u32, usize)) {
+        for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.is_some()) {
+            f(i as u32, i);
+        }
+    }
+
     fn len(&self) -> usize {
         self.len
     }

@@ -62,6 +62,9 @@ pub(crate) trait Storage {
     fn remove(self: Pin<&mut Self>, key: u32);
     /// Drops every future held, in slot order.
     fn clear(self: Pin<&mut Self>);
+    /// Calls `f(key, index)` for every attempt held, in slot order (the order `clear` drops
+    /// them in).
+    fn for_each(&self, f: impl FnMut(u32, usize));
     /// The number of attempts held.
     fn len(&self) -> usize;
     /// A new poll of the race begins.

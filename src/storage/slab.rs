@@ -446,6 +446,21 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
         drop(core::mem::replace(self.get_mut(), Slab::new()));
     }
 
+    fn for_each(&self, mut f: impl FnMut(u32, usize)) {
+        if self.len == 0 {
+            return;
+        }
+        let chunks = self.first.iter().chain(self.rest.iter());
+        for (c, chunk) in chunks.enumerate() {
+            let (start, _) = chunk_keys(c);
+            for (i, slot) in chunk.slots.iter().enumerate() {
+                if let Slot::Occupied { index, .. } = slot {
+                    f(start + i as u32, *index);
+                }
+            }
+        }
+    }
+
     fn len(&self) -> usize {
         self.len
     }
