@@ -7,7 +7,7 @@
 //!
 //! - where attempts come from: [`Source`] (an iterator) or [`FromStream`] (a stream);
 //! - when the next starts: [`Delay`], [`Fixed`] or [`DelayFn`];
-//! - who hears about it: [`Observe`], [`NoEvents`] or [`OnEvent`], with [`Event`](crate::Event).
+//! - who hears about it: [`Observe`], [`NoEvents`] or [`OnEvent`], with [`Event`].
 //!
 //! ```
 //! use std::time::Duration;
