@@ -35,7 +35,7 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::builder::{
-    Delay, Event, Fixed, IterDriver, NoEvents, Observe, Options, Source, SourceDriver,
+    Delay, Event, Fixed, IterDriver, Limits, NoEvents, NoLimits, Observe, Source, SourceDriver,
 };
 #[cfg(feature = "alloc")]
 use crate::outcome::Outcome;
@@ -234,7 +234,7 @@ where
     StaggeredRace::from_parts(
         attempts.into_iter().into_driver(),
         Fixed(delay),
-        Options::NONE,
+        NoLimits,
         NoEvents,
         timer,
     )
@@ -294,7 +294,7 @@ where
     StaggeredRaceArray::from_parts(
         attempts.into_iter(),
         Fixed(delay),
-        Options::NONE,
+        NoLimits,
         NoEvents,
         timer,
     )
@@ -313,11 +313,11 @@ enum Phase {
 }
 
 /// The fields of the race, borrowed for one poll.
-struct State<'a, S: SourceDriver, St, R, Tm: Timer, D, Ev> {
+struct State<'a, S: SourceDriver, St, R, Tm: Timer, D, Ev, L> {
     source: Pin<&'a mut S>,
     timer: &'a Tm,
     delay: &'a mut D,
-    options: Options,
+    limits: &'a L,
     events: &'a mut Ev,
     sleep: Pin<&'a mut Option<Tm::Sleep>>,
     storage: Pin<&'a mut St>,
@@ -343,7 +343,7 @@ struct Flags {
 /// A race that is over: an attempt won (its index and value), or all failed (`None`).
 type Finish<T> = Option<(usize, T)>;
 
-impl<S, St, R, Tm, D, Ev> State<'_, S, St, R, Tm, D, Ev>
+impl<S, St, R, Tm, D, Ev, L> State<'_, S, St, R, Tm, D, Ev, L>
 where
     S: SourceDriver,
     St: Storage<Fut = FutureOf<S>>,
@@ -351,16 +351,20 @@ where
     Tm: Timer,
     D: Delay,
     Ev: Observe<ErrorOf<S>>,
+    L: Limits,
 {
     /// A start is due and can be made now: the source is not known to be pending, the
     /// deadline has not passed, and the cap leaves room (or the oldest may be cancelled).
     fn can_start(&self) -> bool {
         let f = &*self.flags;
+        // (The constants fold away the checks a race without a stream or limits never needs.)
+        let waiting = S::CAN_PEND && f.waiting;
+        let expired = L::CAN_EXPIRE && f.expired;
         f.start_due
             && !f.exhausted
-            && !f.waiting
-            && !f.expired
-            && (self.storage.len() < self.options.max_running || self.options.cancel_oldest)
+            && !waiting
+            && !expired
+            && self.limits.may_start(self.storage.len())
     }
 
     /// Runs until the race is over, the budget is spent, or nothing is left to do now.
@@ -420,7 +424,9 @@ where
                 continue;
             }
 
-            if self.storage.is_empty() && (self.flags.exhausted || self.flags.expired) {
+            if self.storage.is_empty()
+                && (self.flags.exhausted || (L::CAN_EXPIRE && self.flags.expired))
+            {
                 return Poll::Ready(None);
             }
             // Idle. Register, then look once more: a wake that raced with the registration
@@ -455,7 +461,7 @@ where
             }
         };
         self.flags.start_due = false;
-        if self.storage.len() >= self.options.max_running {
+        if self.limits.must_cancel_oldest(self.storage.len()) {
             // `can_start` let this through at the cap only to cancel the oldest.
             self.cancel_oldest();
         }
@@ -471,13 +477,19 @@ where
         if Ev::ENABLED {
             self.events.event(Event::Started { index });
         }
-        let delay = self.delay.after(index);
+        // The policy is asked as the attempt starts; a fixed delay, which no one can watch
+        // being asked, only when it is needed (it costs nothing to carry across the poll).
+        let asked = if D::FIXED {
+            None
+        } else {
+            Some(self.delay.after(index))
+        };
         if let Some(finish) = self.poll_attempt(key, cx, self_wakes) {
             return Some(finish);
         }
         if !self.flags.start_due {
             // Still running (a failure would have made the next start due): schedule it.
-            match delay {
+            match asked.unwrap_or_else(|| self.delay.after(index)) {
                 None => {}
                 Some(Duration::ZERO) => self.flags.start_due = true,
                 Some(delay) => self.arm(delay, cx),
@@ -643,36 +655,38 @@ pin_project_lite::pin_project! {
     /// The state machine both races run: a source of attempts, a storage for the running
     /// ones, a record of each attempt's fate, the timer's sleeps, the delay policy, the
     /// options and the observer.
-    pub(crate) struct Core<S, St, R, Tm, D, Ev>
+    pub(crate) struct Core<S, St, R, Tm, D, Ev, L>
     where
         S: SourceDriver,
         St: Storage,
         Tm: Timer,
         Ev: Observe<ErrorOf<S>>,
+        L: Limits,
     {
         #[pin]
         source: S,
         timer: Tm,
         delay: D,
-        options: Options,
+        limits: L,
         events: Ev,
         #[pin]
         sleep: Option<Tm::Sleep>,
-        // The deadline's sleep, made on the first poll.
+        // The deadline's sleep, made on the first poll (nothing without limits).
         #[pin]
-        deadline: Option<Tm::Sleep>,
+        deadline: L::Slot<Tm::Sleep>,
         #[pin]
         storage: St,
         attempts: R,
         phase: Phase,
         flags: Flags,
     }
-    impl<S, St, R, Tm, D, Ev> PinnedDrop for Core<S, St, R, Tm, D, Ev>
+    impl<S, St, R, Tm, D, Ev, L> PinnedDrop for Core<S, St, R, Tm, D, Ev, L>
     where
         S: SourceDriver,
         St: Storage,
         Tm: Timer,
         Ev: Observe<ErrorOf<S>>,
+        L: Limits,
     {
         fn drop(this: Pin<&mut Self>) {
             // Dropped while running: the attempts still running are cancelled now. Not after
@@ -697,7 +711,7 @@ fn panicking() -> bool {
     return false;
 }
 
-impl<S, St, R, Tm, D, Ev> Core<S, St, R, Tm, D, Ev>
+impl<S, St, R, Tm, D, Ev, L> Core<S, St, R, Tm, D, Ev, L>
 where
     S: SourceDriver,
     St: Storage<Fut = FutureOf<S>>,
@@ -705,16 +719,17 @@ where
     Tm: Timer,
     D: Delay,
     Ev: Observe<ErrorOf<S>>,
+    L: Limits,
 {
-    fn new(source: S, delay: D, options: Options, events: Ev, timer: Tm, storage: St) -> Self {
+    fn new(source: S, delay: D, limits: L, events: Ev, timer: Tm, storage: St) -> Self {
         Core {
             source,
             timer,
             delay,
-            options,
+            limits,
             events,
             sleep: None,
-            deadline: None,
+            deadline: L::empty_slot(),
             storage,
             attempts: R::default(),
             phase: Phase::Fresh,
@@ -744,18 +759,10 @@ where
             flags.start_due = true;
         }
         flags.waiting = false;
-        if let (Some(limit), false) = (this.options.deadline, flags.expired) {
-            let mut deadline = this.deadline;
-            if fresh && !limit.is_zero() {
-                deadline.set(Some(this.timer.sleep(limit)));
-            }
-            flags.expired = match deadline.as_mut().as_pin_mut() {
-                Some(sleep) => sleep.poll(cx).is_ready(),
-                None => true, // a zero deadline
-            };
-            if flags.expired {
-                deadline.set(None);
-            }
+        if L::CAN_EXPIRE && !flags.expired {
+            flags.expired = this
+                .limits
+                .poll_deadline(this.deadline, this.timer, fresh, cx);
         }
         let mut storage = this.storage;
         storage.as_mut().begin_poll();
@@ -763,7 +770,7 @@ where
             source: this.source,
             timer: this.timer,
             delay: this.delay,
-            options: *this.options,
+            limits: this.limits,
             events: this.events,
             sleep: this.sleep,
             storage,
@@ -773,7 +780,7 @@ where
         let winner = match state.drive(cx) {
             Poll::Ready(winner) => winner,
             // The deadline passed: what was woken by now has been handled; end it.
-            Poll::Pending if state.flags.expired => None,
+            Poll::Pending if L::CAN_EXPIRE && state.flags.expired => None,
             Poll::Pending => {
                 *this.phase = Phase::Running;
                 return Poll::Pending;
@@ -781,6 +788,7 @@ where
         };
         // Cut short by the deadline: no winner, and something was running or left to start.
         let timed_out = winner.is_none()
+            && L::CAN_EXPIRE
             && state.flags.expired
             && (!state.storage.is_empty() || !state.flags.exhausted);
         // Drop every other running attempt and the sleep before returning.
@@ -795,7 +803,7 @@ where
 
     fn debug(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
         f.debug_struct(name)
-            .field("options", &self.options)
+            .field("limits", &self.limits)
             .field("started", &self.attempts.len())
             .field("running", &self.storage.len())
             .field("exhausted", &self.flags.exhausted)
@@ -806,13 +814,14 @@ where
 }
 
 #[cfg(feature = "alloc")]
-type SlabCore<S, Tm, D, Ev> = Core<
+type SlabCore<S, Tm, D, Ev, L> = Core<
     <S as Source>::Driver,
     Slab<FutureOf<<S as Source>::Driver>>,
     Vec<Attempt<ErrorOf<<S as Source>::Driver>>>,
     Tm,
     D,
     Ev,
+    L,
 >;
 
 #[cfg(feature = "alloc")]
@@ -851,45 +860,48 @@ pin_project_lite::pin_project! {
     /// assert!(race.is_terminated()); // polling it again would panic
     /// ```
     #[must_use = "a race does nothing unless polled"]
-    pub struct StaggeredRace<S, Tm, D = Fixed, Ev = NoEvents>
+    pub struct StaggeredRace<S, Tm, D = Fixed, Ev = NoEvents, L = NoLimits>
     where
         S: Source,
         Tm: Timer,
         Ev: Observe<<S::Item as AttemptFn>::Error>,
+        L: Limits,
     {
         #[pin]
-        core: SlabCore<S, Tm, D, Ev>,
+        core: SlabCore<S, Tm, D, Ev, L>,
     }
 }
 
 #[cfg(feature = "alloc")]
-impl<S, Tm, D, Ev> StaggeredRace<S, Tm, D, Ev>
+impl<S, Tm, D, Ev, L> StaggeredRace<S, Tm, D, Ev, L>
 where
     S: Source,
     Tm: Timer,
     D: Delay,
     Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
 {
     pub(crate) fn from_parts(
         source: S::Driver,
         delay: D,
-        options: Options,
+        limits: L,
         events: Ev,
         timer: Tm,
     ) -> Self {
         StaggeredRace {
-            core: Core::new(source, delay, options, events, timer, Slab::new()),
+            core: Core::new(source, delay, limits, events, timer, Slab::new()),
         }
     }
 }
 
 #[cfg(feature = "alloc")]
-impl<S, Tm, D, Ev> Future for StaggeredRace<S, Tm, D, Ev>
+impl<S, Tm, D, Ev, L> Future for StaggeredRace<S, Tm, D, Ev, L>
 where
     S: Source,
     Tm: Timer,
     D: Delay,
     Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
 {
     type Output = Outcome<<S::Item as AttemptFn>::Ok, <S::Item as AttemptFn>::Error>;
 
@@ -906,12 +918,13 @@ where
 }
 
 #[cfg(feature = "alloc")]
-impl<S, Tm, D, Ev> futures_core::FusedFuture for StaggeredRace<S, Tm, D, Ev>
+impl<S, Tm, D, Ev, L> futures_core::FusedFuture for StaggeredRace<S, Tm, D, Ev, L>
 where
     S: Source,
     Tm: Timer,
     D: Delay,
     Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
 {
     fn is_terminated(&self) -> bool {
         self.core.is_terminated()
@@ -919,25 +932,27 @@ where
 }
 
 #[cfg(feature = "alloc")]
-impl<S, Tm, D, Ev> fmt::Debug for StaggeredRace<S, Tm, D, Ev>
+impl<S, Tm, D, Ev, L> fmt::Debug for StaggeredRace<S, Tm, D, Ev, L>
 where
     S: Source,
     Tm: Timer,
     D: Delay,
     Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.debug(f, "StaggeredRace")
     }
 }
 
-type ArrayCore<F, Tm, const N: usize, D, Ev> = Core<
+type ArrayCore<F, Tm, const N: usize, D, Ev, L> = Core<
     IterDriver<core::array::IntoIter<F, N>>,
     Inline<<F as AttemptFn>::Future, N>,
     ArrayVec<Attempt<<F as AttemptFn>::Error>, N>,
     Tm,
     D,
     Ev,
+    L,
 >;
 
 /// The future returned by [`staggered_race_array`] and by
@@ -964,26 +979,28 @@ type ArrayCore<F, Tm, const N: usize, D, Ev> = Core<
 /// assert!(race.is_terminated());
 /// ```
 #[must_use = "a race does nothing unless polled"]
-pub struct StaggeredRaceArray<F, Tm, const N: usize, D = Fixed, Ev = NoEvents>
+pub struct StaggeredRaceArray<F, Tm, const N: usize, D = Fixed, Ev = NoEvents, L = NoLimits>
 where
     F: AttemptFn,
     Tm: Timer,
     Ev: Observe<F::Error>,
+    L: Limits,
 {
-    core: ArrayCore<F, Tm, N, D, Ev>,
+    core: ArrayCore<F, Tm, N, D, Ev, L>,
 }
 
-impl<F, Tm, const N: usize, D, Ev> StaggeredRaceArray<F, Tm, N, D, Ev>
+impl<F, Tm, const N: usize, D, Ev, L> StaggeredRaceArray<F, Tm, N, D, Ev, L>
 where
     F: AttemptFn,
     Tm: Timer,
     D: Delay,
     Ev: Observe<F::Error>,
+    L: Limits,
 {
     pub(crate) fn from_parts(
         source: core::array::IntoIter<F, N>,
         delay: D,
-        options: Options,
+        limits: L,
         events: Ev,
         timer: Tm,
     ) -> Self {
@@ -991,7 +1008,7 @@ where
             core: Core::new(
                 source.into_driver(),
                 delay,
-                options,
+                limits,
                 events,
                 timer,
                 Inline::new(),
@@ -1000,12 +1017,13 @@ where
     }
 }
 
-impl<F, Tm, const N: usize, D, Ev> Future for StaggeredRaceArray<F, Tm, N, D, Ev>
+impl<F, Tm, const N: usize, D, Ev, L> Future for StaggeredRaceArray<F, Tm, N, D, Ev, L>
 where
     F: AttemptFn,
     Tm: Timer,
     D: Delay,
     Ev: Observe<F::Error>,
+    L: Limits,
 {
     type Output = ArrayOutcome<F::Ok, F::Error, N>;
 
@@ -1022,24 +1040,27 @@ where
     }
 }
 
-impl<F, Tm, const N: usize, D, Ev> futures_core::FusedFuture for StaggeredRaceArray<F, Tm, N, D, Ev>
+impl<F, Tm, const N: usize, D, Ev, L> futures_core::FusedFuture
+    for StaggeredRaceArray<F, Tm, N, D, Ev, L>
 where
     F: AttemptFn,
     Tm: Timer,
     D: Delay,
     Ev: Observe<F::Error>,
+    L: Limits,
 {
     fn is_terminated(&self) -> bool {
         self.core.is_terminated()
     }
 }
 
-impl<F, Tm, const N: usize, D, Ev> fmt::Debug for StaggeredRaceArray<F, Tm, N, D, Ev>
+impl<F, Tm, const N: usize, D, Ev, L> fmt::Debug for StaggeredRaceArray<F, Tm, N, D, Ev, L>
 where
     F: AttemptFn,
     Tm: Timer,
     D: Delay,
     Ev: Observe<F::Error>,
+    L: Limits,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.debug(f, "StaggeredRaceArray")

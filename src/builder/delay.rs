@@ -25,6 +25,11 @@ mod sealed {
 /// assert_eq!(fixed.after(3), Some(Duration::from_millis(250)));
 /// ```
 pub trait Delay: sealed::Sealed {
+    /// The same answer for every index, with no side effect: the race may ask only when it
+    /// needs the answer.
+    #[doc(hidden)]
+    const FIXED: bool = false;
+
     /// The delay after attempt `index` starts. The race calls it once per started attempt,
     /// as the attempt starts, inside its `poll`.
     fn after(&mut self, index: usize) -> Option<Duration>;
@@ -44,6 +49,7 @@ pub struct Fixed(pub Option<Duration>);
 impl sealed::Sealed for Fixed {}
 
 impl Delay for Fixed {
+    const FIXED: bool = true;
     #[inline]
     fn after(&mut self, _: usize) -> Option<Duration> {
         self.0

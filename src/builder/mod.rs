@@ -7,6 +7,7 @@
 //!
 //! - where attempts come from: [`Source`] (an iterator) or [`FromStream`] (a stream);
 //! - when the next starts: [`Delay`], [`Fixed`] or [`DelayFn`];
+//! - how far it may go: [`Limits`], [`NoLimits`] or [`Limited`] (a cap and a deadline);
 //! - who hears about it: [`Observe`], [`NoEvents`] or [`OnEvent`], with [`Event`].
 //!
 //! ```
@@ -37,32 +38,15 @@ use crate::Timer;
 
 mod delay;
 mod event;
+mod limits;
 mod source;
 
 pub use delay::{Delay, DelayFn, Fixed};
 pub use event::{Event, NoEvents, Observe, OnEvent};
+pub use limits::{Limited, Limits, NoLimits};
 pub use source::{FromStream, Source};
 #[doc(hidden)]
 pub use source::{IterDriver, SourceDriver};
-
-/// The options of a race that are plain values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Options {
-    /// Most attempts running at once; `usize::MAX` for no cap.
-    pub(crate) max_running: usize,
-    /// With the cap reached, a due start cancels the oldest running attempt.
-    pub(crate) cancel_oldest: bool,
-    /// From the first poll: then every running attempt is cancelled.
-    pub(crate) deadline: Option<Duration>,
-}
-
-impl Options {
-    pub(crate) const NONE: Options = Options {
-        max_running: usize::MAX,
-        cancel_oldest: false,
-        deadline: None,
-    };
-}
 
 /// A staggered race with every option: the source of attempts, the delay policy, a cap on
 /// attempts running at once, a deadline and an observer of events. [`race`](Self::race)
@@ -103,10 +87,10 @@ impl Options {
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `.race(timer)`"]
-pub struct Staggered<S, D = Fixed, Ev = NoEvents> {
+pub struct Staggered<S, D = Fixed, Ev = NoEvents, L = NoLimits> {
     source: S,
     delay: D,
-    options: Options,
+    limits: L,
     events: Ev,
 }
 
@@ -129,7 +113,7 @@ impl<I: Iterator> Staggered<I> {
         Staggered {
             source: attempts.into_iter(),
             delay: Fixed(None),
-            options: Options::NONE,
+            limits: NoLimits,
             events: NoEvents,
         }
     }
@@ -159,18 +143,29 @@ impl<St: futures_core::Stream> Staggered<FromStream<St>> {
         Staggered {
             source: FromStream::new(stream),
             delay: Fixed(None),
-            options: Options::NONE,
+            limits: NoLimits,
             events: NoEvents,
         }
     }
 }
 
-impl<S, D, Ev> Staggered<S, D, Ev> {
-    fn with_delay<D2>(self, delay: D2) -> Staggered<S, D2, Ev> {
+impl<S, D, Ev, L: Limits> Staggered<S, D, Ev, L> {
+    fn with_delay<D2>(self, delay: D2) -> Staggered<S, D2, Ev, L> {
         Staggered {
             source: self.source,
             delay,
-            options: self.options,
+            limits: self.limits,
+            events: self.events,
+        }
+    }
+
+    fn limited(self, set: impl FnOnce(&mut Limited)) -> Staggered<S, D, Ev, Limited> {
+        let mut limits = self.limits.to_limited();
+        set(&mut limits);
+        Staggered {
+            source: self.source,
+            delay: self.delay,
+            limits,
             events: self.events,
         }
     }
@@ -190,7 +185,7 @@ impl<S, D, Ev> Staggered<S, D, Ev> {
     /// assert_eq!(clock.block_on(race).winner, Some((1, 10))); // at 260 ms
     /// assert_eq!(clock.now(), Duration::from_millis(260));
     /// ```
-    pub fn delay(self, delay: Duration) -> Staggered<S, Fixed, Ev> {
+    pub fn delay(self, delay: Duration) -> Staggered<S, Fixed, Ev, L> {
         self.with_delay(Fixed(Some(delay)))
     }
 
@@ -203,7 +198,7 @@ impl<S, D, Ev> Staggered<S, D, Ev> {
     /// let race = Staggered::new([|| async { Ok::<_, ()>(1) }]).sequential().race(NoTimer);
     /// assert_eq!(futures::executor::block_on(race).winner, Some((0, 1)));
     /// ```
-    pub fn sequential(self) -> Staggered<S, Fixed, Ev> {
+    pub fn sequential(self) -> Staggered<S, Fixed, Ev, L> {
         self.with_delay(Fixed(None))
     }
 
@@ -220,7 +215,7 @@ impl<S, D, Ev> Staggered<S, D, Ev> {
     /// .race(NoTimer);
     /// assert_eq!(futures::executor::block_on(race).attempts, [Attempt::Cancelled, Attempt::Won]);
     /// ```
-    pub fn all_at_once(self) -> Staggered<S, Fixed, Ev> {
+    pub fn all_at_once(self) -> Staggered<S, Fixed, Ev, L> {
         self.with_delay(Fixed(Some(Duration::ZERO)))
     }
 
@@ -243,7 +238,7 @@ impl<S, D, Ev> Staggered<S, D, Ev> {
     /// assert!(outcome.timed_out);
     /// assert_eq!(outcome.attempts.len(), 3); // started at 0, 100 and 300 ms
     /// ```
-    pub fn delay_fn<F>(self, delay: F) -> Staggered<S, DelayFn<F>, Ev>
+    pub fn delay_fn<F>(self, delay: F) -> Staggered<S, DelayFn<F>, Ev, L>
     where
         F: FnMut(usize) -> Option<Duration>,
     {
@@ -282,13 +277,12 @@ impl<S, D, Ev> Staggered<S, D, Ev> {
     /// assert_eq!(clock.now(), Duration::from_millis(510));
     /// ```
     #[track_caller]
-    pub fn max_running(mut self, n: usize) -> Self {
+    pub fn max_running(self, n: usize) -> Staggered<S, D, Ev, Limited> {
         assert!(
             n >= 1,
             "staggered: max_running(0) would never run an attempt"
         );
-        self.options.max_running = n;
-        self
+        self.limited(|limits| limits.max_running = n)
     }
 
     /// With a cap ([`max_running`](Self::max_running)), a start that comes due while the cap
@@ -298,9 +292,8 @@ impl<S, D, Ev> Staggered<S, D, Ev> {
     /// Without a cap it changes nothing. This keeps black holes from filling the window.
     ///
     /// An example is on the [module](self).
-    pub fn cancel_oldest_when_full(mut self) -> Self {
-        self.options.cancel_oldest = true;
-        self
+    pub fn cancel_oldest_when_full(self) -> Staggered<S, D, Ev, Limited> {
+        self.limited(|limits| limits.cancel_oldest = true)
     }
 
     /// The race ends `limit` after its first poll if nobody has won by then: every running
@@ -315,13 +308,12 @@ impl<S, D, Ev> Staggered<S, D, Ev> {
     /// its sleep once.
     ///
     /// An example is on [`delay_fn`](Self::delay_fn).
-    pub fn deadline(mut self, limit: Duration) -> Self {
-        self.options.deadline = Some(limit);
-        self
+    pub fn deadline(self, limit: Duration) -> Staggered<S, D, Ev, Limited> {
+        self.limited(|limits| limits.deadline = Some(limit))
     }
 }
 
-impl<S: Source, D, Ev> Staggered<S, D, Ev> {
+impl<S: Source, D, Ev, L> Staggered<S, D, Ev, L> {
     /// Calls `observer` with every [`Event`] of the race as it happens: exactly one
     /// [`Started`](Event::Started) per attempt, then exactly one of
     /// [`Failed`](Event::Failed), [`Won`](Event::Won) or [`Cancelled`](Event::Cancelled).
@@ -337,20 +329,26 @@ impl<S: Source, D, Ev> Staggered<S, D, Ev> {
     /// dropped, which is not always their start order.
     ///
     /// An example is on [`Staggered`].
-    pub fn on_event<F>(self, observer: F) -> Staggered<S, D, OnEvent<F>>
+    pub fn on_event<F>(self, observer: F) -> Staggered<S, D, OnEvent<F>, L>
     where
         F: FnMut(Event<'_, <S::Item as AttemptFn>::Error>),
     {
         Staggered {
             source: self.source,
             delay: self.delay,
-            options: self.options,
+            limits: self.limits,
             events: OnEvent(observer),
         }
     }
 }
 
-impl<S: Source, D: Delay, Ev: Observe<<S::Item as AttemptFn>::Error>> Staggered<S, D, Ev> {
+impl<S, D, Ev, L> Staggered<S, D, Ev, L>
+where
+    S: Source,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
+{
     /// The race, on `timer`: a future that resolves to an [`Outcome`](crate::Outcome).
     ///
     /// Everything [`staggered_race`](crate::staggered_race) says holds here (when attempts
@@ -384,22 +382,23 @@ impl<S: Source, D: Delay, Ev: Observe<<S::Item as AttemptFn>::Error>> Staggered<
     /// assert_eq!(clock.now(), Duration::from_secs(1));
     /// ```
     #[cfg(feature = "alloc")]
-    pub fn race<Tm: Timer>(self, timer: Tm) -> StaggeredRace<S, Tm, D, Ev> {
+    pub fn race<Tm: Timer>(self, timer: Tm) -> StaggeredRace<S, Tm, D, Ev, L> {
         StaggeredRace::from_parts(
             self.source.into_driver(),
             self.delay,
-            self.options,
+            self.limits,
             self.events,
             timer,
         )
     }
 }
 
-impl<F, D, Ev, const N: usize> Staggered<core::array::IntoIter<F, N>, D, Ev>
+impl<F, D, Ev, L, const N: usize> Staggered<core::array::IntoIter<F, N>, D, Ev, L>
 where
     F: AttemptFn,
     D: Delay,
     Ev: Observe<F::Error>,
+    L: Limits,
 {
     /// The race over an array of attempts with no heap, on `timer`: as
     /// [`staggered_race_array`](crate::staggered_race_array), with every option but a stream
@@ -418,7 +417,7 @@ where
     /// assert!(outcome.timed_out);
     /// assert_eq!(*outcome.attempts, [Attempt::Cancelled; 3]); // #0 cancelled for #2 at 200 ms
     /// ```
-    pub fn race_array<Tm: Timer>(self, timer: Tm) -> StaggeredRaceArray<F, Tm, N, D, Ev> {
-        StaggeredRaceArray::from_parts(self.source, self.delay, self.options, self.events, timer)
+    pub fn race_array<Tm: Timer>(self, timer: Tm) -> StaggeredRaceArray<F, Tm, N, D, Ev, L> {
+        StaggeredRaceArray::from_parts(self.source, self.delay, self.limits, self.events, timer)
     }
 }

@@ -40,6 +40,8 @@ pub trait Source: sealed::Sealed {
 #[doc(hidden)]
 pub trait SourceDriver {
     type Item: AttemptFn;
+    /// `poll_next` may return `Pending`.
+    const CAN_PEND: bool;
     /// The next attempt; `Pending` registers `cx`'s waker for when one comes.
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>>;
     /// At most how many attempts are left, if the source knows.
@@ -79,6 +81,7 @@ where
     I::Item: AttemptFn,
 {
     type Item = I::Item;
+    const CAN_PEND: bool = false;
     fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<I::Item>> {
         Poll::Ready(self.get_mut().0.next())
     }
@@ -142,6 +145,7 @@ where
     S::Item: AttemptFn,
 {
     type Item = S::Item;
+    const CAN_PEND: bool = true;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         self.project().stream.poll_next(cx)
     }
