@@ -39,6 +39,12 @@
 //!   `alloc`, and asks for no `Send`, `'static` or `Unpin`: attempts may borrow.
 //! - [`staggered_race_array`] and [`StaggeredRaceArray`]: the same race over a fixed array of
 //!   attempts, with no heap at all (no `alloc` feature): for firmware.
+//! - [`Staggered`], the builder of either race with every option: a [`Stream`](futures_core::Stream)
+//!   of attempts ([`Staggered::from_stream`]), a delay per attempt
+//!   ([`delay_fn`](Staggered::delay_fn)), a cap on attempts running at once
+//!   ([`max_running`](Staggered::max_running), [`cancel_oldest_when_full`](Staggered::cancel_oldest_when_full)),
+//!   a [`deadline`](Staggered::deadline) that keeps what happened, and [`Event`]s
+//!   ([`on_event`](Staggered::on_event)). What is not set costs nothing.
 //! - [`Outcome`], [`Attempt`] and [`AllFailed`] (and [`ArrayOutcome`], [`ArrayAllFailed`]):
 //!   what a race reports.
 //! - [`boxed_local`] and [`boxed`]: attempts of different kinds in one race.

@@ -1,28 +1,30 @@
 //! The race state machine, [`Core`], and the two races that run it: [`staggered_race`]
 //! ([`StaggeredRace`], over a slab) and [`staggered_race_array`] ([`StaggeredRaceArray`], no
-//! heap).
+//! heap). [`Staggered`](crate::Staggered) builds either with every option.
 //!
 //! # Shape
 //!
-//! The race is four flags (`start_due`, `armed`, `exhausted`, and the `Phase`) over four
-//! parts that each do one job:
+//! The race is a few flags ([`Flags`] and the `Phase`) over parts that each do one job:
 //!
-//! - the *source* of attempts: an iterator, read only in `State::start_next`;
+//! - the *source* of attempts, a [`SourceDriver`]: an iterator or a stream, read only in
+//!   `State::start_next` (a pending stream is one more way for a due start to wait);
 //! - the *storage* of running attempts, a [`Storage`]: the slab or the inline array (see
-//!   `storage/`), used through `insert`, `poll`, `remove` and the rounds of wake-ups;
+//!   `storage/`), used through `insert`, `poll`, `remove`, `for_each` and the rounds of
+//!   wake-ups;
 //! - the *record* of what became of each attempt, a [`Record`]: a `Vec` or an `ArrayVec`;
-//! - the *timer*: one sleep, armed in `State::arm`, polled in `State::poll_sleep`.
+//! - the *timer*: one sleep for the next start, armed in `State::arm`, polled in
+//!   `State::poll_sleep`; and, with a deadline, the deadline's sleep, polled at the start of
+//!   every poll (`Limits::poll_deadline`);
+//! - the *policies*, each a type parameter whose default compiles to what the plain race
+//!   always did: the [`Delay`] (asked once per start), the [`Limits`] (the cap, checked in
+//!   `State::can_start`, and the deadline) and the observer ([`Observe`]).
 //!
 //! `State::drive` is the whole scheduler: in rounds, handle what was woken, in wake order, and
-//! between rounds start the next attempt if one is due, within a budget (the "Fairness and
-//! co-operation" section of [`staggered_race`]). Every start, failure, win and cancellation
-//! happens at one place each (`start_next`, the two arms of `poll_attempt`, and the storage's
-//! `clear` in `Core::poll_race`).
-//!
-//! That layout is what the planned extensions plug into without a rewrite: a `Stream` of
-//! attempts replaces the iterator in `start_next` (a pending source is one more way to be
-//! idle); a cap on attempts running at once is one more condition next to `start_due`; and an
-//! observer of start, fail, win and cancel events is a call at each of those four places.
+//! between rounds start the next attempt if one is due and can be made, within a budget (the
+//! "Fairness and co-operation" section of [`staggered_race`]). Every start, failure, win and
+//! cancellation happens at one place each, and reports its event there: `start_next`, the two
+//! arms of `poll_attempt`, `State::cancel_oldest`, `State::cancel_all` (a win or the
+//! deadline) and `Core`'s drop (the race dropped while running).
 
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;

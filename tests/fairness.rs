@@ -300,3 +300,82 @@ fn many_busy_attempts_do_not_hold_back_a_start() {
     assert_eq!(outcome.winner, Some((n, "last")));
     assert_eq!(outcome.attempts.len(), n + 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same bound for every source and policy of the builder
+// ---------------------------------------------------------------------------------------------
+
+/// A stream item that arrives while busy attempts keep the race woken starts within the
+/// bound of the poll that sees it.
+#[test]
+fn busy_attempts_do_not_hold_back_a_start_a_stream_makes_possible() {
+    let (tx, rx) = futures::channel::mpsc::unbounded::<BoxAttempt<'static>>();
+    tx.unbounded_send(boxed(self_waking)).unwrap();
+    tx.unbounded_send(boxed(self_waking)).unwrap();
+    let mut race = pin!(staggered::Staggered::from_stream(rx)
+        .all_at_once()
+        .race(NoTimer));
+    // Two busy attempts run; the start of a third waits for the stream.
+    assert!(poll_up_to(race.as_mut(), 50).is_none());
+    tx.unbounded_send(boxed(|| async { Ok("late") })).unwrap();
+    let (outcome, _) = poll_up_to(race, BOUND).expect("the late attempt starts within the bound");
+    assert_eq!(outcome.winner, Some((2, "late")));
+}
+
+/// Room that a failure frees under the cap is used within the bound, while the other running
+/// attempts wake themselves on every poll.
+#[test]
+fn busy_attempts_do_not_hold_back_a_start_the_cap_was_holding() {
+    let clock = ManualClock::new();
+    let fail_at = {
+        let clock = clock.clone();
+        move || async move {
+            clock.sleep(ms(500)).await;
+            Err("refused")
+        }
+    };
+    let attempts: Vec<BoxAttempt<'_>> = vec![
+        boxed(self_waking),
+        boxed(fail_at),
+        boxed(|| async { Ok("third") }),
+    ];
+    let mut race = pin!(staggered::Staggered::new(attempts)
+        .delay(ms(100))
+        .max_running(2)
+        .race(clock.clone()));
+    assert!(poll_up_to(race.as_mut(), 20).is_none());
+    clock.advance(ms(100)); // attempt 1 starts
+    assert!(poll_up_to(race.as_mut(), 20).is_none());
+    clock.advance(ms(100)); // the third is due, but the cap is full
+    assert!(poll_up_to(race.as_mut(), 50).is_none());
+    clock.advance(ms(400)); // attempt 1 (started at 100 ms) fails at 600 ms: room
+    let (outcome, _) = poll_up_to(race, BOUND).expect("the third starts within the bound");
+    assert_eq!(outcome.winner, Some((2, "third")));
+    assert_eq!(
+        outcome.attempts,
+        [Attempt::Cancelled, Attempt::Failed("refused"), Attempt::Won]
+    );
+}
+
+/// With cancel-oldest, the due start comes within the bound too, and the busy attempt it
+/// cancels is dropped.
+#[test]
+fn cancel_oldest_starts_within_the_bound_despite_busy_attempts() {
+    let clock = ManualClock::new();
+    let attempts: Vec<BoxAttempt<'_>> = vec![
+        boxed(self_waking),
+        boxed(self_waking),
+        boxed(|| async { Ok("third") }),
+    ];
+    let mut race = pin!(staggered::Staggered::new(attempts)
+        .delay(ms(100))
+        .max_running(2)
+        .cancel_oldest_when_full()
+        .race(clock.clone()));
+    assert!(poll_up_to(race.as_mut(), 20).is_none());
+    clock.advance(ms(100));
+    assert!(poll_up_to(race.as_mut(), 20).is_none());
+    clock.advance(ms(100));
+    let (outcome, _) = poll_up_to(race, BOUND).expect("the third starts within the bound");
+    assert_eq!(outcome.winner, Some((2, "third")));
+}
