@@ -102,6 +102,18 @@ impl Log {
     }
 }
 
+/// A stream of attempts fed through a channel of plans.
+fn channel(
+    clock: &ManualClock,
+) -> (
+    mpsc::UnboundedSender<Plan>,
+    impl futures::Stream<Item = impl FnOnce() -> Pin<Box<dyn Future<Output = Result<u32, u32>>>>>,
+) {
+    let (tx, rx) = mpsc::unbounded();
+    let clock = clock.clone();
+    (tx, rx.map(move |plan| attempt(&clock, plan)))
+}
+
 fn lines(expected: &[(u64, &str)]) -> Vec<(u64, String)> {
     expected
         .iter()
@@ -192,12 +204,8 @@ fn a_stream_is_not_pulled_before_a_start_is_due() {
 fn a_pending_stream_holds_a_due_start_and_it_starts_the_moment_it_yields() {
     let clock = ManualClock::new();
     let log = Log::default();
-    let (tx, rx) = mpsc::unbounded();
+    let (tx, stream) = channel(&clock);
     tx.unbounded_send(err(10, 0)).unwrap();
-    let stream = rx.map({
-        let clock = clock.clone();
-        move |plan| attempt(&clock, plan)
-    });
     let race = Staggered::from_stream(stream)
         .delay(ms(100))
         .on_event(log.observer(&clock))
@@ -234,12 +242,8 @@ fn a_pending_stream_holds_a_due_start_and_it_starts_the_moment_it_yields() {
 fn a_stream_item_that_comes_after_the_delay_starts_at_once() {
     let clock = ManualClock::new();
     let log = Log::default();
-    let (tx, rx) = mpsc::unbounded();
+    let (tx, stream) = channel(&clock);
     tx.unbounded_send(HANG).unwrap();
-    let stream = rx.map({
-        let clock = clock.clone();
-        move |plan| attempt(&clock, plan)
-    });
     let race = Staggered::from_stream(stream)
         .delay(ms(100))
         .on_event(log.observer(&clock))
@@ -265,12 +269,8 @@ fn a_stream_item_that_comes_after_the_delay_starts_at_once() {
 #[test]
 fn all_running_failed_and_an_open_stream_waits_then_an_ended_one_ends() {
     let clock = ManualClock::new();
-    let (tx, rx) = mpsc::unbounded();
+    let (tx, stream) = channel(&clock);
     tx.unbounded_send(err(0, 1)).unwrap();
-    let stream = rx.map({
-        let clock = clock.clone();
-        move |plan| attempt(&clock, plan)
-    });
     let mut race = pin!(Staggered::from_stream(stream)
         .delay(ms(100))
         .race(clock.clone()));
@@ -476,12 +476,8 @@ fn cancel_oldest_makes_room_at_once_and_reports_it() {
 fn cancel_oldest_cancels_nothing_while_a_stream_has_no_next_attempt() {
     let clock = ManualClock::new();
     let log = Log::default();
-    let (tx, rx) = mpsc::unbounded();
+    let (tx, stream) = channel(&clock);
     tx.unbounded_send(HANG).unwrap();
-    let stream = rx.map({
-        let clock = clock.clone();
-        move |plan| attempt(&clock, plan)
-    });
     let mut race = pin!(Staggered::from_stream(stream)
         .delay(ms(100))
         .max_running(1)
@@ -648,12 +644,8 @@ fn every_attempt_failed_before_the_deadline_is_all_failed() {
 #[test]
 fn the_deadline_ends_a_race_waiting_for_a_stream() {
     let clock = ManualClock::new();
-    let (tx, rx) = mpsc::unbounded();
+    let (tx, stream) = channel(&clock);
     tx.unbounded_send(err(10, 0)).unwrap();
-    let stream = rx.map({
-        let clock = clock.clone();
-        move |plan| attempt(&clock, plan)
-    });
     let outcome = clock.block_on(
         Staggered::from_stream(stream)
             .deadline(ms(500))
