@@ -102,12 +102,15 @@ impl Log {
     }
 }
 
+/// An attempt's boxed future.
+type BoxFut = Pin<Box<dyn Future<Output = Result<u32, u32>>>>;
+
 /// A stream of attempts fed through a channel of plans.
 fn channel(
     clock: &ManualClock,
 ) -> (
     mpsc::UnboundedSender<Plan>,
-    impl futures::Stream<Item = impl FnOnce() -> Pin<Box<dyn Future<Output = Result<u32, u32>>>>>,
+    impl futures::Stream<Item = impl FnOnce() -> BoxFut>,
 ) {
     let (tx, rx) = mpsc::unbounded();
     let clock = clock.clone();
