@@ -89,6 +89,8 @@ mod event;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod happy_eyeballs;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+mod resolution;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod resolve;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod runtime;
