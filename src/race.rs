@@ -761,10 +761,11 @@ where
             flags.start_due = true;
         }
         flags.waiting = false;
+        let mut deadline = this.deadline;
         if L::CAN_EXPIRE && !flags.expired {
             flags.expired = this
                 .limits
-                .poll_deadline(this.deadline, this.timer, fresh, cx);
+                .poll_deadline(deadline.as_mut(), this.timer, fresh, cx);
         }
         let mut storage = this.storage;
         storage.as_mut().begin_poll();
@@ -793,8 +794,9 @@ where
             && L::CAN_EXPIRE
             && state.flags.expired
             && (!state.storage.is_empty() || !state.flags.exhausted);
-        // Drop every other running attempt and the sleep before returning.
+        // Drop every other running attempt and the sleeps before returning.
         state.cancel_all();
+        L::clear_slot(deadline);
         *this.phase = Phase::Done;
         Poll::Ready((winner, mem::take(state.attempts), timed_out))
     }

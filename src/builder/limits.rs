@@ -44,6 +44,9 @@ pub trait Limits: sealed::Sealed + core::fmt::Debug {
     /// With `running` attempts running, a start must first cancel the oldest.
     #[doc(hidden)]
     fn must_cancel_oldest(&self, running: usize) -> bool;
+    /// Drops the deadline's sleep, if there is one (the race is over).
+    #[doc(hidden)]
+    fn clear_slot<Sl>(slot: Pin<&mut Self::Slot<Sl>>);
     /// Makes the deadline's sleep on the first poll, polls it, and drops it once it has
     /// fired; `true` once the deadline has passed.
     #[doc(hidden)]
@@ -80,6 +83,8 @@ impl Limits for NoLimits {
             deadline: None,
         }
     }
+    #[inline]
+    fn clear_slot<Sl>(_: Pin<&mut ()>) {}
     #[inline]
     fn may_start(&self, _: usize) -> bool {
         true
@@ -130,6 +135,9 @@ impl Limits for Limited {
     }
     fn to_limited(&self) -> Limited {
         *self
+    }
+    fn clear_slot<Sl>(mut slot: Pin<&mut Option<Sl>>) {
+        slot.set(None);
     }
     #[inline]
     fn may_start(&self, running: usize) -> bool {
