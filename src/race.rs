@@ -336,7 +336,7 @@ struct Flags {
     exhausted: bool,
     /// The sleep is counting down to the next start.
     armed: bool,
-    /// The source was pending in this poll: a due start waits for its wake-up.
+    /// The source was pending: a due start waits for the next poll (see `State::drive`).
     waiting: bool,
     /// The deadline has passed: nothing more starts.
     expired: bool,
@@ -382,6 +382,14 @@ where
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<S>>> {
         let mut budget = BUDGET;
         let mut self_wakes = 0;
+        if S::CAN_PEND && self.flags.waiting {
+            // The stream was pending, and this poll may be its wake-up: what was woken with
+            // it goes first, then the stream is asked again. So a completion at the instant
+            // an item arrives is handled before the start the item makes possible (as with
+            // the sleep), and a win then starts nothing.
+            self.storage.as_mut().take_round();
+            self.flags.waiting = false;
+        }
         loop {
             if self.storage.in_round() {
                 if budget == 0 {
@@ -415,6 +423,13 @@ where
                 if let Some(finish) = self.start_next(cx, &mut self_wakes) {
                     return Poll::Ready(finish);
                 }
+            }
+            if !self.flags.armed && self.sleep.is_some() && !self.can_start() {
+                // A sleep nothing waits for (its attempt failed while the start it made due
+                // waits, or the next attempt has no delay) would only wake the task for
+                // nothing: drop it. (A plain race re-arms or drops its sleep as it starts
+                // the next attempt, so it gets here only past its budget.)
+                self.sleep.set(None);
             }
             if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
                 if self.storage.has_woken() || self.can_start() {
@@ -760,7 +775,6 @@ where
         if fresh {
             flags.start_due = true;
         }
-        flags.waiting = false;
         let mut deadline = this.deadline;
         if L::CAN_EXPIRE && !flags.expired {
             flags.expired = this

@@ -935,9 +935,17 @@ fn a_race_that_returned_holds_no_sleep() {
         .deadline(ms(1_000))
         .race(clock.clone()));
     assert!(race.as_mut().now_or_never().is_none());
-    assert_eq!(clock.live_sleeps(), 3, "the attempt's, the delay's and the deadline's");
+    assert_eq!(
+        clock.live_sleeps(),
+        3,
+        "the attempt's, the delay's and the deadline's"
+    );
     clock.advance(ms(10));
     let outcome = race.as_mut().now_or_never().expect("won at 10 ms");
     assert_eq!(outcome.winner, Some((0, 1)));
-    assert_eq!(clock.live_sleeps(), 0, "the deadline's sleep went with the race's end");
+    assert_eq!(
+        clock.live_sleeps(),
+        0,
+        "the deadline's sleep went with the race's end"
+    );
 }

@@ -9,7 +9,7 @@ mod interleave_model;
 #[path = "support/model.rs"]
 mod model;
 
-use model::{check, model, End, Ending, Fate, Plan, Script};
+use model::{check, model, End, Ending, Fate, Options, Plan, Script};
 use proptest::prelude::*;
 
 /// Cases per property: fewer under miri, which is ~1000x slower.
@@ -38,7 +38,41 @@ fn script(max_attempts: usize) -> impl Strategy<Value = Script> {
             plans,
             delay,
             drop_at,
+            options: Options::default(),
         })
+}
+
+/// The builder's options: `delay_fn` schedules (zero, none, long), caps 1 to 4 in both modes,
+/// deadlines before, at and after the interesting instants (zero included), and streams
+/// (pending, yielding late, ending early, late or at once).
+fn options() -> impl Strategy<Value = Options> {
+    let delays = prop::collection::vec(
+        prop_oneof![
+            Just(None),
+            Just(Some(0u64)),
+            (1u64..8).prop_map(Some),
+            Just(Some(1_000))
+        ],
+        0..8,
+    );
+    // A stream: when each item can be pulled (pending before; late items), and its end.
+    let stream = (prop::collection::vec(0u64..20, 0..10), 0u64..25);
+    (
+        prop::option::of(delays),
+        prop::option::of(1usize..=4),
+        any::<bool>(),
+        prop::option::of(prop_oneof![Just(0u64), 0u64..30]),
+        prop::option::of(stream),
+    )
+        .prop_map(
+            |(delays, max_running, cancel_oldest, deadline, stream)| Options {
+                delays,
+                max_running,
+                cancel_oldest,
+                deadline,
+                stream,
+            },
+        )
 }
 
 fn chaos() -> impl Strategy<Value = Vec<u8>> {
@@ -62,6 +96,17 @@ proptest! {
         check(&script, &chaos);
     }
 
+    /// The builder's options, on both races: start times, fates, `timed_out` and every event
+    /// as the model says, with the same noise.
+    #[test]
+    fn builder_options_match_model(
+        script in script(10),
+        options in options(),
+        chaos in chaos(),
+    ) {
+        check(&Script { options, ..script }, &chaos);
+    }
+
     /// Many attempts running at once, completing in arbitrary orders: exercises slab growth
     /// across chunks and slot reuse.
     #[test]
@@ -70,7 +115,15 @@ proptest! {
         delay in prop_oneof![Just(Some(0u64)), (1u64..3).prop_map(Some)],
         chaos in chaos(),
     ) {
-        check(&Script { plans, delay, drop_at: None }, &chaos);
+        check(
+            &Script {
+                plans,
+                delay,
+                drop_at: None,
+                options: Options::default(),
+            },
+            &chaos,
+        );
     }
 
     /// RFC 8305 interleaving against its model: order, size hints, fusing, clones, laziness.
@@ -94,7 +147,15 @@ proptest! {
         let families: Vec<u8> = items.iter().map(|(f, _)| *f).collect();
         let order = interleave_model::check_interleave(&families, count, usize::MAX);
         let plans = order.iter().map(|&pos| items[pos].1).collect();
-        check(&Script { plans, delay, drop_at: None }, &chaos);
+        check(
+            &Script {
+                plans,
+                delay,
+                drop_at: None,
+                options: Options::default(),
+            },
+            &chaos,
+        );
     }
 }
 
@@ -135,6 +196,7 @@ fn model_empty_iterator_finishes_at_once() {
         plans: vec![],
         delay: Some(5),
         drop_at: None,
+        options: Options::default(),
     });
     assert_eq!(
         t.end,
@@ -149,6 +211,7 @@ fn model_empty_iterator_finishes_at_once() {
             plans: vec![],
             delay: Some(5),
             drop_at: None,
+            options: Options::default(),
         },
         &[],
     );
@@ -162,6 +225,7 @@ fn model_delay_counts_from_the_previous_start_and_failure_expedites() {
         plans: vec![p(Never, 0), p(Err, 3), p(Ok, 1), p(Ok, 0)],
         delay: Some(10),
         drop_at: None,
+        options: Options::default(),
     };
     let t = model(&script);
     assert_eq!(t.starts, [0, 10, 13]);
@@ -185,6 +249,7 @@ fn model_older_failure_starts_nothing() {
         plans: vec![p(Err, 7), p(Never, 0), p(Ok, 1)],
         delay: Some(5),
         drop_at: None,
+        options: Options::default(),
     };
     let t = model(&script);
     assert_eq!(t.starts, [0, 5, 10]);
@@ -206,6 +271,7 @@ fn model_timer_tie_attempt_first() {
         plans: vec![p(Ok, 5), p(Ok, 0)],
         delay: Some(5),
         drop_at: None,
+        options: Options::default(),
     };
     let t = model(&script);
     assert_eq!(t.starts, [0]);
@@ -233,6 +299,7 @@ fn model_same_instant_wake_order_decides() {
         plans,
         delay: Some(0),
         drop_at: None,
+        options: Options::default(),
     };
     let t = model(&script);
     assert_eq!(t.fates, [Fate::Cancelled, Fate::Cancelled, Fate::Won]);
@@ -247,6 +314,7 @@ fn model_sequential_never_uses_the_delay() {
         plans: vec![p(Err, 3), p(Err, 0), p(Err, 2)],
         delay: None,
         drop_at: None,
+        options: Options::default(),
     };
     let t = model(&script);
     assert_eq!(t.starts, [0, 3, 3]);
@@ -267,6 +335,7 @@ fn model_drop_before_first_poll_starts_nothing() {
         plans: vec![p(Ending::Ok, 0)],
         delay: None,
         drop_at: Some(0),
+        options: Options::default(),
     };
     let t = model(&script);
     assert!(t.starts.is_empty());
@@ -282,6 +351,7 @@ fn model_stuck_race_is_dropped_where_it_stuck() {
         plans: vec![p(Never, 0), p(Never, 0)],
         delay: Some(3),
         drop_at: None,
+        options: Options::default(),
     };
     let t = model(&script);
     assert_eq!(t.starts, [0, 3]);

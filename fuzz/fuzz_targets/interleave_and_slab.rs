@@ -18,7 +18,7 @@ mod model;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use model::{Ending, Plan, Script};
+use model::{Ending, Options, Plan, Script};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -66,6 +66,7 @@ fuzz_target!(|input: Input| {
         plans,
         delay,
         drop_at: None,
+        options: Options::default(),
     };
     model::check(&script, &input.chaos);
 });
