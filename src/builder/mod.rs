@@ -54,12 +54,12 @@ pub use source::{IterDriver, SourceDriver};
 ///
 /// | option | default | what it does | CPython `staggered_race` | Trio `open_tcp_stream` | hyper-util `HttpConnector` | tower `hedge` |
 /// |---|---|---|---|---|---|---|
-/// | [`new`](Self::new) / [`from_stream`](Self::from_stream) | - | attempts from an iterator, or from a stream as they arrive | an iterable (async iterables are a TODO) | the resolved addresses | two address lists | one request, cloned |
-/// | [`delay`](Self::delay), [`sequential`](Self::sequential), [`all_at_once`](Self::all_at_once) | sequential | fixed delay before the next start, unless the newest fails first | `delay` (or `None`) | `happy_eyeballs_delay` | `happy_eyeballs_timeout` (one fallback) | - |
-/// | [`delay_fn`](Self::delay_fn) | - | the delay after each attempt, computed as it starts | - | - | - | a latency percentile |
-/// | [`max_running`](Self::max_running) | no cap | at most `n` attempts run; a due start waits for room | - | - | - (2 at most) | `max_extra`-like budget |
+/// | [`new`](Self::new) / [`from_stream`](Self::from_stream) | - | attempts from an iterator, or from a stream as they arrive | an iterable (async iterables are a TODO) | the resolved addresses | the addresses, split by family | one request, cloned |
+/// | [`delay`](Self::delay), [`sequential`](Self::sequential), [`all_at_once`](Self::all_at_once) | sequential | fixed delay before the next start, unless the newest fails first | `delay` (or `None`) | `happy_eyeballs_delay` (250 ms) | `happy_eyeballs_timeout` (300 ms, one fallback) | - |
+/// | [`delay_fn`](Self::delay_fn) | - | the delay after each attempt, computed as it starts | - | - | - | a latency percentile it tracks |
+/// | [`max_running`](Self::max_running) | no cap | at most `n` attempts run; a due start waits for room | - | - | 2 (one per family) | 1 extra request |
 /// | [`cancel_oldest_when_full`](Self::cancel_oldest_when_full) | wait | a due start cancels the oldest running attempt instead of waiting | - | - | - | - |
-/// | [`deadline`](Self::deadline) | none | from the first poll; then everything running is cancelled, and the outcome keeps what happened | wrap in `wait_for` (loses the errors) | `move_on_after` | `connect_timeout` (per address) | - |
+/// | [`deadline`](Self::deadline) | none | from the first poll; then everything running is cancelled, and the outcome keeps what happened | wrap in `wait_for` (loses the errors) | `move_on_after` | `connect_timeout` (divided across the addresses) | - |
 /// | [`on_event`](Self::on_event) | none | start, failure, win and cancellation, as they happen | - | - | - | - |
 ///
 /// What the race does with the options is in [`race`](Self::race).
