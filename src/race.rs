@@ -524,10 +524,10 @@ where
             }
         });
         if let Some((key, index)) = oldest {
+            self.storage.as_mut().remove(key);
             if Ev::ENABLED {
                 self.events.event(Event::Cancelled { index });
             }
-            self.storage.as_mut().remove(key);
         }
     }
 
@@ -607,15 +607,17 @@ where
         }
     }
 
-    /// Cancels every running attempt (reporting each, in the order they are dropped) and
-    /// drops the sleep.
+    /// Cancels every running attempt (reporting each once it is dropped, in the order they
+    /// are dropped) and drops the sleep.
     fn cancel_all(&mut self) {
         if Ev::ENABLED {
             let events = &mut *self.events;
             self.storage
-                .for_each(|_, index| events.event(Event::Cancelled { index }));
+                .as_mut()
+                .clear_with(|index| events.event(Event::Cancelled { index }));
+        } else {
+            self.storage.as_mut().clear();
         }
-        self.storage.as_mut().clear();
         self.sleep.set(None);
     }
 }
@@ -715,7 +717,7 @@ pin_project_lite::pin_project! {
             let this = this.project();
             let events = this.events;
             this.storage
-                .for_each(|_, index| events.event(Event::Cancelled { index }));
+                .clear_with(|index| events.event(Event::Cancelled { index }));
         }
     }
 }

@@ -949,3 +949,55 @@ fn a_race_that_returned_holds_no_sleep() {
         "the deadline's sleep went with the race's end"
     );
 }
+
+#[test]
+fn cancelled_is_reported_once_the_attempt_is_dropped() {
+    for how in ["win", "room", "deadline", "drop"] {
+        let clock = ManualClock::new();
+        let dropped = Rc::new(Cell::new(0));
+        let seen_after_drop = Rc::new(Cell::new(true));
+        let winner: AnyAttempt = if how == "win" {
+            Box::new(attempt(&clock, ok(150, 9)))
+        } else {
+            Box::new(probed(&dropped))
+        };
+        let attempts: Vec<AnyAttempt> = vec![Box::new(probed(&dropped)), winner];
+        let builder = Staggered::new(attempts.into_iter().map(|a| move || a()))
+            .delay(ms(100))
+            .max_running(if how == "room" { 1 } else { 2 })
+            .deadline(if how == "deadline" {
+                ms(120)
+            } else {
+                ms(10_000)
+            });
+        let builder = if how == "room" {
+            builder.cancel_oldest_when_full()
+        } else {
+            builder
+        };
+        let mut race = Box::pin(
+            builder
+                .on_event({
+                    let (dropped, seen) = (dropped.clone(), seen_after_drop.clone());
+                    move |event: Event<'_, u32>| {
+                        if let Event::Cancelled { index: 0 } = event {
+                            // The probe of attempt 0 is the first one dropped.
+                            seen.set(seen.get() && dropped.get() >= 1);
+                        }
+                    }
+                })
+                .race(clock.clone()),
+        );
+        assert!(race.as_mut().now_or_never().is_none());
+        clock.advance(ms(100));
+        let _ = race.as_mut().now_or_never();
+        clock.advance(ms(100));
+        let _ = race.as_mut().now_or_never();
+        drop(race);
+        assert!(dropped.get() >= 1, "{how}");
+        assert!(
+            seen_after_drop.get(),
+            "{how}: Cancelled came before the drop"
+        );
+    }
+}

@@ -49,7 +49,7 @@ pub enum Event<'a, E> {
     },
     /// Attempt `index` was dropped while running: another won, the deadline passed, it was
     /// the oldest when a start needed room ([`cancel_oldest_when_full`]), or the race itself
-    /// was dropped.
+    /// was dropped. Reported once its future has been dropped (a socket it held is closed).
     ///
     /// [`cancel_oldest_when_full`]: crate::Staggered::cancel_oldest_when_full
     Cancelled {

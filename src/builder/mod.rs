@@ -324,9 +324,10 @@ impl<S: Source, D, Ev, L> Staggered<S, D, Ev, L> {
     /// reach it) and should not block. A panic in it reaches the caller of `poll` as a panic
     /// in an attempt does, and the race may not be polled again.
     ///
-    /// The `Cancelled` events of one ending (a win, the deadline, the race dropped) come after
-    /// that ending's `Won`, one per attempt still running, in the order the attempts are
-    /// dropped, which is not always their start order.
+    /// A `Cancelled` event comes right after its attempt's future was dropped. Those of one
+    /// ending (a win, the deadline, the race dropped) come after that ending's `Won`, one per
+    /// attempt still running, in the order the attempts are dropped, which is not always
+    /// their start order.
     ///
     /// An example is on [`Staggered`].
     pub fn on_event<F>(self, observer: F) -> Staggered<S, D, OnEvent<F>, L>

@@ -84,6 +84,18 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         *cursor = None;
     }
 
+    fn clear_with(mut self: Pin<&mut Self>, mut dropped: impl FnMut(usize)) {
+        for i in 0..N {
+            let slot = &mut self.as_mut().slots()[i];
+            if slot.is_some() {
+                *slot = None; // drops the future in place
+                *self.as_mut().fields().0 -= 1;
+                dropped(i);
+            }
+        }
+        *self.fields().1 = None;
+    }
+
     fn for_each(&self, mut f: impl FnMut(u32, usize)) {
         for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.is_some()) {
             f(i as u32, i);

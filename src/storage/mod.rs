@@ -62,6 +62,8 @@ pub(crate) trait Storage {
     fn remove(self: Pin<&mut Self>, key: u32);
     /// Drops every future held, in slot order.
     fn clear(self: Pin<&mut Self>);
+    /// Drops every future held, in slot order, calling `dropped(index)` after each.
+    fn clear_with(self: Pin<&mut Self>, dropped: impl FnMut(usize));
     /// Calls `f(key, index)` for every attempt held, in slot order (the order `clear` drops
     /// them in).
     fn for_each(&self, f: impl FnMut(u32, usize));

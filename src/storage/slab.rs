@@ -446,6 +446,21 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
         drop(core::mem::replace(self.get_mut(), Slab::new()));
     }
 
+    fn clear_with(mut self: Pin<&mut Self>, mut dropped: impl FnMut(usize)) {
+        let this = self.as_mut().get_mut();
+        for chunk in this.first.iter_mut().chain(this.rest.iter_mut()) {
+            for slot in chunk.slots.iter_mut() {
+                if let Slot::Occupied { index, .. } = slot {
+                    let index = *index;
+                    // Dropped in place; the free list is rebuilt by `clear` below.
+                    vacate(slot, NONE);
+                    dropped(index);
+                }
+            }
+        }
+        self.clear();
+    }
+
     fn for_each(&self, mut f: impl FnMut(u32, usize)) {
         if self.len == 0 {
             return;
