@@ -49,6 +49,10 @@ impl Runtime for AsyncIo {
         AsyncIoTimer
     }
 
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
     async fn connect(
         &self,
         addr: SocketAddr,

@@ -1,9 +1,8 @@
-//! [`ConnectEvent`]: what a connect reports to an observer, and the log of attempts behind it.
+//! [`ConnectEvent`]: what a connect reports to an observer.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::vec::Vec;
+use std::sync::Arc;
 
 /// One step of a Happy Eyeballs connect, reported to the observer set with
 /// [`HappyEyeballs::on_event`](super::HappyEyeballs::on_event).
@@ -106,164 +105,21 @@ pub enum ConnectEvent<'a> {
 /// The observer type stored by the builder.
 pub(crate) type Observer = Arc<dyn Fn(&ConnectEvent<'_>) + Send + Sync>;
 
-/// Where each attempt stands.
-enum State {
-    Running,
-    Failed(io::Error),
-    Won,
-    Cancelled,
-}
-
-/// What every attempt of one connect did, in start order. The attempts write to it while they
-/// run, so it still knows the errors when the overall timeout drops the race.
+/// Where a connect's events go: the observer, if one is set. The race reports the attempts'
+/// events itself (`Staggered::on_event`), and keeps their errors in its outcome, the overall
+/// timeout included (its deadline), so this is all that is left of a log.
 pub(crate) struct Log<'o> {
-    entries: Mutex<Vec<(SocketAddr, State)>>,
     observer: Option<&'o (dyn Fn(&ConnectEvent<'_>) + Send + Sync)>,
 }
 
 impl<'o> Log<'o> {
     pub(crate) fn new(observer: Option<&'o (dyn Fn(&ConnectEvent<'_>) + Send + Sync)>) -> Self {
-        Log {
-            entries: Mutex::new(Vec::new()),
-            observer,
-        }
+        Log { observer }
     }
 
     pub(crate) fn report(&self, event: ConnectEvent<'_>) {
         if let Some(observer) = self.observer {
             observer(&event)
         }
-    }
-
-    fn entries(&self) -> MutexGuard<'_, Vec<(SocketAddr, State)>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records the start of attempt `attempt`. The guard records how it ends.
-    pub(crate) fn start(&self, attempt: usize, addr: SocketAddr) -> AttemptGuard<'_, 'o> {
-        {
-            let mut entries = self.entries();
-            debug_assert_eq!(entries.len(), attempt, "attempts start in order");
-            entries.push((addr, State::Running));
-        }
-        self.report(ConnectEvent::Started { attempt, addr });
-        AttemptGuard {
-            log: self,
-            attempt,
-            addr,
-            done: false,
-        }
-    }
-
-    /// Takes every started attempt's address and error, in start order. Attempts that are
-    /// neither failed nor won (still running, or cancelled) get `unfinished()`.
-    pub(crate) fn take_errors(
-        &self,
-        mut unfinished: impl FnMut() -> io::Error,
-    ) -> Vec<(SocketAddr, io::Error)> {
-        core::mem::take(&mut *self.entries())
-            .into_iter()
-            .filter_map(|(addr, state)| match state {
-                State::Failed(error) => Some((addr, error)),
-                State::Running | State::Cancelled => Some((addr, unfinished())),
-                State::Won => None,
-            })
-            .collect()
-    }
-}
-
-/// Held by a running attempt. Reports how it ended; if it is dropped before it ended, the
-/// attempt was cancelled.
-pub(crate) struct AttemptGuard<'l, 'o> {
-    log: &'l Log<'o>,
-    attempt: usize,
-    addr: SocketAddr,
-    done: bool,
-}
-
-impl AttemptGuard<'_, '_> {
-    fn finish(&mut self, state: State) {
-        self.done = true;
-        if let Some(entry) = self.log.entries().get_mut(self.attempt) {
-            entry.1 = state;
-        }
-    }
-
-    pub(crate) fn won(mut self) {
-        self.finish(State::Won);
-        self.log.report(ConnectEvent::Won {
-            attempt: self.attempt,
-            addr: self.addr,
-        });
-    }
-
-    pub(crate) fn failed(mut self, error: io::Error) {
-        self.log.report(ConnectEvent::Failed {
-            attempt: self.attempt,
-            addr: self.addr,
-            error: &error,
-        });
-        self.finish(State::Failed(error));
-    }
-}
-
-impl Drop for AttemptGuard<'_, '_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.finish(State::Cancelled);
-            self.log.report(ConnectEvent::Cancelled {
-                attempt: self.attempt,
-                addr: self.addr,
-            });
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// One attempt's future, reporting to the log. `inner` is declared first so that it is
-    /// dropped first: when `Cancelled` is reported, the attempt's socket is already closed.
-    pub(crate) struct Tracked<'l, 'o, F> {
-        #[pin]
-        inner: F,
-        guard: Option<AttemptGuard<'l, 'o>>,
-    }
-}
-
-impl<'l, 'o, F> Tracked<'l, 'o, F> {
-    pub(crate) fn new(inner: F, guard: AttemptGuard<'l, 'o>) -> Self {
-        Tracked {
-            inner,
-            guard: Some(guard),
-        }
-    }
-}
-
-impl<F, S> core::future::Future for Tracked<'_, '_, F>
-where
-    F: core::future::Future<Output = io::Result<S>>,
-{
-    /// The error is in the log.
-    type Output = Result<S, ()>;
-
-    fn poll(
-        self: core::pin::Pin<&mut Self>,
-        cx: &mut core::task::Context<'_>,
-    ) -> core::task::Poll<Self::Output> {
-        let this = self.project();
-        let result = core::task::ready!(this.inner.poll(cx));
-        let guard = this
-            .guard
-            .take()
-            .expect("Tracked polled after it completed");
-        core::task::Poll::Ready(match result {
-            Ok(stream) => {
-                guard.won();
-                Ok(stream)
-            }
-            Err(error) => {
-                guard.failed(error);
-                Err(())
-            }
-        })
     }
 }

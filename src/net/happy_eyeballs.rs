@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::vec::Vec;
 
 use super::error::ConnectError;
-use super::event::{ConnectEvent, Log, Observer, Tracked};
+use super::event::{ConnectEvent, Log, Observer};
 use super::interleave::interleave_by_family;
 use super::resolve::{combine, lookup_both, parse_target, Family, Resolve, SystemResolver, Target};
 use super::runtime::{timeout, Runtime};
 use super::socket::SocketOptions;
-use crate::{staggered_race, Timer};
+use crate::{Event, Staggered, Timer};
 
 /// The Connection Attempt Delay that RFC 8305 §8 recommends, and the default: 250 ms.
 pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -311,29 +311,29 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
         addrs: Option<Vec<SocketAddr>>,
     ) -> Result<R::TcpStream, ConnectError> {
         let log = Log::new(self.observer.as_deref());
-        let work = self.resolve_and_race(&log, host, addrs);
         let Some(limit) = self.timeout else {
-            return work.await;
+            let addrs = self.addresses(&log, host, addrs).await?;
+            return self.race(&log, host, &addrs, None).await;
         };
-        // `work` (with every attempt in it) is dropped by the time this `await` returns.
-        let result = timeout(work, self.runtime.timer().sleep(limit)).await;
-        result.unwrap_or_else(|| {
-            let attempts = log.take_errors(|| {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("still connecting when the overall timeout of {limit:?} passed"),
-                )
-            });
-            Err(ConnectError::timed_out(host, limit, attempts))
-        })
+        // The overall timeout covers the resolution, then the race's own deadline covers the
+        // time left: the race keeps every error it collected when it passes.
+        let t0 = self.runtime.now();
+        let lookup = self.addresses(&log, host, addrs);
+        let addrs = match timeout(lookup, self.runtime.timer().sleep(limit)).await {
+            Some(addrs) => addrs?,
+            None => return Err(ConnectError::timed_out(host, limit, Vec::new())),
+        };
+        let left = limit.saturating_sub(self.runtime.now().saturating_duration_since(t0));
+        self.race(&log, host, &addrs, Some((left, limit))).await
     }
 
-    async fn resolve_and_race(
+    /// The addresses to race, interleaved, reported as [`ConnectEvent::Addresses`].
+    async fn addresses(
         &self,
         log: &Log<'_>,
         host: Option<&str>,
         addrs: Option<Vec<SocketAddr>>,
-    ) -> Result<R::TcpStream, ConnectError> {
+    ) -> Result<Vec<SocketAddr>, ConnectError> {
         let addrs = match (addrs, host) {
             (Some(addrs), _) => addrs,
             (None, Some(host)) => self.lookup(log, host).await?,
@@ -344,22 +344,68 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
         if addrs.is_empty() {
             return Err(ConnectError::no_addresses(host));
         }
+        Ok(addrs)
+    }
+
+    /// The race over `addrs`, its events reported as [`ConnectEvent`]s; `deadline` is the
+    /// time left of the overall timeout, and the timeout itself.
+    async fn race(
+        &self,
+        log: &Log<'_>,
+        host: Option<&str>,
+        addrs: &[SocketAddr],
+        deadline: Option<(Duration, Duration)>,
+    ) -> Result<R::TcpStream, ConnectError> {
         // The closures take no references as arguments: a higher-ranked closure type inside
         // the future would keep the compiler from proving it `Send` (rust-lang/rust#102211).
-        let attempts = addrs.iter().copied().enumerate().map(|(index, addr)| {
-            move || {
-                let guard = log.start(index, addr);
-                Tracked::new(self.attempt(addr), guard)
-            }
-        });
-        let outcome =
-            staggered_race(attempts, Some(self.attempt_delay), self.runtime.timer()).await;
-        match outcome.winner {
-            Some((_, stream)) => Ok(stream),
-            None => {
-                let attempts = log.take_errors(|| io::Error::other("attempt did not finish"));
-                Err(ConnectError::all_failed(host, attempts))
-            }
+        let attempts = addrs.iter().copied().map(|addr| move || self.attempt(addr));
+        let report = move |event: Event<'_, io::Error>| {
+            log.report(match event {
+                Event::Started { index } => ConnectEvent::Started {
+                    attempt: index,
+                    addr: addrs[index],
+                },
+                Event::Failed { index, error } => ConnectEvent::Failed {
+                    attempt: index,
+                    addr: addrs[index],
+                    error,
+                },
+                Event::Won { index } => ConnectEvent::Won {
+                    attempt: index,
+                    addr: addrs[index],
+                },
+                Event::Cancelled { index } => ConnectEvent::Cancelled {
+                    attempt: index,
+                    addr: addrs[index],
+                },
+            })
+        };
+        let race = Staggered::new(attempts)
+            .delay(self.attempt_delay)
+            .on_event(report)
+            .deadline(deadline.map_or(Duration::MAX, |(left, _)| left));
+        let outcome = race.race(self.runtime.timer()).await;
+        if let Some((_, stream)) = outcome.winner {
+            return Ok(stream);
+        }
+        let timed_out = outcome.timed_out;
+        let errors = addrs
+            .iter()
+            .zip(outcome.attempts)
+            .map(|(&addr, attempt)| {
+                let error = attempt.into_error().unwrap_or_else(|| match deadline {
+                    Some((_, limit)) if timed_out => io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("still connecting when the overall timeout of {limit:?} passed"),
+                    ),
+                    _ => io::Error::other("attempt did not finish"),
+                });
+                (addr, error)
+            })
+            .collect();
+        match deadline {
+            Some((_, limit)) if timed_out => Err(ConnectError::timed_out(host, limit, errors)),
+            _ => Err(ConnectError::all_failed(host, errors)),
         }
     }
 
