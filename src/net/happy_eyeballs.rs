@@ -33,7 +33,7 @@ pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`connect`](HappyEyeballs::connect) / [`connect_host`](HappyEyeballs::connect_host).
 ///
 /// The addresses are interleaved by family ([`interleave_by_family`], RFC 8305 §4), then raced
-/// with [`staggered_race`]: the first attempt starts at once, and each next one starts when the
+/// with [`staggered_race`](crate::staggered_race): the first attempt starts at once, and each next one starts when the
 /// one before it fails or when the attempt delay has passed since it started, whichever comes
 /// first. The first connection wins; every other attempt is dropped on the spot, which closes
 /// its socket. If none connects, the error names every address with its own error.
