@@ -6,6 +6,8 @@
 extern crate alloc;
 extern crate std;
 
+#[path = "../src/builder/mod.rs"]
+pub mod builder;
 #[path = "../src/geometry.rs"]
 mod geometry;
 #[path = "../src/outcome.rs"]
@@ -26,4 +28,5 @@ mod models;
 
 pub use outcome::{AllFailed, ArrayAllFailed, ArrayOutcome, Attempt, Outcome};
 pub use race::{staggered_race, staggered_race_array, AttemptFn, StaggeredRace, StaggeredRaceArray};
+pub use builder::{Event, Staggered};
 pub use timer::Timer;
