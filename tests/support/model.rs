@@ -304,13 +304,7 @@ impl Model<'_> {
 
     /// A due start can be made now.
     fn can_start(&self) -> bool {
-        let o = &self.script.options;
-        self.winner.is_none()
-            && self.start_due
-            && !self.exhausted
-            && !self.expired
-            && (o.cancel_oldest || o.max_running.map_or(true, |n| self.running().count() < n))
-            && self.stream_pending().is_none()
+        self.wants_item() && self.stream_pending().is_none()
     }
 
     /// Attempt `i` completes now.
@@ -338,7 +332,8 @@ impl Model<'_> {
         }
     }
 
-    /// A start is due and could be made but for the stream: the race polls it.
+    /// A start is due and could be made but for the stream: the race polls it (and makes the
+    /// start if the stream has its item: [`can_start`](Self::can_start)).
     fn wants_item(&self) -> bool {
         let o = &self.script.options;
         self.winner.is_none()
