@@ -82,6 +82,10 @@ mod interleave;
 
 pub use self::interleave::{interleave, interleave_by_family, Interleave};
 
+// used by the hickory resolver (issue 12)
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+#[allow(dead_code)]
+mod address_selection;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod error;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
