@@ -395,8 +395,9 @@ async fn bad_input_fails_clearly_and_at_once() {
     assert_eq!(err.kind(), ConnectErrorKind::Resolve);
     assert_eq!(
         err.to_string(),
-        "could not resolve slow.test:80: IPv6 (AAAA) lookup timed out after 100ms; \
-         IPv4 (A) lookup timed out after 100ms"
+        "could not resolve slow.test:80: \
+         IPv6 (AAAA) lookup failed: no answer within the resolve timeout of 100ms; \
+         IPv4 (A) lookup failed: no answer within the resolve timeout of 100ms"
     );
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
 

@@ -2,7 +2,7 @@
 //!
 //! Addresses that hang are "black holes": a listener with backlog 0 whose accept queue is
 //! filled and never drained, so the kernel drops every further SYN and a connect to it waits
-//! for the OS's timeout (minutes). [`BlackHole::new`] checks that this holds on the machine.
+//! for the OS's timeout (minutes). `BlackHole::new` checks that this holds on the machine.
 //! Addresses that refuse are sockets bound to a port but not listening.
 //!
 //! Timings use real clocks, so they assert exact lower bounds and generous upper bounds.
@@ -15,11 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{select, Either, FutureExt};
-use socket2::{Domain, Socket, Type};
 use staggered::net::{
     AsyncIo, ConnectErrorKind, ConnectEvent, HappyEyeballs, Runtime, Tokio, DEFAULT_ATTEMPT_DELAY,
 };
 use staggered::Timer;
+
+#[path = "support/loopback.rs"]
+mod loopback;
+use loopback::{BlackHole, Refusing};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -29,69 +32,6 @@ fn ms(n: u64) -> Duration {
 
 // ---------------------------------------------------------------------------------------------
 // Loopback endpoints
-
-/// A listener whose accept queue is full: connects to it hang.
-struct BlackHole {
-    addr: SocketAddr,
-    _listener: Socket,
-    _queued: Vec<TcpStream>,
-}
-
-impl BlackHole {
-    fn new(ip: IpAddr) -> BlackHole {
-        let listener = Socket::new(
-            Domain::for_address(SocketAddr::new(ip, 0)),
-            Type::STREAM,
-            None,
-        )
-        .unwrap();
-        listener.bind(&SocketAddr::new(ip, 0).into()).unwrap();
-        listener.listen(0).unwrap();
-        let addr = listener.local_addr().unwrap().as_socket().unwrap();
-        // Fill the accept queue until a connect no longer completes.
-        let mut queued = Vec::new();
-        loop {
-            match TcpStream::connect_timeout(&addr, ms(100)) {
-                Ok(stream) => queued.push(stream),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
-                Err(e) => panic!("filling the black hole's accept queue at {addr}: {e}"),
-            }
-            assert!(
-                queued.len() < 64,
-                "the accept queue of {addr} never fills up"
-            );
-        }
-        assert!(!queued.is_empty(), "{addr} accepted no connection at all");
-        BlackHole {
-            addr,
-            _listener: listener,
-            _queued: queued,
-        }
-    }
-}
-
-/// A port that refuses: bound (so nobody else takes it), not listening.
-struct Refusing {
-    addr: SocketAddr,
-    _socket: Socket,
-}
-
-impl Refusing {
-    fn new(ip: IpAddr) -> Refusing {
-        let socket = Socket::new(
-            Domain::for_address(SocketAddr::new(ip, 0)),
-            Type::STREAM,
-            None,
-        )
-        .unwrap();
-        socket.bind(&SocketAddr::new(ip, 0).into()).unwrap();
-        let addr = socket.local_addr().unwrap().as_socket().unwrap();
-        Refusing {
-            addr,
-            _socket: socket,
-        }
-    }
-}
 
 /// A listener: connects to it complete in the kernel, accepted or not.
 fn listening(ip: IpAddr) -> (TcpListener, SocketAddr) {
@@ -234,7 +174,7 @@ mod scenarios {
     where
         R::TcpStream: Peer,
     {
-        let refused = Refusing::new(V4);
+        let refused = Refusing::new(V4).unwrap();
         let (_listener, good) = listening(V4);
         let rec = Recorder::default();
         let connector = rec.attach(HappyEyeballs::new(rt).attempt_delay(ms(2000)));
@@ -261,7 +201,7 @@ mod scenarios {
     where
         R::TcpStream: Peer,
     {
-        let hole = BlackHole::new(V4);
+        let hole = BlackHole::new(V4).unwrap();
         let (_listener, good) = listening(V4);
         let rec = Recorder::default();
         // The default delay: 250 ms.
@@ -295,7 +235,7 @@ mod scenarios {
     where
         R::TcpStream: Peer,
     {
-        let hole = BlackHole::new(V4);
+        let hole = BlackHole::new(V4).unwrap();
         let (_listener, good) = listening(V4);
         let connector = HappyEyeballs::new(rt).attempt_delay(ms(1));
         let t0 = Instant::now();
@@ -310,7 +250,11 @@ mod scenarios {
     }
 
     pub async fn all_refused<R: Runtime>(rt: R) {
-        let refused = [Refusing::new(V4), Refusing::new(V4), Refusing::new(V4)];
+        let refused = [
+            Refusing::new(V4).unwrap(),
+            Refusing::new(V4).unwrap(),
+            Refusing::new(V4).unwrap(),
+        ];
         let addrs: Vec<SocketAddr> = refused.iter().map(|r| r.addr).collect();
         let connector = HappyEyeballs::new(rt).attempt_delay(ms(2000));
         let t0 = Instant::now();
@@ -353,8 +297,8 @@ mod scenarios {
         if !ipv6("mixed_families_start_in_interleaved_order") {
             return;
         }
-        let v6: Vec<Refusing> = (0..3).map(|_| Refusing::new(V6)).collect();
-        let v4: Vec<Refusing> = (0..3).map(|_| Refusing::new(V4)).collect();
+        let v6: Vec<Refusing> = (0..3).map(|_| Refusing::new(V6).unwrap()).collect();
+        let v4: Vec<Refusing> = (0..3).map(|_| Refusing::new(V4).unwrap()).collect();
         let (a6, b6, c6) = (v6[0].addr, v6[1].addr, v6[2].addr);
         let (a4, b4, c4) = (v4[0].addr, v4[1].addr, v4[2].addr);
         let cases: [(Vec<SocketAddr>, usize, Vec<SocketAddr>); 4] = [
@@ -395,7 +339,7 @@ mod scenarios {
     where
         R::TcpStream: Peer,
     {
-        let holes = [BlackHole::new(V4), BlackHole::new(V4)];
+        let holes = [BlackHole::new(V4).unwrap(), BlackHole::new(V4).unwrap()];
         let (_listener, good) = listening(V4);
         let at_win = Arc::new(Mutex::new(None));
         let seen = at_win.clone();
@@ -426,7 +370,11 @@ mod scenarios {
     }
 
     pub async fn dropping_the_connect_closes_every_socket<R: Runtime>(rt: R) {
-        let holes = [BlackHole::new(V4), BlackHole::new(V4), BlackHole::new(V4)];
+        let holes = [
+            BlackHole::new(V4).unwrap(),
+            BlackHole::new(V4).unwrap(),
+            BlackHole::new(V4).unwrap(),
+        ];
         let addrs: Vec<SocketAddr> = holes.iter().map(|h| h.addr).collect();
         let rec = Recorder::default();
         let timer = rt.timer();
@@ -468,7 +416,7 @@ mod scenarios {
     where
         R::TcpStream: Peer,
     {
-        let hole = BlackHole::new(V4);
+        let hole = BlackHole::new(V4).unwrap();
         let (_listener, good) = listening(V4);
         let rec = Recorder::default();
         let connector = rec.attach(
@@ -500,8 +448,12 @@ mod scenarios {
     }
 
     pub async fn overall_timeout<R: Runtime>(rt: R) {
-        let holes = [BlackHole::new(V4), BlackHole::new(V4), BlackHole::new(V4)];
-        let refused = Refusing::new(V4);
+        let holes = [
+            BlackHole::new(V4).unwrap(),
+            BlackHole::new(V4).unwrap(),
+            BlackHole::new(V4).unwrap(),
+        ];
+        let refused = Refusing::new(V4).unwrap();
         let addrs = [holes[0].addr, refused.addr, holes[1].addr, holes[2].addr];
         let connector = HappyEyeballs::new(rt)
             .attempt_delay(ms(100))
@@ -682,7 +634,7 @@ fn mixed_families_race_across_families() {
     }
     // A black-holed IPv6 address and a listening IPv4 one: IPv4 wins after the delay.
     block_on_tokio(async {
-        let hole = BlackHole::new(V6);
+        let hole = BlackHole::new(V6).unwrap();
         let (_listener, good) = listening(V4);
         let t0 = Instant::now();
         let stream = HappyEyeballs::new(Tokio)

@@ -104,7 +104,7 @@ pub(crate) fn sort_with_sources(pairs: &mut [(SocketAddr, Option<IpAddr>)]) {
 /// (discard), since some systems refuse to connect to port 0; the port does not change the
 /// route, except under port-based policy routing, where the real port is the better one to ask
 /// with.
-fn source_for(mut dest: SocketAddr) -> Option<IpAddr> {
+pub(crate) fn source_for(mut dest: SocketAddr) -> Option<IpAddr> {
     let unspecified: IpAddr = match dest {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),

@@ -49,10 +49,6 @@ impl Runtime for AsyncIo {
         AsyncIoTimer
     }
 
-    fn now(&self) -> std::time::Instant {
-        std::time::Instant::now()
-    }
-
     async fn connect(
         &self,
         addr: SocketAddr,

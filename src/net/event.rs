@@ -3,6 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One step of a Happy Eyeballs connect, reported to the observer set with
 /// [`HappyEyeballs::on_event`](super::HappyEyeballs::on_event).
@@ -54,17 +55,36 @@ pub enum ConnectEvent<'a> {
     /// One family's lookup of [`connect_host`](super::HappyEyeballs::connect_host) (or
     /// [`resolve`](super::HappyEyeballs::resolve)) ended: its addresses in the resolver's
     /// order, or its error (a lookup that did not answer within the resolve timeout has an
-    /// [`io::ErrorKind::TimedOut`] error). Reported for IPv6, then IPv4, once both lookups are
-    /// done or the resolve timeout has passed, before [`Addresses`](Self::Addresses). Not
-    /// reported for address literals.
+    /// [`io::ErrorKind::TimedOut`] error). Reported when the answer arrives, even while the
+    /// race is busy with the addresses it has: the two lookups run at once and each is
+    /// reported on its own (RFC 8305 §3). Not reported for address literals.
     Resolved {
         /// The family looked up.
         family: super::Family,
         /// What the lookup gave.
         result: Result<&'a [SocketAddr], &'a io::Error>,
     },
-    /// The addresses to try, in the order they will be tried (after interleaving). Reported
-    /// once, before the first attempt starts, and also when the list is empty.
+    /// The A answer came first, with addresses, while the AAAA lookup was still out: the
+    /// connect waits up to `delay` (the Resolution Delay, RFC 8305 §3) for AAAA before it
+    /// starts on IPv4. The wait ends with the IPv6 [`Resolved`](Self::Resolved), or with
+    /// [`ResolutionDelayPassed`](Self::ResolutionDelayPassed).
+    ResolutionDelayStarted {
+        /// The Resolution Delay ([`resolution_delay`](super::HappyEyeballs::resolution_delay)).
+        delay: Duration,
+    },
+    /// The Resolution Delay passed with no AAAA answer: the connect starts on the IPv4
+    /// addresses, and IPv6 addresses join the race when (if) the AAAA answer comes.
+    ResolutionDelayPassed {
+        /// The Resolution Delay.
+        delay: Duration,
+    },
+    /// The addresses to try, in the order they will be tried (after interleaving), when they
+    /// are all known before the first attempt: reported by
+    /// [`connect`](super::HappyEyeballs::connect) (and by `connect_host` for an address
+    /// literal) once, before the first attempt starts, and also when the list is empty. A
+    /// name's addresses arrive over time instead: `connect_host` reports each lookup as
+    /// [`Resolved`](Self::Resolved), and each address as its attempt is
+    /// [`Started`](Self::Started).
     Addresses {
         /// The interleaved addresses.
         addrs: &'a [SocketAddr],

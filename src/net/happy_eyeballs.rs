@@ -2,20 +2,26 @@
 
 use core::fmt;
 use core::future::Future;
+use core::pin::Pin;
+use core::task::Poll;
 use core::time::Duration;
 use std::format;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
+
+use futures_core::Stream;
 
 use super::error::ConnectError;
 use super::event::{ConnectEvent, Log, Observer};
 use super::interleave::interleave_by_family;
-use super::resolve::{combine, lookup_both, parse_target, Family, Resolve, SystemResolver, Target};
+use super::resolution::{self, alongside};
+use super::resolve::{parse_target, Family, Resolve, SystemResolver, Target};
 use super::runtime::{timeout, Runtime};
 use super::socket::SocketOptions;
-use crate::{Event, Staggered, Timer};
+use crate::builder::Source;
+use crate::{AttemptFn, Event, Outcome, Staggered, Timer};
 
 /// The Connection Attempt Delay that RFC 8305 §8 recommends, and the default: 250 ms.
 pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
@@ -28,6 +34,11 @@ pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
 /// default: 10 s, the time glibc's resolver takes to give up on one server with its default
 /// settings (two tries of 5 s).
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Resolution Delay that RFC 8305 §3 and §8 recommend, and the default: 50 ms. When the
+/// A answer comes first, [`connect_host`](HappyEyeballs::connect_host) waits this long for
+/// the AAAA answer before it starts on IPv4.
+pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 
 /// A Happy Eyeballs v2 (RFC 8305) TCP connect: the options, and
 /// [`connect`](HappyEyeballs::connect) / [`connect_host`](HappyEyeballs::connect_host).
@@ -75,6 +86,7 @@ pub struct HappyEyeballs<R, D = SystemResolver<R>> {
     attempt_timeout: Option<Duration>,
     timeout: Option<Duration>,
     resolve_timeout: Option<Duration>,
+    resolution_delay: Duration,
     socket: SocketOptions,
     observer: Option<Observer>,
 }
@@ -92,6 +104,7 @@ impl<R: Clone> HappyEyeballs<R> {
             attempt_timeout: None,
             timeout: None,
             resolve_timeout: Some(DEFAULT_RESOLVE_TIMEOUT),
+            resolution_delay: DEFAULT_RESOLUTION_DELAY,
             socket: SocketOptions::default(),
             observer: None,
         }
@@ -110,17 +123,31 @@ impl<R, D> HappyEyeballs<R, D> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             resolve_timeout: self.resolve_timeout,
+            resolution_delay: self.resolution_delay,
             socket: self.socket,
             observer: self.observer,
         }
     }
 
-    /// A limit on the name lookups of [`connect_host`](Self::connect_host). When it passes, the
-    /// connect goes on with the family that answered, or fails with a
-    /// [`Resolve`](super::ConnectErrorKind::Resolve) error if neither did. Default
-    /// [`DEFAULT_RESOLVE_TIMEOUT`] (10 s); `None` waits as long as the resolver takes.
+    /// A limit on each name lookup of [`connect_host`](Self::connect_host), counted from its
+    /// start: a lookup that has not answered by then counts as failed (with an
+    /// [`io::ErrorKind::TimedOut`] error), so the connect goes on with the family that
+    /// answered, or fails with a [`Resolve`](super::ConnectErrorKind::Resolve) error naming
+    /// both lookups if neither gave an address. Default [`DEFAULT_RESOLVE_TIMEOUT`] (10 s);
+    /// `None` waits as long as the resolver takes (a resolver that never answers then holds
+    /// the connect until the overall [`timeout`](Self::timeout), if there is one).
     pub fn resolve_timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
         self.resolve_timeout = limit.into();
+        self
+    }
+
+    /// The Resolution Delay (RFC 8305 §3): when the A answer comes before the AAAA one,
+    /// [`connect_host`](Self::connect_host) waits this long for AAAA before it starts on
+    /// IPv4; AAAA addresses that come later join the race. Default
+    /// [`DEFAULT_RESOLUTION_DELAY`] (50 ms); `Duration::ZERO` starts on the first answer with
+    /// addresses, whichever family it is.
+    pub fn resolution_delay(mut self, delay: Duration) -> Self {
+        self.resolution_delay = delay;
         self
     }
 
@@ -280,121 +307,197 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     where
         A: IntoIterator<Item = SocketAddr>,
     {
-        let addrs: Vec<SocketAddr> = addrs.into_iter().collect();
-        self.run(None, Some(addrs))
+        let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
+        self.connect_list(None, addrs)
     }
 
     /// Resolves `host` (`"name:port"`, `"[v6]:port"`, or an IP address literal with its
-    /// port), then [`connect`](Self::connect)s to the addresses it gives, interleaved by
-    /// family.
+    /// port) and connects to the addresses it gives, RFC 8305 §3 and §4: the connect starts
+    /// on the first useful answer, and addresses that arrive later join the race.
     ///
     /// A name is looked up with the [resolver](Self::resolver) (by default the
-    /// [`SystemResolver`], off the executor), one lookup per family, both at once. Each
-    /// family keeps the resolver's order (RFC 6724 for the system resolver); IPv6 goes first
-    /// unless the OS has no route to its first address. An address literal is not looked up.
+    /// [`SystemResolver`], off the executor), one lookup per family, both sent at once:
+    ///
+    /// - an AAAA answer with addresses starts the race at once;
+    /// - an A answer that comes first starts the
+    ///   [Resolution Delay](Self::resolution_delay) (50 ms): the race starts when AAAA
+    ///   answers or the delay passes, whichever is first;
+    /// - an empty or failed answer starts nothing; when both are in, the race starts with
+    ///   what there is;
+    /// - addresses of a later answer join the race in their interleaved place (§4): the next
+    ///   start takes the family whose turn it is, or the other one when that family has
+    ///   none; a start that is due while no address is left waits for the next answer.
+    ///
+    /// Each family keeps the resolver's order (RFC 6724 for the system resolver); IPv6 goes
+    /// first unless the OS has no route to its first address. An address literal is not
+    /// looked up. Each answer is reported as it arrives ([`ConnectEvent::Resolved`]), and
+    /// so is the Resolution Delay.
     ///
     /// Bad input fails at once with a clear error naming `host`:
     /// [`InvalidInput`](super::ConnectErrorKind::InvalidInput) for a missing or out-of-range
-    /// port or an empty name, [`Resolve`](super::ConnectErrorKind::Resolve) when both lookups
-    /// failed (or one failed and the other found nothing, or the
-    /// [resolve timeout](Self::resolve_timeout) passed with no answer), and
+    /// port or an empty name; [`Resolve`](super::ConnectErrorKind::Resolve) when no lookup
+    /// gave an address and at least one failed, or did not answer within the
+    /// [resolve timeout](Self::resolve_timeout) (one error naming both lookups); and
     /// [`NoAddresses`](super::ConnectErrorKind::NoAddresses) when the name has no address.
     ///
     /// The overall [`timeout`](Self::timeout) covers the resolution too.
     pub async fn connect_host(&self, host: &str) -> Result<R::TcpStream, ConnectError> {
-        self.run(Some(host), None).await
+        match parse_target(host) {
+            Ok(Target::Addr(addr)) => self.connect_list(Some(host), Vec::from([addr])).await,
+            Ok(Target::Name(name, port)) => self.connect_name(host, name, port).await,
+            Err(why) => Err(ConnectError::invalid_input(host, why)),
+        }
     }
 
-    async fn run(
+    /// The race over addresses known up front.
+    async fn connect_list(
         &self,
         host: Option<&str>,
-        addrs: Option<Vec<SocketAddr>>,
+        addrs: Vec<SocketAddr>,
     ) -> Result<R::TcpStream, ConnectError> {
         let log = Log::new(self.observer.as_deref());
-        let Some(limit) = self.timeout else {
-            let addrs = self.addresses(&log, host, addrs).await?;
-            return self.race(&log, host, &addrs, None).await;
-        };
-        // The overall timeout covers the resolution, then the race's own deadline covers the
-        // time left: the race keeps every error it collected when it passes.
-        let t0 = self.runtime.now();
-        let lookup = self.addresses(&log, host, addrs);
-        let addrs = match timeout(lookup, self.runtime.timer().sleep(limit)).await {
-            Some(addrs) => addrs?,
-            None => return Err(ConnectError::timed_out(host, limit, Vec::new())),
-        };
-        let left = limit.saturating_sub(self.runtime.now().saturating_duration_since(t0));
-        self.race(&log, host, &addrs, Some((left, limit))).await
-    }
-
-    /// The addresses to race, interleaved, reported as [`ConnectEvent::Addresses`].
-    async fn addresses(
-        &self,
-        log: &Log<'_>,
-        host: Option<&str>,
-        addrs: Option<Vec<SocketAddr>>,
-    ) -> Result<Vec<SocketAddr>, ConnectError> {
-        let addrs = match (addrs, host) {
-            (Some(addrs), _) => addrs,
-            (None, Some(host)) => self.lookup(log, host).await?,
-            (None, None) => Vec::new(),
-        };
-        let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
         log.report(ConnectEvent::Addresses { addrs: &addrs });
         if addrs.is_empty() {
             return Err(ConnectError::no_addresses(host));
         }
-        Ok(addrs)
-    }
-
-    /// The race over `addrs`, its events reported as [`ConnectEvent`]s; `deadline` is the
-    /// time left of the overall timeout, and the timeout itself.
-    async fn race(
-        &self,
-        log: &Log<'_>,
-        host: Option<&str>,
-        addrs: &[SocketAddr],
-        deadline: Option<(Duration, Duration)>,
-    ) -> Result<R::TcpStream, ConnectError> {
+        let tried = Mutex::new(Vec::with_capacity(addrs.len()));
         // The closures take no references as arguments: a higher-ranked closure type inside
         // the future would keep the compiler from proving it `Send` (rust-lang/rust#102211).
-        let attempts = addrs.iter().copied().map(|addr| move || self.attempt(addr));
+        let attempts = addrs.iter().copied().map(|addr| {
+            lock(&tried).push(addr);
+            move || self.attempt(addr)
+        });
+        let outcome = self.race(&log, Staggered::new(attempts), &tried).await;
+        self.finish(host, outcome, tried)
+    }
+
+    /// The race over a name's addresses, as the lookups give them (RFC 8305 §3).
+    async fn connect_name(
+        &self,
+        host: &str,
+        name: &str,
+        port: u16,
+    ) -> Result<R::TcpStream, ConnectError> {
+        let log = Log::new(self.observer.as_deref());
+        let queue = resolution::queue(self.first_family_count);
+        let tried = Mutex::new(Vec::new());
+        let attempts = resolution::addresses(&queue, |addr| {
+            lock(&tried).push(addr);
+            move || self.attempt(addr)
+        });
+        let race = self.race(&log, Staggered::from_stream(attempts), &tried);
+        let outcome = alongside(self.lookups(name, port, &queue, &log), race).await;
+        if outcome.attempts.is_empty() && !outcome.timed_out {
+            // The lookups ended with no address to try.
+            return Err(match resolution::failure(&queue) {
+                Some(error) => ConnectError::resolve(host, error),
+                None => ConnectError::no_addresses(Some(host)),
+            });
+        }
+        self.finish(Some(host), outcome, tried)
+    }
+
+    /// Both lookups of `name`, each bounded by the resolve timeout, feeding `queue`.
+    fn lookups<'a>(
+        &'a self,
+        name: &'a str,
+        port: u16,
+        queue: &'a Mutex<resolution::Queue>,
+        log: &'a Log<'a>,
+    ) -> impl Future<Output = ()> + 'a {
+        let bounded = |family| {
+            let lookup = self.resolver.lookup(name, port, family);
+            let limit = self.resolve_timeout;
+            let sleep = limit.map(|limit| self.runtime.timer().sleep(limit));
+            async move {
+                let Some(sleep) = sleep else {
+                    return lookup.await;
+                };
+                timeout(lookup, sleep).await.unwrap_or_else(|| {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer within the resolve timeout of {:?}",
+                            limit.unwrap_or_default()
+                        ),
+                    ))
+                })
+            }
+        };
+        // AAAA first: both are sent at once, in this order.
+        let v6 = bounded(Family::V6);
+        let v4 = bounded(Family::V4);
+        resolution::lookups(
+            v6,
+            v4,
+            self.runtime.timer(),
+            self.resolution_delay,
+            queue,
+            log,
+        )
+    }
+
+    /// The race over `attempts`, its events reported as [`ConnectEvent`]s, with the overall
+    /// timeout as its deadline. `tried` is filled with each attempt's address as it is taken.
+    async fn race<S>(
+        &self,
+        log: &Log<'_>,
+        attempts: Staggered<S>,
+        tried: &Mutex<Vec<SocketAddr>>,
+    ) -> Outcome<R::TcpStream, io::Error>
+    where
+        S: Source,
+        S::Item: AttemptFn<Ok = R::TcpStream, Error = io::Error>,
+    {
+        let addr = |index: usize| lock(tried)[index];
         let report = move |event: Event<'_, io::Error>| {
             log.report(match event {
                 Event::Started { index } => ConnectEvent::Started {
                     attempt: index,
-                    addr: addrs[index],
+                    addr: addr(index),
                 },
                 Event::Failed { index, error } => ConnectEvent::Failed {
                     attempt: index,
-                    addr: addrs[index],
+                    addr: addr(index),
                     error,
                 },
                 Event::Won { index } => ConnectEvent::Won {
                     attempt: index,
-                    addr: addrs[index],
+                    addr: addr(index),
                 },
                 Event::Cancelled { index } => ConnectEvent::Cancelled {
                     attempt: index,
-                    addr: addrs[index],
+                    addr: addr(index),
                 },
             })
         };
-        let race = Staggered::new(attempts)
+        attempts
             .delay(self.attempt_delay)
             .on_event(report)
-            .deadline(deadline.map_or(Duration::MAX, |(left, _)| left));
-        let outcome = race.race(self.runtime.timer()).await;
+            .deadline(self.timeout.unwrap_or(Duration::MAX))
+            .race(self.runtime.timer())
+            .await
+    }
+
+    /// The stream of the winner, or the error naming every address tried.
+    fn finish(
+        &self,
+        host: Option<&str>,
+        outcome: Outcome<R::TcpStream, io::Error>,
+        tried: Mutex<Vec<SocketAddr>>,
+    ) -> Result<R::TcpStream, ConnectError> {
         if let Some((_, stream)) = outcome.winner {
             return Ok(stream);
         }
         let timed_out = outcome.timed_out;
-        let errors = addrs
-            .iter()
+        let errors = tried
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .into_iter()
             .zip(outcome.attempts)
-            .map(|(&addr, attempt)| {
-                let error = attempt.into_error().unwrap_or_else(|| match deadline {
-                    Some((_, limit)) if timed_out => io::Error::new(
+            .map(|(addr, attempt)| {
+                let error = attempt.into_error().unwrap_or_else(|| match self.timeout {
+                    Some(limit) if timed_out => io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("still connecting when the overall timeout of {limit:?} passed"),
                     ),
@@ -403,16 +506,19 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
                 (addr, error)
             })
             .collect();
-        match deadline {
-            Some((_, limit)) if timed_out => Err(ConnectError::timed_out(host, limit, errors)),
+        match self.timeout {
+            Some(limit) if timed_out => Err(ConnectError::timed_out(host, limit, errors)),
             _ => Err(ConnectError::all_failed(host, errors)),
         }
     }
 
     /// Resolves `host` as [`connect_host`](Self::connect_host) would, without connecting:
-    /// the addresses in the order the attempts would start (interleaved by family, RFC 8305
-    /// §4), or the same errors. The [`timeout`](Self::timeout) does not apply here; the
-    /// [`resolve_timeout`](Self::resolve_timeout) does.
+    /// every address, in the order `connect_host` would start them if none connected (RFC
+    /// 8305 §3 and §4: with an A answer that beat AAAA by more than the
+    /// [Resolution Delay](Self::resolution_delay), the IPv4 addresses come first), or the
+    /// same errors. It waits for both lookups (up to the
+    /// [`resolve_timeout`](Self::resolve_timeout)); the [`timeout`](Self::timeout) does not
+    /// apply here.
     ///
     /// For clients that take a resolver but not a connector (reqwest's
     /// `ClientBuilder::dns_resolver`): see `examples/reqwest.rs`.
@@ -429,52 +535,30 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     /// # }).unwrap();
     /// ```
     pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
-        let log = Log::new(self.observer.as_deref());
-        let addrs = self.lookup(&log, host).await?;
-        let addrs: Vec<SocketAddr> = interleave_by_family(addrs, self.first_family_count).collect();
-        if addrs.is_empty() {
-            return Err(ConnectError::no_addresses(Some(host)));
-        }
-        Ok(addrs)
-    }
-
-    /// `host:port` to addresses: a literal as it is, a name through both lookups.
-    async fn lookup(&self, log: &Log<'_>, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
         let (name, port) = match parse_target(host) {
             Ok(Target::Addr(addr)) => return Ok(Vec::from([addr])),
             Ok(Target::Name(name, port)) => (name, port),
             Err(why) => return Err(ConnectError::invalid_input(host, why)),
         };
-        let v6 = self.resolver.lookup(name, port, Family::V6);
-        let v4 = self.resolver.lookup(name, port, Family::V4);
-        let sleep = self
-            .resolve_timeout
-            .map(|limit| self.runtime.timer().sleep(limit));
-        let (answers, timed_out) = lookup_both(v6, v4, sleep).await;
-        let limit = if timed_out {
-            self.resolve_timeout
-        } else {
-            None
-        };
-        for (family, answer) in [(Family::V6, &answers.v6), (Family::V4, &answers.v4)] {
-            let no_answer;
-            let result = match answer {
-                Some(Ok(addrs)) => Ok(&addrs[..]),
-                Some(Err(error)) => Err(error),
-                None => {
-                    no_answer = io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "no answer within the resolve timeout of {:?}",
-                            limit.unwrap_or_default()
-                        ),
-                    );
-                    Err(&no_answer)
-                }
-            };
-            log.report(ConnectEvent::Resolved { family, result });
+        let log = Log::new(self.observer.as_deref());
+        let queue = resolution::queue(self.first_family_count);
+        let mut stream = resolution::addresses(&queue, |addr| addr);
+        let mut addrs = Vec::new();
+        let all = core::future::poll_fn(|cx| loop {
+            match Pin::new(&mut stream).poll_next(cx) {
+                Poll::Ready(Some(addr)) => addrs.push(addr),
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        });
+        alongside(self.lookups(name, port, &queue, &log), all).await;
+        if addrs.is_empty() {
+            return Err(match resolution::failure(&queue) {
+                Some(error) => ConnectError::resolve(host, error),
+                None => ConnectError::no_addresses(Some(host)),
+            });
         }
-        combine(answers, limit).map_err(|error| ConnectError::resolve(host, error))
+        Ok(addrs)
     }
 
     /// One attempt: a connect, bounded by the attempt timeout if there is one.
@@ -509,6 +593,7 @@ impl<R: Clone, D: Clone> Clone for HappyEyeballs<R, D> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             resolve_timeout: self.resolve_timeout,
+            resolution_delay: self.resolution_delay,
             socket: self.socket.clone(),
             observer: self.observer.clone(),
         }
@@ -525,6 +610,7 @@ impl<R: fmt::Debug, D: fmt::Debug> fmt::Debug for HappyEyeballs<R, D> {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("timeout", &self.timeout)
             .field("resolve_timeout", &self.resolve_timeout)
+            .field("resolution_delay", &self.resolution_delay)
             .field("socket", &self.socket)
             .field(
                 "observer",
@@ -532,4 +618,9 @@ impl<R: fmt::Debug, D: fmt::Debug> fmt::Debug for HappyEyeballs<R, D> {
             )
             .finish()
     }
+}
+
+/// `tried`, locked; no code of the user's runs under the lock.
+fn lock(tried: &Mutex<Vec<SocketAddr>>) -> MutexGuard<'_, Vec<SocketAddr>> {
+    tried.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -12,7 +12,8 @@
 //!   blocking the executor. Socket options (`TCP_NODELAY`, keepalive, buffer sizes, a local
 //!   address per family) are set through `socket2` on every attempt.
 //! - [`Resolve`]: the resolver seam, one lookup per address family; [`SystemResolver`]
-//!   (`getaddrinfo`, off the executor) is the default.
+//!   (`getaddrinfo`, off the executor) is the default, and [`HickoryResolver`] (feature
+//!   `net-hickory`) sends real, separate AAAA and A queries with `hickory-resolver`.
 //! - [`HttpConnector`] (feature `net-hyper`): a connector for hyper-util's legacy client,
 //!   with a comparison with hyper-util's own. reqwest takes no custom connector; it takes a
 //!   resolver, and `examples/reqwest.rs` plugs [`HappyEyeballs::resolve`] into it.
@@ -36,16 +37,22 @@
 //! - **Winner (§5).** The first connection wins; every other attempt is dropped before
 //!   `connect` returns, which closes its socket at once.
 //! - **Errors.** If none connects, [`ConnectError`] names every address with its own error.
-//! - **Resolution (§3), in part.** [`connect_host`](HappyEyeballs::connect_host) sends the
-//!   AAAA and A lookups separately and at once ([`Resolve`]: one future per family), and
-//!   waits for both, up to the resolve timeout (10 s); a family that failed or did not answer
-//!   in time is left out if the other gave addresses. **Not done yet:** starting on the first
-//!   answer, the Resolution Delay (50 ms), and late answers joining the race.
+//! - **Resolution (§3).** [`connect_host`](HappyEyeballs::connect_host) sends the AAAA and
+//!   A lookups separately and at once ([`Resolve`]: one future per family) and starts on the
+//!   first useful answer: an AAAA answer starts the race at once; an A answer that comes
+//!   first waits up to the Resolution Delay (50 ms) for AAAA; addresses that arrive later
+//!   join the race in their interleaved place. A family that fails, or does not answer
+//!   within the resolve timeout (10 s), is left out; if neither gives an address, one error
+//!   names both lookups. Each answer and the Resolution Delay are reported as
+//!   [`ConnectEvent`]s as they happen.
 //! - **Address selection (RFC 6724).** Within a family the order is the resolver's. With the
 //!   [`SystemResolver`] that is `getaddrinfo`'s, which on glibc and musl sorts by RFC 6724
 //!   (RFC 3484 on old glibc), with the source address rules only the platform knows and its
 //!   policy table (`/etc/gai.conf` on glibc); other systems order as their `getaddrinfo`
-//!   does. Across families, IPv6 goes first
+//!   does. [`HickoryResolver`] sorts each DNS answer itself: rules 1, 2, 5, 6, 8, 9 (IPv6)
+//!   and 10, with the OS's source address for each destination and the default policy
+//!   table; not rules 3, 4 and 7, which need what the platform does not tell portably.
+//!   Across families, IPv6 goes first
 //!   (rule 6: the default policy table ranks IPv6 above IPv4) unless the OS has no route to
 //!   the first IPv6 address (rule 1: unusable destination; asked by connecting a UDP socket,
 //!   which sends nothing). Not applied across families: rules 2 to 5, 7 to 9 (scope, deprecated
@@ -58,7 +65,9 @@
 //! stacks without `std` (smoltcp, embassy-net) can order their own address types with
 //! [`interleave`]. The connects need a runtime: feature `net-tokio` adds [`Tokio`] and
 //! `net-async-io` adds [`AsyncIo`]; each implies `std`. `net-hyper` adds [`HttpConnector`]
-//! (implies `net-tokio`; brings `hyper-util`, `tower-service` and `http`).
+//! (implies `net-tokio`; brings `hyper-util`, `tower-service` and `http`), and `net-hickory`
+//! adds [`HickoryResolver`] (implies `net-tokio`; brings `hickory-resolver`, which needs
+//! Rust 1.88).
 //!
 //! # Example
 //!
@@ -82,9 +91,10 @@ mod interleave;
 
 pub use self::interleave::{interleave, interleave_by_family, Interleave};
 
-// used by the hickory resolver (issue 12)
+// RFC 6724 for DNS answers (the hickory resolver), and rule 1 across families (resolution):
+// without `net-hickory`, only the latter is used.
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
-#[allow(dead_code)]
+#[cfg_attr(not(feature = "net-hickory"), allow(dead_code))]
 mod address_selection;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod error;
@@ -103,6 +113,8 @@ mod socket;
 
 #[cfg(feature = "net-async-io")]
 pub mod async_io;
+#[cfg(feature = "net-hickory")]
+mod hickory;
 #[cfg(feature = "net-hyper")]
 mod hyper;
 #[cfg(feature = "net-tokio")]
@@ -116,8 +128,11 @@ pub use self::error::{ConnectError, ConnectErrorKind};
 pub use self::event::ConnectEvent;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::happy_eyeballs::{
-    HappyEyeballs, DEFAULT_ATTEMPT_DELAY, DEFAULT_RESOLVE_TIMEOUT, MIN_ATTEMPT_DELAY,
+    HappyEyeballs, DEFAULT_ATTEMPT_DELAY, DEFAULT_RESOLUTION_DELAY, DEFAULT_RESOLVE_TIMEOUT,
+    MIN_ATTEMPT_DELAY,
 };
+#[cfg(feature = "net-hickory")]
+pub use self::hickory::HickoryResolver;
 #[cfg(feature = "net-hyper")]
 pub use self::hyper::{HttpConnecting, HttpConnector};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]

@@ -2,9 +2,6 @@
 
 use core::fmt;
 use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
-use core::time::Duration;
 use std::borrow::ToOwned;
 use std::format;
 use std::io;
@@ -54,13 +51,15 @@ impl fmt::Display for Family {
 /// A name resolver for [`HappyEyeballs::connect_host`](super::HappyEyeballs::connect_host):
 /// one lookup per address family, so that the AAAA and A queries are separate futures.
 ///
-/// [`HappyEyeballs`](super::HappyEyeballs) starts both lookups at once and waits for both (up
-/// to its [`resolve_timeout`](super::HappyEyeballs::resolve_timeout)); a family whose lookup
-/// failed or timed out is left out if the other one gave addresses. Keeping the families
-/// apart is what RFC 8305 §3 builds on (start on the first useful answer, let late answers
-/// join the race); that part is not done yet.
+/// [`HappyEyeballs`](super::HappyEyeballs) starts both lookups at once, AAAA first, and acts
+/// on each answer as it arrives (RFC 8305 §3): an AAAA answer starts the race, an A answer
+/// that comes first waits up to the Resolution Delay for AAAA, and a later answer's addresses
+/// join the race. So a resolver should answer each family as soon as it can, and not hold
+/// one answer back for the other. A lookup that fails, or outlasts the
+/// [resolve timeout](super::HappyEyeballs::resolve_timeout), leaves its family out.
 ///
-/// The default is [`SystemResolver`]. A resolver of your own (a DNS client, a cache, fixed
+/// The default is [`SystemResolver`]; [`HickoryResolver`](super::HickoryResolver) (feature
+/// `net-hickory`) is a DNS client. A resolver of your own (a DNS client, a cache, fixed
 /// answers in tests) plugs in with [`HappyEyeballs::resolver`](super::HappyEyeballs::resolver):
 ///
 /// ```
@@ -314,126 +313,6 @@ pub(crate) fn parse_port(port: &str) -> Result<u16, String> {
         .map_err(|_| format!("port {port} is out of range (0 to 65535)"))
 }
 
-/// The outcome of the lookups of both families.
-pub(crate) struct Answers {
-    pub(crate) v6: Option<io::Result<Vec<SocketAddr>>>,
-    pub(crate) v4: Option<io::Result<Vec<SocketAddr>>>,
-}
-
-pin_project_lite::pin_project! {
-    /// Both lookups at once, until both are done or `sleep` completes.
-    pub(crate) struct LookupBoth<A, B, S> {
-        #[pin]
-        v6: A,
-        #[pin]
-        v4: B,
-        #[pin]
-        sleep: Option<S>,
-        answers: Option<Answers>,
-    }
-}
-
-pub(crate) fn lookup_both<A, B, S>(v6: A, v4: B, sleep: Option<S>) -> LookupBoth<A, B, S> {
-    LookupBoth {
-        v6,
-        v4,
-        sleep,
-        answers: Some(Answers { v6: None, v4: None }),
-    }
-}
-
-impl<A, B, S> Future for LookupBoth<A, B, S>
-where
-    A: Future<Output = io::Result<Vec<SocketAddr>>>,
-    B: Future<Output = io::Result<Vec<SocketAddr>>>,
-    S: Future<Output = ()>,
-{
-    /// The answers, and whether the timeout cut them short.
-    type Output = (Answers, bool);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let answers = this
-            .answers
-            .as_mut()
-            .expect("LookupBoth polled after it completed");
-        if answers.v6.is_none() {
-            if let Poll::Ready(answer) = this.v6.poll(cx) {
-                answers.v6 = Some(answer);
-            }
-        }
-        if answers.v4.is_none() {
-            if let Poll::Ready(answer) = this.v4.poll(cx) {
-                answers.v4 = Some(answer);
-            }
-        }
-        if answers.v6.is_some() && answers.v4.is_some() {
-            return Poll::Ready((this.answers.take().unwrap(), false));
-        }
-        let expired = match this.sleep.as_pin_mut() {
-            Some(sleep) => sleep.poll(cx).is_ready(),
-            None => false,
-        };
-        if expired {
-            return Poll::Ready((this.answers.take().unwrap(), true));
-        }
-        Poll::Pending
-    }
-}
-
-/// Joins the answers of both families into one list, IPv6 first unless it has no route.
-/// Returns the addresses, or the error naming each family's failure.
-pub(crate) fn combine(
-    answers: Answers,
-    timed_out: Option<Duration>,
-) -> Result<Vec<SocketAddr>, io::Error> {
-    let mut failures: Vec<String> = Vec::new();
-    let mut kind = None;
-    let mut take = |family: Family, answer: Option<io::Result<Vec<SocketAddr>>>| match answer {
-        Some(Ok(addrs)) => addrs,
-        Some(Err(error)) => {
-            failures.push(format!("{family} lookup failed: {error}"));
-            kind.get_or_insert(error.kind());
-            Vec::new()
-        }
-        None => {
-            let limit = timed_out.unwrap_or_default();
-            failures.push(format!("{family} lookup timed out after {limit:?}"));
-            kind.get_or_insert(io::ErrorKind::TimedOut);
-            Vec::new()
-        }
-    };
-    let v6 = take(Family::V6, answers.v6);
-    let v4 = take(Family::V4, answers.v4);
-    if v6.is_empty() && v4.is_empty() && !failures.is_empty() {
-        return Err(io::Error::new(
-            kind.unwrap_or(io::ErrorKind::Other),
-            failures.join("; "),
-        ));
-    }
-    Ok(if v6_first(&v6, &v4) {
-        v6.into_iter().chain(v4).collect()
-    } else {
-        v4.into_iter().chain(v6).collect()
-    })
-}
-
-/// RFC 6724 prefers IPv6 (rule 6, precedence) once unusable destinations are set aside
-/// (rule 1). Whether the first IPv6 address is usable is asked of the OS the way `getaddrinfo`
-/// does it: a UDP socket is connected to it (which sends nothing) to see whether there is a
-/// route and a source address. A loopback destination is usable as is.
-fn v6_first(v6: &[SocketAddr], v4: &[SocketAddr]) -> bool {
-    let (Some(first6), Some(_)) = (v6.first(), v4.first()) else {
-        return !v6.is_empty();
-    };
-    if first6.ip().is_loopback() {
-        return true;
-    }
-    let probe = std::net::UdpSocket::bind((std::net::Ipv6Addr::UNSPECIFIED, 0))
-        .and_then(|socket| socket.connect(SocketAddr::new(first6.ip(), 9)));
-    probe.is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,60 +363,5 @@ mod tests {
             parse_target("[::g]:80").unwrap_err(),
             "invalid IPv6 address [::g]"
         );
-    }
-
-    #[test]
-    fn combine_keeps_what_answered() {
-        let ok = |a: &[&str]| Some(Ok(a.iter().map(|s| addr(s)).collect()));
-        let failed = || Some(Err(io::Error::new(io::ErrorKind::NotFound, "nx")));
-        let both = combine(
-            Answers {
-                v6: ok(&["[::1]:1"]),
-                v4: ok(&["127.0.0.1:1"]),
-            },
-            None,
-        )
-        .unwrap();
-        assert_eq!(both, [addr("[::1]:1"), addr("127.0.0.1:1")]);
-        let v4_only = combine(
-            Answers {
-                v6: failed(),
-                v4: ok(&["127.0.0.1:1"]),
-            },
-            None,
-        )
-        .unwrap();
-        assert_eq!(v4_only, [addr("127.0.0.1:1")]);
-        let late_v6 = combine(
-            Answers {
-                v6: None,
-                v4: ok(&["127.0.0.1:1"]),
-            },
-            Some(Duration::from_secs(1)),
-        )
-        .unwrap();
-        assert_eq!(late_v6, [addr("127.0.0.1:1")]);
-        let err = combine(
-            Answers {
-                v6: failed(),
-                v4: None,
-            },
-            Some(Duration::from_secs(1)),
-        )
-        .unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        assert_eq!(
-            err.to_string(),
-            "IPv6 (AAAA) lookup failed: nx; IPv4 (A) lookup timed out after 1s"
-        );
-        let empty = combine(
-            Answers {
-                v6: ok(&[]),
-                v4: ok(&[]),
-            },
-            None,
-        )
-        .unwrap();
-        assert!(empty.is_empty());
     }
 }

@@ -49,11 +49,6 @@ pub trait Runtime: sealed::Sealed + Clone + Send + Sync {
     /// The timer.
     fn timer(&self) -> Self::Timer;
 
-    /// Now, on the clock of this runtime's timer (tokio's paused clock included): what the
-    /// overall timeout's time left after resolution is measured with.
-    #[doc(hidden)]
-    fn now(&self) -> std::time::Instant;
-
     /// Connects to one address, with `options` applied to the socket before the connect.
     /// Dropping the future closes its socket.
     #[doc(hidden)]

@@ -53,10 +53,6 @@ impl Runtime for Tokio {
         TokioTimer
     }
 
-    fn now(&self) -> std::time::Instant {
-        ::tokio::time::Instant::now().into_std()
-    }
-
     async fn connect(&self, addr: SocketAddr, options: &SocketOptions) -> io::Result<TcpStream> {
         let socket = match addr {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
