@@ -51,21 +51,29 @@ fn ipv6(test: &str) -> bool {
     }
 }
 
-/// The number of this machine's TCP sockets in SYN_SENT towards `addr`'s port: the attempts
-/// still trying to connect to it. `None` where `/proc/net/tcp` is not there to read.
+/// The number of this machine's TCP sockets in SYN_SENT towards `addr`: the attempts still
+/// trying to connect to it. `None` where `/proc/net/tcp` is not there to read.
+///
+/// The table prints an address as its 32-bit words in hex, each in host byte order, then the
+/// port; both are compared (a port alone would also count a socket connecting to the same
+/// port on the other family's loopback, from a test running beside this one).
 fn connecting_to(addr: SocketAddr) -> Option<usize> {
-    let mut count = 0;
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = std::fs::read_to_string(table).ok()?;
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port = fields[2].rsplit(':').next().unwrap();
-            let syn_sent = fields[3] == "02";
-            if syn_sent && u16::from_str_radix(port, 16) == Ok(addr.port()) {
-                count += 1;
-            }
-        }
-    }
+    let (table, octets) = match addr.ip() {
+        IpAddr::V4(ip) => ("/proc/net/tcp", ip.octets().to_vec()),
+        IpAddr::V6(ip) => ("/proc/net/tcp6", ip.octets().to_vec()),
+    };
+    let want: String = octets
+        .chunks(4)
+        .map(|word| format!("{:08X}", u32::from_ne_bytes(word.try_into().unwrap())))
+        .collect();
+    let want = format!("{want}:{:04X}", addr.port());
+    let text = std::fs::read_to_string(table).ok()?;
+    let count = text
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
+        .filter(|fields| fields[2] == want && fields[3] == "02")
+        .count();
     Some(count)
 }
 
