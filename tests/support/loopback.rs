@@ -68,6 +68,52 @@ impl BlackHole {
     }
 }
 
+/// What to put at an address of [`on_one_port`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A listener: connects complete at once (in the kernel; nobody accepts).
+    Good,
+    /// A [`BlackHole`].
+    BlackHole,
+    /// A [`Refusing`] port.
+    Refusing,
+}
+
+/// Endpoints at each of `ips`, all on one port number, as a DNS answer gives them (a name's
+/// addresses share the port of `host:port`). Returns the port and what keeps them open. The
+/// port is one the OS just gave out on the first address; it is tried on the others, and
+/// another is picked if one of them has it taken.
+pub fn on_one_port(
+    endpoints: &[(IpAddr, Endpoint)],
+) -> io::Result<(u16, Vec<Box<dyn std::any::Any>>)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let first = endpoints
+            .first()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |e| e.0);
+        let port = std::net::TcpListener::bind(SocketAddr::new(first, 0))?
+            .local_addr()?
+            .port();
+        let made: io::Result<Vec<Box<dyn std::any::Any>>> = endpoints
+            .iter()
+            .map(|&(ip, what)| -> io::Result<Box<dyn std::any::Any>> {
+                let addr = SocketAddr::new(ip, port);
+                Ok(match what {
+                    Endpoint::Good => Box::new(std::net::TcpListener::bind(addr)?),
+                    Endpoint::BlackHole => Box::new(BlackHole::at(addr)?),
+                    Endpoint::Refusing => Box::new(Refusing::at(addr)?),
+                })
+            })
+            .collect();
+        match made {
+            Ok(keep) => return Ok((port, keep)),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no port free on every address")))
+}
+
 /// A port that refuses: bound (so nobody else takes it), not listening.
 pub struct Refusing {
     /// The refusing address.
