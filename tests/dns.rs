@@ -66,7 +66,9 @@ fn connector(
                 } => format!("{family}: error: {e}"),
                 ConnectEvent::ResolutionDelayStarted { delay } => format!("wait {delay:?}"),
                 ConnectEvent::ResolutionDelayPassed { .. } => "waited".to_owned(),
-                ConnectEvent::Started { attempt, addr } => format!("#{attempt} {} started", addr.ip()),
+                ConnectEvent::Started { attempt, addr } => {
+                    format!("#{attempt} {} started", addr.ip())
+                }
                 ConnectEvent::Failed { attempt, .. } => format!("#{attempt} failed"),
                 ConnectEvent::Won { attempt, .. } => format!("#{attempt} won"),
                 ConnectEvent::Cancelled { attempt, .. } => format!("#{attempt} cancelled"),
@@ -79,7 +81,12 @@ fn connector(
 
 /// The timeline's lines without their times.
 fn what(timeline: &Mutex<Vec<Line>>) -> Vec<String> {
-    timeline.lock().unwrap().iter().map(|(_, l)| l.clone()).collect()
+    timeline
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect()
 }
 
 /// When the first line that starts with `prefix` happened.
@@ -106,13 +113,23 @@ fn addrs(ips: &[IpAddr]) -> Answer {
 async fn aaaa_first_starts_the_race_at_once() -> io::Result<()> {
     let server = DnsServer::start().await?;
     let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4, Endpoint::Good)])?;
-    answers(&server, "aaaa-first.test", (0, addrs(&[V6])), (300, addrs(&[V4])));
+    answers(
+        &server,
+        "aaaa-first.test",
+        (0, addrs(&[V6])),
+        (300, addrs(&[V4])),
+    );
     let (connector, timeline, t0) = connector(&server, ms(250));
     *t0.lock().unwrap() = Instant::now();
-    let stream = connector.connect_host(&format!("aaaa-first.test:{port}")).await?;
+    let stream = connector
+        .connect_host(&format!("aaaa-first.test:{port}"))
+        .await?;
     let elapsed = t0.lock().unwrap().elapsed();
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
-    assert!(elapsed < ms(250), "connected in {elapsed:?}, not before the A answer at 300 ms");
+    assert!(
+        elapsed < ms(250),
+        "connected in {elapsed:?}, not before the A answer at 300 ms"
+    );
     // The A answer had not come: the race did not wait for it.
     assert_eq!(
         what(&timeline),
@@ -121,7 +138,10 @@ async fn aaaa_first_starts_the_race_at_once() -> io::Result<()> {
     // Both queries were sent, separately and at once.
     let queries = server.queries();
     let kinds: Vec<&str> = queries.iter().map(|q| q.2).collect();
-    assert!(kinds.contains(&"AAAA") && kinds.contains(&"A"), "{queries:?}");
+    assert!(
+        kinds.contains(&"AAAA") && kinds.contains(&"A"),
+        "{queries:?}"
+    );
     assert!(queries.iter().all(|q| q.0 < ms(200)), "{queries:?}");
     Ok(())
 }
@@ -130,10 +150,17 @@ async fn aaaa_first_starts_the_race_at_once() -> io::Result<()> {
 async fn a_first_then_aaaa_within_the_resolution_delay_goes_ipv6_first() -> io::Result<()> {
     let server = DnsServer::start().await?;
     let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4, Endpoint::Good)])?;
-    answers(&server, "within.test", (15, addrs(&[V6])), (0, addrs(&[V4])));
+    answers(
+        &server,
+        "within.test",
+        (15, addrs(&[V6])),
+        (0, addrs(&[V4])),
+    );
     let (connector, timeline, t0) = connector(&server, ms(250));
     *t0.lock().unwrap() = Instant::now();
-    let stream = connector.connect_host(&format!("within.test:{port}")).await?;
+    let stream = connector
+        .connect_host(&format!("within.test:{port}"))
+        .await?;
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
     assert_eq!(
         what(&timeline),
@@ -153,10 +180,17 @@ async fn a_first_then_aaaa_within_the_resolution_delay_goes_ipv6_first() -> io::
 async fn a_first_then_aaaa_after_the_resolution_delay_goes_ipv4() -> io::Result<()> {
     let server = DnsServer::start().await?;
     let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4, Endpoint::Good)])?;
-    answers(&server, "after.test", (400, addrs(&[V6])), (0, addrs(&[V4])));
+    answers(
+        &server,
+        "after.test",
+        (400, addrs(&[V6])),
+        (0, addrs(&[V4])),
+    );
     let (connector, timeline, t0) = connector(&server, ms(250));
     *t0.lock().unwrap() = Instant::now();
-    let stream = connector.connect_host(&format!("after.test:{port}")).await?;
+    let stream = connector
+        .connect_host(&format!("after.test:{port}"))
+        .await?;
     let elapsed = t0.lock().unwrap().elapsed();
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V4, port));
     assert_eq!(
@@ -171,7 +205,10 @@ async fn a_first_then_aaaa_after_the_resolution_delay_goes_ipv4() -> io::Result<
     );
     let a = when(&timeline, "IPv4");
     assert!(when(&timeline, "waited") >= a + 50);
-    assert!(elapsed >= ms(50) && elapsed < ms(400), "connected in {elapsed:?}");
+    assert!(
+        elapsed >= ms(50) && elapsed < ms(400),
+        "connected in {elapsed:?}"
+    );
     Ok(())
 }
 
@@ -182,30 +219,64 @@ async fn one_family_failing_leaves_it_out() -> io::Result<()> {
     let (connector, timeline, _) = connector(&server, ms(250));
 
     // AAAA SERVFAIL: IPv4 at once, with no Resolution Delay (AAAA is already done).
-    answers(&server, "servfail6.test", (0, Answer::ServFail), (10, addrs(&[V4])));
-    let stream = connector.connect_host(&format!("servfail6.test:{port}")).await?;
+    answers(
+        &server,
+        "servfail6.test",
+        (0, Answer::ServFail),
+        (10, addrs(&[V4])),
+    );
+    let stream = connector
+        .connect_host(&format!("servfail6.test:{port}"))
+        .await?;
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V4, port));
     let lines = what(&timeline);
-    assert!(lines[0].starts_with("IPv6 (AAAA): error: ") && lines[0].contains("SERVFAIL"), "{lines:?}");
-    assert_eq!(lines[1..], ["IPv4 (A): [127.0.0.1]", "#0 127.0.0.1 started", "#0 won"]);
+    assert!(
+        lines[0].starts_with("IPv6 (AAAA): error: ") && lines[0].contains("SERVFAIL"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[1..],
+        ["IPv4 (A): [127.0.0.1]", "#0 127.0.0.1 started", "#0 won"]
+    );
 
     // A NXDOMAIN (a server that lies about one family): IPv6 goes alone.
     timeline.lock().unwrap().clear();
-    answers(&server, "nx4.test", (10, addrs(&[V6])), (0, Answer::NxDomain));
+    answers(
+        &server,
+        "nx4.test",
+        (10, addrs(&[V6])),
+        (0, Answer::NxDomain),
+    );
     let stream = connector.connect_host(&format!("nx4.test:{port}")).await?;
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
 
     // AAAA never answered: the Resolution Delay, not the resolver's timeout, holds IPv4 back.
     timeline.lock().unwrap().clear();
-    answers(&server, "silent6.test", (0, Answer::NoAnswer), (0, addrs(&[V4])));
+    answers(
+        &server,
+        "silent6.test",
+        (0, Answer::NoAnswer),
+        (0, addrs(&[V4])),
+    );
     let t0 = Instant::now();
-    let stream = connector.connect_host(&format!("silent6.test:{port}")).await?;
+    let stream = connector
+        .connect_host(&format!("silent6.test:{port}"))
+        .await?;
     let elapsed = t0.elapsed();
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V4, port));
-    assert!(elapsed >= ms(50) && elapsed < ms(1000), "connected in {elapsed:?}");
+    assert!(
+        elapsed >= ms(50) && elapsed < ms(1000),
+        "connected in {elapsed:?}"
+    );
     assert_eq!(
         what(&timeline),
-        ["IPv4 (A): [127.0.0.1]", "wait 50ms", "waited", "#0 127.0.0.1 started", "#0 won"]
+        [
+            "IPv4 (A): [127.0.0.1]",
+            "wait 50ms",
+            "waited",
+            "#0 127.0.0.1 started",
+            "#0 won"
+        ]
     );
     Ok(())
 }
@@ -215,24 +286,43 @@ async fn both_families_failing_is_one_error_naming_both_lookups() -> io::Result<
     let server = DnsServer::start().await?;
     let (connector, timeline, _) = connector(&server, ms(250));
 
-    answers(&server, "broken.test", (0, Answer::ServFail), (5, Answer::NxDomain));
+    answers(
+        &server,
+        "broken.test",
+        (0, Answer::ServFail),
+        (5, Answer::NxDomain),
+    );
     let err = connector.connect_host("broken.test:443").await.unwrap_err();
     assert_eq!(err.kind(), ConnectErrorKind::Resolve);
     assert_eq!(err.host(), Some("broken.test:443"));
     let message = err.to_string();
-    assert!(message.starts_with("could not resolve broken.test:443: IPv6 (AAAA) lookup failed: "), "{message}");
-    assert!(message.contains("SERVFAIL") && message.contains("; IPv4 (A) lookup failed: "), "{message}");
+    assert!(
+        message.starts_with("could not resolve broken.test:443: IPv6 (AAAA) lookup failed: "),
+        "{message}"
+    );
+    assert!(
+        message.contains("SERVFAIL") && message.contains("; IPv4 (A) lookup failed: "),
+        "{message}"
+    );
     assert!(message.contains("NXDOMAIN"), "{message}");
     assert!(err.attempts().is_empty());
     assert_eq!(what(&timeline).len(), 2, "both lookups reported");
 
     // A name the server does not know: NXDOMAIN for both, which converts to NotFound.
-    let err = connector.connect_host("nowhere.test:443").await.unwrap_err();
+    let err = connector
+        .connect_host("nowhere.test:443")
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ConnectErrorKind::Resolve);
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
 
     // NOERROR with no records in either family: the name has no address.
-    answers(&server, "empty.test", (0, Answer::Empty), (0, Answer::Empty));
+    answers(
+        &server,
+        "empty.test",
+        (0, Answer::Empty),
+        (0, Answer::Empty),
+    );
     let err = connector.connect_host("empty.test:443").await.unwrap_err();
     assert_eq!(err.kind(), ConnectErrorKind::NoAddresses);
     assert_eq!(err.to_string(), "empty.test:443 resolved to no addresses");
@@ -242,13 +332,21 @@ async fn both_families_failing_is_one_error_naming_both_lookups() -> io::Result<
 #[tokio::test]
 async fn a_server_that_never_answers_ends_at_the_resolve_timeout() -> io::Result<()> {
     let server = DnsServer::start().await?;
-    answers(&server, "hangs.test", (0, Answer::NoAnswer), (0, Answer::NoAnswer));
+    answers(
+        &server,
+        "hangs.test",
+        (0, Answer::NoAnswer),
+        (0, Answer::NoAnswer),
+    );
     let (connector, _, _) = connector(&server, ms(250));
     let connector = connector.resolve_timeout(ms(300));
     let t0 = Instant::now();
     let err = connector.connect_host("hangs.test:443").await.unwrap_err();
     let elapsed = t0.elapsed();
-    assert!(elapsed >= ms(300) && elapsed < ms(3000), "failed after {elapsed:?}");
+    assert!(
+        elapsed >= ms(300) && elapsed < ms(3000),
+        "failed after {elapsed:?}"
+    );
     assert_eq!(err.kind(), ConnectErrorKind::Resolve);
     assert_eq!(
         err.to_string(),
@@ -275,7 +373,12 @@ async fn late_answers_join_the_race_in_their_turn() -> io::Result<()> {
     let server = DnsServer::start().await?;
     let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4_B, Endpoint::BlackHole)])?;
     // A at once with a black hole; AAAA 150 ms later with a good address.
-    answers(&server, "late.test", (150, addrs(&[V6])), (0, addrs(&[V4_B])));
+    answers(
+        &server,
+        "late.test",
+        (150, addrs(&[V6])),
+        (0, addrs(&[V4_B])),
+    );
     let (connector, timeline, t0) = connector(&server, ms(250));
     *t0.lock().unwrap() = Instant::now();
     let stream = connector.connect_host(&format!("late.test:{port}")).await?;
@@ -306,7 +409,12 @@ async fn a_due_start_waits_for_the_next_answer_then_goes_at_once() -> io::Result
     let server = DnsServer::start().await?;
     let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4_B, Endpoint::BlackHole)])?;
     // The next start is due at 50 + 100 ms, but AAAA only answers at 500 ms.
-    answers(&server, "due.test", (500, addrs(&[V6])), (0, addrs(&[V4_B])));
+    answers(
+        &server,
+        "due.test",
+        (500, addrs(&[V6])),
+        (0, addrs(&[V4_B])),
+    );
     let (connector, timeline, t0) = connector(&server, ms(100));
     *t0.lock().unwrap() = Instant::now();
     let stream = connector.connect_host(&format!("due.test:{port}")).await?;
@@ -314,7 +422,11 @@ async fn a_due_start_waits_for_the_next_answer_then_goes_at_once() -> io::Result
     let answered = when(&timeline, "IPv6");
     let started = when(&timeline, "#1 ::1 started");
     assert!(answered >= 500);
-    assert!(started >= answered && started < answered + 100, "{:?}", timeline.lock().unwrap());
+    assert!(
+        started >= answered && started < answered + 100,
+        "{:?}",
+        timeline.lock().unwrap()
+    );
     Ok(())
 }
 
@@ -344,23 +456,37 @@ async fn a_black_holed_first_address_with_resolution_in_flight() -> io::Result<(
     let first = when(&timeline, "#0 ");
     assert!(when(&timeline, "IPv4") >= 100 && when(&timeline, "IPv4") < first + 250);
     assert!(when(&timeline, "#1 ") >= first + 250);
-    assert!(elapsed >= ms(250) && elapsed < ms(1000), "connected in {elapsed:?}");
+    assert!(
+        elapsed >= ms(250) && elapsed < ms(1000),
+        "connected in {elapsed:?}"
+    );
     Ok(())
 }
 
 #[tokio::test]
-async fn resolve_gives_every_address_in_the_order_connect_host_would_start_them() -> io::Result<()> {
+async fn resolve_gives_every_address_in_the_order_connect_host_would_start_them() -> io::Result<()>
+{
     let server = DnsServer::start().await?;
     let (connector, _, _) = connector(&server, ms(250));
     let v6b = IpAddr::V6("::2".parse().unwrap());
     // AAAA within the Resolution Delay: interleaved, IPv6 first.
-    answers(&server, "order.test", (10, addrs(&[V6, v6b])), (0, addrs(&[V4, V4_B])));
+    answers(
+        &server,
+        "order.test",
+        (10, addrs(&[V6, v6b])),
+        (0, addrs(&[V4, V4_B])),
+    );
     let order = connector.resolve("order.test:80").await?;
     let ips: Vec<IpAddr> = order.iter().map(SocketAddr::ip).collect();
     assert_eq!(ips, [V6, V4, v6b, V4_B]);
     assert!(order.iter().all(|a| a.port() == 80));
     // AAAA after it: IPv4 went first, and the late IPv6 addresses follow.
-    answers(&server, "order.test", (150, addrs(&[V6, v6b])), (0, addrs(&[V4, V4_B])));
+    answers(
+        &server,
+        "order.test",
+        (150, addrs(&[V6, v6b])),
+        (0, addrs(&[V4, V4_B])),
+    );
     let order = connector.resolve("order.test:80").await?;
     let ips: Vec<IpAddr> = order.iter().map(SocketAddr::ip).collect();
     assert_eq!(ips, [V4, V4_B, V6, v6b]);

@@ -25,12 +25,13 @@ impl BlackHole {
     /// A black hole on `ip` (a loopback address), port chosen by the OS. Fails if the
     /// machine does not drop SYNs to a full accept queue.
     pub fn new(ip: IpAddr) -> io::Result<BlackHole> {
-        let listener = Socket::new(
-            Domain::for_address(SocketAddr::new(ip, 0)),
-            Type::STREAM,
-            None,
-        )?;
-        listener.bind(&SocketAddr::new(ip, 0).into())?;
+        Self::at(SocketAddr::new(ip, 0))
+    }
+
+    /// A black hole at `addr` (port 0: chosen by the OS).
+    pub fn at(addr: SocketAddr) -> io::Result<BlackHole> {
+        let listener = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        listener.bind(&addr.into())?;
         listener.listen(0)?;
         let addr = listener
             .local_addr()?
@@ -124,12 +125,13 @@ pub struct Refusing {
 impl Refusing {
     /// A refusing port on `ip`.
     pub fn new(ip: IpAddr) -> io::Result<Refusing> {
-        let socket = Socket::new(
-            Domain::for_address(SocketAddr::new(ip, 0)),
-            Type::STREAM,
-            None,
-        )?;
-        socket.bind(&SocketAddr::new(ip, 0).into())?;
+        Self::at(SocketAddr::new(ip, 0))
+    }
+
+    /// A refusing port at `addr` (port 0: chosen by the OS).
+    pub fn at(addr: SocketAddr) -> io::Result<Refusing> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.bind(&addr.into())?;
         let addr = socket
             .local_addr()?
             .as_socket()
