@@ -5,21 +5,37 @@
 //! cancelled, in milliseconds since the connect began. It then runs the same address list
 //! through plain sequential `TcpStream::connect`, capped at 3 s, and prints both side by side.
 //!
-//! It needs no network: everything is on 127.0.0.1. Given `host:port` arguments, it connects
+//! Part 4 resolves a name through a DNS server on loopback (hickory-server, in this process)
+//! whose AAAA answer is late, and shows RFC 8305 §3 on the same timeline: the A answer, the
+//! Resolution Delay, and the race starting before AAAA has answered.
+//!
+//! It needs no network: everything is on 127.0.0.1 and [::1]. Given `host:port` arguments, it connects
 //! to those instead (and then it does use the network and the system resolver).
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use staggered::net::{ConnectEvent, HappyEyeballs, Tokio};
+use staggered::net::{
+    ConnectEvent, HappyEyeballs, HickoryResolver, Tokio, DEFAULT_RESOLUTION_DELAY,
+};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 const DELAY: Duration = Duration::from_millis(250);
 const CAP: Duration = Duration::from_secs(3);
 const SLOW_DRAIN: Duration = Duration::from_millis(500);
+/// How late the DNS server of part 4 answers AAAA.
+const AAAA_LATE: Duration = Duration::from_millis(600);
+
+#[path = "../tests/support/dns.rs"]
+mod dns;
+#[path = "../tests/support/loopback.rs"]
+mod loopback;
+
+use dns::{Answer, DnsServer, Family as Query};
+use loopback::{on_one_port, Endpoint};
 
 /// Labels for the addresses in the timeline.
 type Names = Arc<HashMap<SocketAddr, String>>;
@@ -85,6 +101,97 @@ async fn main() -> io::Result<()> {
         sequential.0.as_millis(),
         sequential.1
     );
+
+    println!();
+    resolution().await?;
+    Ok(())
+}
+
+/// Part 4: a name through a DNS server on loopback whose AAAA answer is late. RFC 8305 §3:
+/// the A answer starts the Resolution Delay, the race starts on IPv4 when it passes, and the
+/// AAAA answer is not waited for.
+async fn resolution() -> io::Result<()> {
+    let dns = DnsServer::start().await?;
+    let (hole, good, v6) = (
+        IpAddr::from([127, 0, 0, 2]),
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    );
+    let (port, _keep) = on_one_port(&[
+        (good, Endpoint::Good),
+        (hole, Endpoint::BlackHole),
+        (v6, Endpoint::Good),
+    ])?;
+    dns.answer(
+        "shop.test",
+        Query::V4,
+        Duration::ZERO,
+        Answer::Addrs(vec![hole, good]),
+    );
+    dns.answer("shop.test", Query::V6, AAAA_LATE, Answer::Addrs(vec![v6]));
+    let mut names = HashMap::new();
+    for (ip, name) in [(hole, "black hole"), (good, "good"), (v6, "good")] {
+        let addr = SocketAddr::new(ip, port);
+        names.insert(addr, format!("{addr} ({name})"));
+    }
+    let names: Names = Arc::new(names);
+    let host = format!("shop.test:{port}");
+    println!(
+        "4. A name, through a DNS server on loopback (hickory-server at {}), RFC 8305 §3:",
+        dns.addr()
+    );
+    println!("     shop.test  A     at once:        {hole} (black hole), {good} (good)");
+    println!(
+        "     shop.test  AAAA  after {} ms:   {v6} (good)",
+        AAAA_LATE.as_millis()
+    );
+    println!(
+        "   connect_host({host:?}) with staggered::net::HickoryResolver (Resolution Delay {} ms, attempt delay {} ms):",
+        DEFAULT_RESOLUTION_DELAY.as_millis(),
+        DELAY.as_millis()
+    );
+    let t0 = Instant::now();
+    let labels = names.clone();
+    let connector = HappyEyeballs::new(Tokio)
+        .resolver(HickoryResolver::new(dns.resolver()?))
+        .attempt_delay(DELAY)
+        .on_event(move |event| print_event(t0, &labels, event));
+    println!("      0 ms     AAAA and A queries sent, separately and at once");
+    let result = connector.connect_host(&host).await;
+    let staggered = t0.elapsed();
+    let summary = match result {
+        Ok(stream) => format!("connected to {}", name(&names, stream.peer_addr()?)),
+        Err(e) => format!("failed: {e}"),
+    };
+    println!("  => {summary}, in {} ms", staggered.as_millis());
+
+    // What connect_host did before: wait for both answers, then race, IPv6 first.
+    println!();
+    println!("   The same name resolved first (both answers), then raced IPv6 first, as connect_host did before RFC 8305 §3:");
+    let quiet = HappyEyeballs::new(Tokio)
+        .resolver(HickoryResolver::new(dns.resolver()?))
+        .attempt_delay(DELAY);
+    let t0 = Instant::now();
+    let mut addrs = quiet.resolve(&host).await.map_err(io::Error::from)?;
+    println!(
+        "  {:>5} ms     both answers in: {} addresses",
+        t0.elapsed().as_millis(),
+        addrs.len()
+    );
+    addrs.sort_by_key(SocketAddr::is_ipv4); // stable: IPv6 first, each family in order
+    let result = quiet.connect(addrs).await;
+    let both_first = t0.elapsed();
+    let summary = match result {
+        Ok(stream) => format!("connected to {}", name(&names, stream.peer_addr()?)),
+        Err(e) => format!("failed: {e}"),
+    };
+    println!("  => {summary}, in {} ms", both_first.as_millis());
+    println!();
+    println!(
+        "   RFC 8305 §3 resolution: {} ms; waiting for both answers: {} ms",
+        staggered.as_millis(),
+        both_first.as_millis()
+    );
     Ok(())
 }
 
@@ -118,6 +225,24 @@ fn print_event(t0: Instant, names: &Names, event: &ConnectEvent<'_>) {
         ConnectEvent::Addresses { addrs } => {
             let order: Vec<String> = addrs.iter().map(|&a| name(names, a)).collect();
             println!("  {at:>5} ms     order: {}", order.join(", "));
+        }
+        ConnectEvent::Resolved {
+            family,
+            result: Ok(addrs),
+        } => {
+            let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+            println!("  {at:>5} ms     {family} answered: {}", list.join(", "));
+        }
+        ConnectEvent::Resolved {
+            family,
+            result: Err(error),
+        } => println!("  {at:>5} ms     {family} lookup failed: {error}"),
+        ConnectEvent::ResolutionDelayStarted { delay } => println!(
+            "  {at:>5} ms     A came first: Resolution Delay, waiting up to {} ms for AAAA",
+            delay.as_millis()
+        ),
+        ConnectEvent::ResolutionDelayPassed { .. } => {
+            println!("  {at:>5} ms     Resolution Delay passed with no AAAA: starting on IPv4")
         }
         ConnectEvent::Started { attempt, addr } => {
             println!("  {at:>5} ms  #{attempt} {:<30} started", name(names, addr))

@@ -11,9 +11,12 @@ t0=$(date +%s)
 timeout 600 cargo build --no-default-features --features net-tokio
 timeout 600 cargo build --no-default-features --features net-async-io
 timeout 600 cargo build --no-default-features --features net-hyper
+timeout 600 cargo build --no-default-features --features net-hickory
 
 # The demo, as the README runs it: no flags. It must connect to the good endpoint, and print
-# a win, a refusal, cancellations and the capped sequential run.
+# a win, a refusal, cancellations and the capped sequential run; and part 4 (issue 12) the
+# name resolved through its loopback DNS server: the A answer, the Resolution Delay, and the
+# race won on IPv4 before the late AAAA answer.
 out=$(timeout 300 cargo run --example demo)
 echo "$out"
 for want in "WON" "failed: Connection refused" "cancelled (socket closed)" "connected to 127.0.0.1:[0-9]* (good)" "(slow)  *WON" "stopped at the 3 s cap"; do
@@ -22,6 +25,19 @@ for want in "WON" "failed: Connection refused" "cancelled (socket closed)" "conn
     exit 1
   fi
 done
+
+part4=$(sed -n '/^4\. A name/,$p' <<<"$out")
+for want in "IPv4 (A) answered: 127.0.0.2, 127.0.0.1" "Resolution Delay, waiting up to 50 ms" \
+            "Resolution Delay passed with no AAAA" "#1 127.0.0.1:[0-9]* (good) *WON" \
+            "RFC 8305 §3 resolution: [0-9]* ms; waiting for both answers: [0-9]* ms"; do
+  if ! grep -q -- "$want" <<<"$part4"; then
+    echo "70-net: part 4 of the demo (resolution) lacks: $want" >&2
+    exit 1
+  fi
+done
+# The race won before the late AAAA answer (600 ms) came.
+won=$(grep -o "^ *[0-9]* ms  #1 127.0.0.1:[0-9]* (good) *WON" <<<"$part4" | awk '{print $1}')
+[ "$won" -lt 600 ] || { echo "70-net: part 4 won at $won ms, not before the AAAA answer" >&2; exit 1; }
 
 # reqwest with staggered's resolver (`localhost` from /etc/hosts, a hyper server on 127.0.0.1).
 out=$(timeout 300 cargo run --example reqwest)
