@@ -8,35 +8,47 @@
 //! - hyper-util's `HttpConnector` with its Happy Eyeballs on (fallback delay 300 ms, its
 //!   default), fed the same list by a fixed resolver, with the same cap.
 //!
+//! Then, for a name (issue 12), RFC 8305 §3 resolution (`connect_host` through
+//! `HickoryResolver`) against waiting for both answers and then racing (what `connect_host` did
+//! before), through a DNS server on loopback whose AAAA or A answer comes late.
+//!
 //! A black hole is a listener with backlog 0 whose accept queue is full, so SYNs to it are
 //! dropped. `-- --quick` runs each case once instead of 5 times (for CI).
 
 use std::future::Future;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
-use staggered::net::{HappyEyeballs, Tokio};
+use staggered::net::{HappyEyeballs, HickoryResolver, Tokio};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tower_service::Service;
 
 const CAP: Duration = Duration::from_secs(3);
+
+#[path = "../tests/support/dns.rs"]
+mod dns;
+#[path = "../tests/support/loopback.rs"]
+mod loopback;
+
+use dns::{Answer, DnsServer, Family as Query};
+use loopback::{on_one_port, BlackHole, Endpoint};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> io::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let runs = if quick { 1 } else { 5 };
 
-    let hole4 = BlackHole::new("127.0.0.1:0").await?;
+    let hole4 = BlackHole::new(Ipv4Addr::LOCALHOST.into())?;
     let good4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let refused4 = TcpSocket::new_v4()?;
     refused4.bind((Ipv4Addr::LOCALHOST, 0).into())?;
     let hole6 = match TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).await {
-        Ok(_) => Some(BlackHole::new("[::1]:0").await?),
+        Ok(_) => Some(BlackHole::new(Ipv6Addr::LOCALHOST.into())?),
         Err(e) => {
             println!("no IPv6 loopback ({e}): skipping the mixed-family case");
             None
@@ -94,6 +106,73 @@ async fn main() -> io::Result<()> {
     }
     println!();
     println!("staggered::net: attempt delay 250 ms (RFC 8305 default). hyper-util: fallback delay 300 ms (its default), no connect timeout.");
+
+    resolution(runs).await
+}
+
+/// Issue 12: RFC 8305 §3 resolution against waiting for both answers (what `connect_host` did
+/// before), through a DNS server on loopback with set delays.
+async fn resolution(runs: usize) -> io::Result<()> {
+    let dns = DnsServer::start().await?;
+    let v6 = IpAddr::from(Ipv6Addr::LOCALHOST);
+    let v4 = IpAddr::from(Ipv4Addr::LOCALHOST);
+    let late = Duration::from_millis(200);
+    let cases = [
+        (
+            "AAAA 200 ms late, good A",
+            (v6, Endpoint::Good),
+            late,
+            Duration::ZERO,
+        ),
+        (
+            "A 200 ms late, good AAAA",
+            (v6, Endpoint::Good),
+            Duration::ZERO,
+            late,
+        ),
+        (
+            "first AAAA black-holed, good A",
+            (v6, Endpoint::BlackHole),
+            Duration::ZERO,
+            Duration::ZERO,
+        ),
+    ];
+    println!();
+    println!(
+        "time to connect to a name, through a DNS server on loopback (hickory-server; HickoryResolver): median of {runs} run{} (min-max)",
+        if runs == 1 { "" } else { "s" },
+    );
+    println!();
+    println!(
+        "| {:<34} | {:<26} | {:<26} |",
+        "answers", "connect_host (RFC 8305 §3)", "both answers, then race"
+    );
+    println!("|{:-<36}|{:-<28}|{:-<28}|", "", "", "");
+    for (i, (name, aaaa, aaaa_after, a_after)) in cases.into_iter().enumerate() {
+        let (port, _keep) = on_one_port(&[aaaa, (v4, Endpoint::Good)])?;
+        let host = format!("case{i}.test");
+        dns.answer(&host, Query::V6, aaaa_after, Answer::Addrs(vec![v6]));
+        dns.answer(&host, Query::V4, a_after, Answer::Addrs(vec![v4]));
+        let target = format!("{host}:{port}");
+        let connector = HappyEyeballs::new(Tokio).resolver(HickoryResolver::new(dns.resolver()?));
+        let rfc8305 = measure(runs, || async {
+            connector
+                .connect_host(&target)
+                .await
+                .map_err(io::Error::from)
+        })
+        .await;
+        // connect_host before issue 12: both lookups, then the race, IPv6 first.
+        let both_first = measure(runs, || async {
+            let mut addrs = connector.resolve(&target).await.map_err(io::Error::from)?;
+            addrs.sort_by_key(SocketAddr::is_ipv4);
+            connector.connect(addrs).await.map_err(io::Error::from)
+        })
+        .await;
+        println!("| {name:<34} | {rfc8305:<26} | {both_first:<26} |");
+    }
+    println!();
+    println!("Resolution Delay 50 ms and attempt delay 250 ms (RFC 8305 defaults). Every address shares the port of host:port.");
     Ok(())
 }
 
@@ -127,41 +206,6 @@ where
         out += &format!(", {capped} capped");
     }
     out
-}
-
-/// A listener whose accept queue is full: connects to it hang.
-struct BlackHole {
-    addr: SocketAddr,
-    _listener: TcpListener,
-    _queued: Vec<TcpStream>,
-}
-
-impl BlackHole {
-    async fn new(bind: &str) -> io::Result<BlackHole> {
-        let bind: SocketAddr = bind.parse().unwrap();
-        let socket = if bind.is_ipv6() {
-            TcpSocket::new_v6()?
-        } else {
-            TcpSocket::new_v4()?
-        };
-        socket.bind(bind)?;
-        let listener = socket.listen(0)?;
-        let addr = listener.local_addr()?;
-        let mut queued = Vec::new();
-        while let Ok(stream) =
-            tokio::time::timeout(Duration::from_millis(100), TcpStream::connect(addr)).await
-        {
-            queued.push(stream?);
-            if queued.len() > 64 {
-                return Err(io::Error::other("the accept queue never filled up"));
-            }
-        }
-        Ok(BlackHole {
-            addr,
-            _listener: listener,
-            _queued: queued,
-        })
-    }
 }
 
 /// A resolver for hyper-util that always answers with the same list.
