@@ -23,7 +23,8 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 ///
 /// It takes the URI's host and port (80 for `http`, 443 for `https`), resolves the host with
 /// the builder's [resolver](HappyEyeballs::resolver) (the system resolver by default, one
-/// lookup per family), and races the addresses with every option of the [`HappyEyeballs`] it
+/// lookup per family, RFC 8305 §3 as [`connect_host`](HappyEyeballs::connect_host) does it),
+/// and races the addresses with every option of the [`HappyEyeballs`] it
 /// was made from: attempt delay, timeouts, socket options, event observer. The stream it
 /// gives is a [`TokioIo<TcpStream>`](TokioIo), so hyper-util reports its own
 /// [`HttpInfo`](hyper_util::client::legacy::connect::HttpInfo) (remote and local address) in
@@ -74,7 +75,7 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 /// |---|---|
 /// | `set_happy_eyeballs_timeout` (300 ms): the preferred family's addresses one after another, the other family's after the timeout, also one after another | [`attempt_delay`](HappyEyeballs::attempt_delay) (250 ms): every address in the interleaved order (RFC 8305 §4), the next one starting when the one before fails or after the delay, so a black-holed address costs one delay, whichever family it is in |
 /// | `set_connect_timeout`: split evenly over the addresses of each family | [`attempt_timeout`](HappyEyeballs::attempt_timeout) per attempt, and [`timeout`](HappyEyeballs::timeout) for the whole connect, name lookup included |
-/// | resolver: `GaiResolver` (one `getaddrinfo` for both families), or any `Service<Name>` | [`Resolve`]: one lookup per family, [`SystemResolver`] by default, bounded by [`resolve_timeout`](HappyEyeballs::resolve_timeout) (10 s) |
+/// | resolver: `GaiResolver` (one `getaddrinfo` for both families), or any `Service<Name>`; the connect waits for the whole answer | [`Resolve`]: one lookup per family, [`SystemResolver`] by default or [`HickoryResolver`](super::HickoryResolver) (feature `net-hickory`), each bounded by [`resolve_timeout`](HappyEyeballs::resolve_timeout) (10 s); the race starts on the first useful answer, after the [Resolution Delay](HappyEyeballs::resolution_delay) (50 ms) if A beat AAAA, and later answers join it (RFC 8305 §3) |
 /// | `set_nodelay`, `set_keepalive`, `set_keepalive_interval`, `set_keepalive_retries`, `set_send_buffer_size`, `set_recv_buffer_size`, `set_reuse_address` | [`nodelay`](HappyEyeballs::nodelay), [`keepalive`](HappyEyeballs::keepalive), [`keepalive_interval`](HappyEyeballs::keepalive_interval), [`keepalive_retries`](HappyEyeballs::keepalive_retries), [`send_buffer_size`](HappyEyeballs::send_buffer_size), [`recv_buffer_size`](HappyEyeballs::recv_buffer_size), [`reuse_address`](HappyEyeballs::reuse_address): the same socket options |
 /// | `set_local_address`, `set_local_addresses`: with one family's address set, only that family is tried | [`local_address`](HappyEyeballs::local_address), [`local_addresses`](HappyEyeballs::local_addresses): the other family is still tried, unbound |
 /// | `enforce_http` (on by default) | [`enforce_http`](Self::enforce_http) (on by default) |
