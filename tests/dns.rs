@@ -33,25 +33,23 @@ fn ms(n: u64) -> Duration {
 /// One line of the timeline: milliseconds since the connect began, and what happened.
 type Line = (u64, String);
 
-/// A connector on the server's resolver that writes every event to a timeline, with the
-/// attempt delay `delay`.
+/// Every event of a connect, as it happened.
+type Timeline = Arc<Mutex<Vec<Line>>>;
+
+/// A connector on the server's resolver that writes every event to a timeline (its times
+/// counted from now), with the attempt delay `delay`.
 fn connector(
     server: &DnsServer,
     delay: Duration,
-) -> (
-    HappyEyeballs<Tokio, HickoryResolver>,
-    Arc<Mutex<Vec<Line>>>,
-    Arc<Mutex<Instant>>,
-) {
+) -> (HappyEyeballs<Tokio, HickoryResolver>, Timeline) {
     let timeline = Arc::new(Mutex::new(Vec::new()));
-    let t0 = Arc::new(Mutex::new(Instant::now()));
-    let (log, start) = (timeline.clone(), t0.clone());
+    let (log, start) = (timeline.clone(), Instant::now());
     let resolver = HickoryResolver::new(server.resolver().expect("a resolver for the server"));
     let connector = HappyEyeballs::new(Tokio)
         .resolver(resolver)
         .attempt_delay(delay)
         .on_event(move |event| {
-            let at = start.lock().unwrap().elapsed().as_millis() as u64;
+            let at = start.elapsed().as_millis() as u64;
             let line = match event {
                 ConnectEvent::Resolved {
                     family,
@@ -76,7 +74,7 @@ fn connector(
             };
             log.lock().unwrap().push((at, line));
         });
-    (connector, timeline, t0)
+    (connector, timeline)
 }
 
 /// The timeline's lines without their times.
@@ -119,12 +117,12 @@ async fn aaaa_first_starts_the_race_at_once() -> io::Result<()> {
         (0, addrs(&[V6])),
         (300, addrs(&[V4])),
     );
-    let (connector, timeline, t0) = connector(&server, ms(250));
-    *t0.lock().unwrap() = Instant::now();
+    let t0 = Instant::now();
+    let (connector, timeline) = connector(&server, ms(250));
     let stream = connector
         .connect_host(&format!("aaaa-first.test:{port}"))
         .await?;
-    let elapsed = t0.lock().unwrap().elapsed();
+    let elapsed = t0.elapsed();
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
     assert!(
         elapsed < ms(250),
@@ -156,8 +154,7 @@ async fn a_first_then_aaaa_within_the_resolution_delay_goes_ipv6_first() -> io::
         (15, addrs(&[V6])),
         (0, addrs(&[V4])),
     );
-    let (connector, timeline, t0) = connector(&server, ms(250));
-    *t0.lock().unwrap() = Instant::now();
+    let (connector, timeline) = connector(&server, ms(250));
     let stream = connector
         .connect_host(&format!("within.test:{port}"))
         .await?;
@@ -186,12 +183,12 @@ async fn a_first_then_aaaa_after_the_resolution_delay_goes_ipv4() -> io::Result<
         (400, addrs(&[V6])),
         (0, addrs(&[V4])),
     );
-    let (connector, timeline, t0) = connector(&server, ms(250));
-    *t0.lock().unwrap() = Instant::now();
+    let t0 = Instant::now();
+    let (connector, timeline) = connector(&server, ms(250));
     let stream = connector
         .connect_host(&format!("after.test:{port}"))
         .await?;
-    let elapsed = t0.lock().unwrap().elapsed();
+    let elapsed = t0.elapsed();
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V4, port));
     assert_eq!(
         what(&timeline),
@@ -216,7 +213,7 @@ async fn a_first_then_aaaa_after_the_resolution_delay_goes_ipv4() -> io::Result<
 async fn one_family_failing_leaves_it_out() -> io::Result<()> {
     let server = DnsServer::start().await?;
     let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4, Endpoint::Good)])?;
-    let (connector, timeline, _) = connector(&server, ms(250));
+    let (connector, timeline) = connector(&server, ms(250));
 
     // AAAA SERVFAIL: IPv4 at once, with no Resolution Delay (AAAA is already done).
     answers(
@@ -284,7 +281,7 @@ async fn one_family_failing_leaves_it_out() -> io::Result<()> {
 #[tokio::test]
 async fn both_families_failing_is_one_error_naming_both_lookups() -> io::Result<()> {
     let server = DnsServer::start().await?;
-    let (connector, timeline, _) = connector(&server, ms(250));
+    let (connector, timeline) = connector(&server, ms(250));
 
     answers(
         &server,
@@ -338,7 +335,7 @@ async fn a_server_that_never_answers_ends_at_the_resolve_timeout() -> io::Result
         (0, Answer::NoAnswer),
         (0, Answer::NoAnswer),
     );
-    let (connector, _, _) = connector(&server, ms(250));
+    let (connector, _) = connector(&server, ms(250));
     let connector = connector.resolve_timeout(ms(300));
     let t0 = Instant::now();
     let err = connector.connect_host("hangs.test:443").await.unwrap_err();
@@ -357,7 +354,7 @@ async fn a_server_that_never_answers_ends_at_the_resolve_timeout() -> io::Result
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
 
     // With no resolve timeout, the overall timeout still ends it, naming the host.
-    let (connector, _, _) = self::connector(&server, ms(250));
+    let (connector, _) = self::connector(&server, ms(250));
     let connector = connector.resolve_timeout(None).timeout(ms(200));
     let err = connector.connect_host("hangs.test:443").await.unwrap_err();
     assert_eq!(err.kind(), ConnectErrorKind::TimedOut);
@@ -379,8 +376,7 @@ async fn late_answers_join_the_race_in_their_turn() -> io::Result<()> {
         (150, addrs(&[V6])),
         (0, addrs(&[V4_B])),
     );
-    let (connector, timeline, t0) = connector(&server, ms(250));
-    *t0.lock().unwrap() = Instant::now();
+    let (connector, timeline) = connector(&server, ms(250));
     let stream = connector.connect_host(&format!("late.test:{port}")).await?;
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
     assert_eq!(
@@ -415,8 +411,7 @@ async fn a_due_start_waits_for_the_next_answer_then_goes_at_once() -> io::Result
         (500, addrs(&[V6])),
         (0, addrs(&[V4_B])),
     );
-    let (connector, timeline, t0) = connector(&server, ms(100));
-    *t0.lock().unwrap() = Instant::now();
+    let (connector, timeline) = connector(&server, ms(100));
     let stream = connector.connect_host(&format!("due.test:{port}")).await?;
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
     let answered = when(&timeline, "IPv6");
@@ -436,10 +431,10 @@ async fn a_black_holed_first_address_with_resolution_in_flight() -> io::Result<(
     let (port, _keep) = on_one_port(&[(V6, Endpoint::BlackHole), (V4, Endpoint::Good)])?;
     // AAAA at once with a black hole; A 100 ms later with a good address.
     answers(&server, "hole.test", (0, addrs(&[V6])), (100, addrs(&[V4])));
-    let (connector, timeline, t0) = connector(&server, ms(250));
-    *t0.lock().unwrap() = Instant::now();
+    let t0 = Instant::now();
+    let (connector, timeline) = connector(&server, ms(250));
     let stream = connector.connect_host(&format!("hole.test:{port}")).await?;
-    let elapsed = t0.lock().unwrap().elapsed();
+    let elapsed = t0.elapsed();
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V4, port));
     assert_eq!(
         what(&timeline),
@@ -467,7 +462,7 @@ async fn a_black_holed_first_address_with_resolution_in_flight() -> io::Result<(
 async fn resolve_gives_every_address_in_the_order_connect_host_would_start_them() -> io::Result<()>
 {
     let server = DnsServer::start().await?;
-    let (connector, _, _) = connector(&server, ms(250));
+    let (connector, _) = connector(&server, ms(250));
     let v6b = IpAddr::V6("::2".parse().unwrap());
     // AAAA within the Resolution Delay: interleaved, IPv6 first.
     answers(

@@ -316,7 +316,6 @@ pub(crate) fn parse_port(port: &str) -> Result<u16, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::string::ToString;
 
     fn addr(s: &str) -> SocketAddr {
         s.parse().unwrap()
