@@ -699,3 +699,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+#[path = "resolution_props.rs"]
+mod props;
