@@ -589,6 +589,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "miri has no sockets")]
     fn sort_asks_the_os_for_loopback_sources() {
         // The machine has both loopbacks; whether IPv6 is usable or not, nothing is lost.
         let v4 = SocketAddr::new(ip("127.0.0.1"), 80);
