@@ -487,3 +487,120 @@ async fn resolve_gives_every_address_in_the_order_connect_host_would_start_them(
     assert_eq!(ips, [V4, V4_B, V6, v6b]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_resolution_delay_at_its_edges() -> io::Result<()> {
+    let server = DnsServer::start().await?;
+    let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4, Endpoint::Good)])?;
+    answers(
+        &server,
+        "edges.test",
+        (300, addrs(&[V6])),
+        (0, addrs(&[V4])),
+    );
+    let host = format!("edges.test:{port}");
+
+    // Zero: the A answer starts the race at once.
+    let (connector, timeline) = connector(&server, ms(250));
+    let t0 = Instant::now();
+    let stream = connector
+        .resolution_delay(Duration::ZERO)
+        .connect_host(&host)
+        .await?;
+    assert_eq!(stream.peer_addr()?, SocketAddr::new(V4, port));
+    assert!(t0.elapsed() < ms(300));
+    assert_eq!(
+        what(&timeline),
+        [
+            "IPv4 (A): [127.0.0.1]",
+            "wait 0ns",
+            "waited",
+            "#0 127.0.0.1 started",
+            "#0 won"
+        ]
+    );
+
+    // `Duration::MAX`: never go without AAAA; it answers at 300 ms and goes first.
+    let (connector, timeline) = self::connector(&server, ms(250));
+    let t0 = Instant::now();
+    let stream = connector
+        .resolution_delay(Duration::MAX)
+        .connect_host(&host)
+        .await?;
+    assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
+    assert!(t0.elapsed() >= ms(300));
+    assert_eq!(
+        what(&timeline)[2..4],
+        ["IPv6 (AAAA): [::1]", "#0 ::1 started"]
+    );
+    Ok(())
+}
+
+/// A resolver that panics: in `lookup` itself (`Now`), or in its future (`Later`).
+enum Panics {
+    Now,
+    Later,
+}
+
+impl staggered::net::Resolve for Panics {
+    fn lookup(
+        &self,
+        _: &str,
+        _: u16,
+        _: staggered::net::Family,
+    ) -> impl std::future::Future<Output = io::Result<Vec<SocketAddr>>> + Send {
+        if let Panics::Now = self {
+            panic!("the resolver panicked");
+        }
+        async { panic!("the lookup panicked") }
+    }
+}
+
+#[tokio::test]
+async fn panics_in_the_resolver_and_the_observer_reach_the_caller() -> io::Result<()> {
+    // A panic in the resolver or in the observer unwinds out of the connect's poll: the task
+    // that runs it ends with the panic (no hang), and the connector still works afterwards.
+    for resolver in [Panics::Now, Panics::Later] {
+        let connector = HappyEyeballs::new(Tokio).resolver(resolver);
+        let joined =
+            tokio::spawn(async move { connector.connect_host("panics.test:80").await.map(|_| ()) })
+                .await;
+        assert!(joined.unwrap_err().is_panic());
+    }
+
+    let server = DnsServer::start().await?;
+    let (port, _keep) = on_one_port(&[(V6, Endpoint::Good), (V4, Endpoint::Good)])?;
+    answers(
+        &server,
+        "observed.test",
+        (100, addrs(&[V6])),
+        (0, addrs(&[V4])),
+    );
+    let host = format!("observed.test:{port}");
+    let resolver = HickoryResolver::new(server.resolver()?);
+    for panic_on in ["resolved", "delay", "started"] {
+        let connector = HappyEyeballs::new(Tokio)
+            .resolver(resolver.clone())
+            .on_event(move |event| {
+                let now = match event {
+                    ConnectEvent::Resolved { .. } => "resolved",
+                    ConnectEvent::ResolutionDelayStarted { .. } => "delay",
+                    ConnectEvent::Started { .. } => "started",
+                    _ => return,
+                };
+                if now == panic_on {
+                    panic!("the observer panicked on {now}");
+                }
+            });
+        let target = host.clone();
+        let joined =
+            tokio::spawn(async move { connector.connect_host(&target).await.map(|_| ()) }).await;
+        assert!(joined.unwrap_err().is_panic(), "a panic on {panic_on}");
+    }
+    let connector = HappyEyeballs::new(Tokio).resolver(resolver);
+    assert_eq!(
+        connector.connect_host(&host).await?.peer_addr()?.port(),
+        port
+    );
+    Ok(())
+}
