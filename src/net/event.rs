@@ -57,7 +57,8 @@ pub enum ConnectEvent<'a> {
     /// order, or its error (a lookup that did not answer within the resolve timeout has an
     /// [`io::ErrorKind::TimedOut`] error). Reported when the answer arrives, even while the
     /// race is busy with the addresses it has: the two lookups run at once and each is
-    /// reported on its own (RFC 8305 §3). Not reported for address literals.
+    /// reported on its own (RFC 8305 §3). A lookup still out when the connect ends (it won,
+    /// failed or timed out) is dropped, and not reported. Not reported for address literals.
     Resolved {
         /// The family looked up.
         family: super::Family,

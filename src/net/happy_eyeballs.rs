@@ -44,9 +44,10 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// [`connect`](HappyEyeballs::connect) / [`connect_host`](HappyEyeballs::connect_host).
 ///
 /// The addresses are interleaved by family ([`interleave_by_family`], RFC 8305 §4), then raced
-/// with [`staggered_race`](crate::staggered_race): the first attempt starts at once, and each next one starts when the
-/// one before it fails or when the attempt delay has passed since it started, whichever comes
-/// first. The first connection wins; every other attempt is dropped on the spot, which closes
+/// with the crate's [`Staggered`] race: the first attempt starts at once, and each next one
+/// starts when the one before it fails or when the attempt delay has passed since it started,
+/// whichever comes first. For a name, [`connect_host`](HappyEyeballs::connect_host) races the
+/// addresses as the AAAA and A answers bring them (RFC 8305 §3, the race's stream source). The first connection wins; every other attempt is dropped on the spot, which closes
 /// its socket. If none connects, the error names every address with its own error.
 ///
 /// `R` is the runtime: [`Tokio`](super::Tokio) (feature `net-tokio`) or
