@@ -2,12 +2,14 @@
 //! through hyper-util's legacy client. Loopback only (127.0.0.0/8): the addresses of one name
 //! share a port on 127.0.0.1, 127.0.0.2, ..., as a real host's addresses would.
 //!
-//! Black holes are listeners with a full accept queue (as in tests/net.rs): connects to them
-//! hang. Timings are real, with exact lower bounds and generous upper bounds.
+//! Black holes are listeners with a full accept queue (`support/loopback.rs`): connects to
+//! them hang. Names go through a resolver of the test's own, or through `HickoryResolver` and
+//! a DNS server on loopback (`support/dns.rs`). Timings are real, with exact lower bounds and
+//! generous upper bounds.
 
 use std::convert::Infallible;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,12 +17,18 @@ use http::{Request, Response, Uri};
 use hyper_util::client::legacy::connect::HttpInfo;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use socket2::{Domain, Socket, Type};
 use staggered::net::{
     ConnectError, ConnectErrorKind, Family, HappyEyeballs, HttpConnector, Resolve, Tokio,
     DEFAULT_ATTEMPT_DELAY,
 };
 use tower_service::Service;
+
+#[path = "support/dns.rs"]
+mod dns;
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use loopback::{BlackHole, Refusing};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -28,46 +36,6 @@ fn ms(n: u64) -> Duration {
 
 fn lo(n: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
-}
-
-/// A socket bound to `addr`: with `listen(Some(backlog))` a listener, without it a port that
-/// refuses.
-fn bound(addr: SocketAddr, backlog: Option<i32>) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.bind(&addr.into())?;
-    if let Some(backlog) = backlog {
-        socket.listen(backlog)?;
-    }
-    Ok(socket)
-}
-
-/// A listener at `addr` whose accept queue is full: connects to it hang.
-struct BlackHole {
-    _listener: Socket,
-    _queued: Vec<TcpStream>,
-}
-
-impl BlackHole {
-    fn new(addr: SocketAddr) -> io::Result<BlackHole> {
-        let listener = bound(addr, Some(0))?;
-        let mut queued = Vec::new();
-        loop {
-            match TcpStream::connect_timeout(&addr, ms(100)) {
-                Ok(stream) => queued.push(stream),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => break,
-                Err(e) => panic!("filling the black hole's accept queue at {addr}: {e}"),
-            }
-            assert!(
-                queued.len() < 64,
-                "the accept queue of {addr} never fills up"
-            );
-        }
-        assert!(!queued.is_empty(), "{addr} accepted no connection at all");
-        Ok(BlackHole {
-            _listener: listener,
-            _queued: queued,
-        })
-    }
 }
 
 /// Answers every name with fixed IPv4 addresses (with the port asked for), in order, and
@@ -169,7 +137,7 @@ async fn a_black_holed_first_address_costs_one_attempt_delay() {
         return;
     };
     serve(listener);
-    let _hole = BlackHole::new(SocketAddr::new(lo(2), port)).unwrap();
+    let _hole = BlackHole::at(SocketAddr::new(lo(2), port)).unwrap();
     let resolver = Fixed::new(vec![lo(2), lo(1)]);
     let connector = HttpConnector::from(HappyEyeballs::new(Tokio).resolver(resolver.clone()));
     let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
@@ -213,8 +181,8 @@ async fn every_address_failing_names_every_address() {
         return;
     };
     drop(listener);
-    let refusing: Vec<Socket> = (1..=3)
-        .map(|n| bound(SocketAddr::new(lo(n), port), None).unwrap())
+    let refusing: Vec<Refusing> = (1..=3)
+        .map(|n| Refusing::at(SocketAddr::new(lo(n), port)).unwrap())
         .collect();
     let addrs: Vec<SocketAddr> = (1..=3).map(|n| SocketAddr::new(lo(n), port)).collect();
     let connector = HttpConnector::from(
@@ -466,4 +434,54 @@ async fn a_failed_family_is_left_out_and_reported() {
     let addrs = connector.resolve("[::1]:82").await.unwrap();
     assert_eq!(addrs, ["[::1]:82".parse::<SocketAddr>().unwrap()]);
     assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn through_hickory_and_a_dns_server_whose_aaaa_answer_is_late() {
+    // RFC 8305 §3 end to end: the DNS server answers A at once and AAAA only after 2 s; the
+    // request is answered over IPv4 after the Resolution Delay, without waiting for AAAA.
+    let Some((port, listener)) = server_port() else {
+        return;
+    };
+    serve(listener);
+    let server = dns::DnsServer::start().await.unwrap();
+    let v6 = IpAddr::from(std::net::Ipv6Addr::LOCALHOST);
+    server.answer(
+        "api.test",
+        dns::Family::V4,
+        Duration::ZERO,
+        dns::Answer::Addrs(vec![lo(1)]),
+    );
+    server.answer(
+        "api.test",
+        dns::Family::V6,
+        ms(2000),
+        dns::Answer::Addrs(vec![v6]),
+    );
+    let resolver = staggered::net::HickoryResolver::new(server.resolver().unwrap());
+    let connector = HttpConnector::from(HappyEyeballs::new(Tokio).resolver(resolver));
+    let client: Client<_, String> = Client::builder(TokioExecutor::new()).build(connector);
+
+    let t0 = Instant::now();
+    let response = client
+        .get(format!("http://api.test:{port}/late-aaaa").parse().unwrap())
+        .await
+        .unwrap();
+    let elapsed = t0.elapsed();
+    assert_eq!(
+        response
+            .extensions()
+            .get::<HttpInfo>()
+            .unwrap()
+            .remote_addr(),
+        SocketAddr::new(lo(1), port)
+    );
+    assert_eq!(
+        body_text(response.into_body()).await,
+        "hello from /late-aaaa"
+    );
+    assert!(
+        elapsed >= staggered::net::DEFAULT_RESOLUTION_DELAY && elapsed < ms(1000),
+        "answered after {elapsed:?}"
+    );
 }
