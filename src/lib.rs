@@ -98,6 +98,7 @@
 //! | `net-async-io` | no | `net::HappyEyeballs` on async-io, for smol and async-std (implies `async-io`, `std`) |
 //! | `portable-atomic` | no | atomics and `Arc` through `portable-atomic`, for targets without compare-and-swap |
 //! | `net-hyper` | no | `net::HttpConnector`, a connector for hyper-util's legacy client (implies `net-tokio`) |
+//! | `net-hickory` | no | `net::HickoryResolver`, a DNS-client resolver on `hickory-resolver` (implies `net-tokio`; hickory needs Rust 1.88) |
 //!
 //! With `alloc` alone, [`net`] holds the RFC 8305 address interleaving, for any address type.
 //!
