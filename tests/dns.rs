@@ -154,8 +154,11 @@ async fn a_first_then_aaaa_within_the_resolution_delay_goes_ipv6_first() -> io::
         (15, addrs(&[V6])),
         (0, addrs(&[V4])),
     );
+    // A Resolution Delay of 200 ms, so that a busy machine does not let it pass before the
+    // AAAA answer at 15 ms.
     let (connector, timeline) = connector(&server, ms(250));
     let stream = connector
+        .resolution_delay(ms(200))
         .connect_host(&format!("within.test:{port}"))
         .await?;
     assert_eq!(stream.peer_addr()?, SocketAddr::new(V6, port));
@@ -163,7 +166,7 @@ async fn a_first_then_aaaa_within_the_resolution_delay_goes_ipv6_first() -> io::
         what(&timeline),
         [
             "IPv4 (A): [127.0.0.1]",
-            "wait 50ms",
+            "wait 200ms",
             "IPv6 (AAAA): [::1]",
             "#0 ::1 started",
             "#0 won"
@@ -462,7 +465,9 @@ async fn a_black_holed_first_address_with_resolution_in_flight() -> io::Result<(
 async fn resolve_gives_every_address_in_the_order_connect_host_would_start_them() -> io::Result<()>
 {
     let server = DnsServer::start().await?;
+    // A Resolution Delay of 200 ms: AAAA at 10 ms is well within it, at 500 ms well after.
     let (connector, _) = connector(&server, ms(250));
+    let connector = connector.resolution_delay(ms(200));
     let v6b = IpAddr::V6("::2".parse().unwrap());
     // AAAA within the Resolution Delay: interleaved, IPv6 first.
     answers(
@@ -479,7 +484,7 @@ async fn resolve_gives_every_address_in_the_order_connect_host_would_start_them(
     answers(
         &server,
         "order.test",
-        (150, addrs(&[V6, v6b])),
+        (500, addrs(&[V6, v6b])),
         (0, addrs(&[V4, V4_B])),
     );
     let order = connector.resolve("order.test:80").await?;
