@@ -47,8 +47,9 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// with the crate's [`Staggered`] race: the first attempt starts at once, and each next one
 /// starts when the one before it fails or when the attempt delay has passed since it started,
 /// whichever comes first. For a name, [`connect_host`](HappyEyeballs::connect_host) races the
-/// addresses as the AAAA and A answers bring them (RFC 8305 §3, the race's stream source). The first connection wins; every other attempt is dropped on the spot, which closes
-/// its socket. If none connects, the error names every address with its own error.
+/// addresses as the AAAA and A answers bring them (RFC 8305 §3, the race's stream source).
+/// The first connection wins; every other attempt is dropped on the spot, which closes its
+/// socket. If none connects, the error names every address with its own error.
 ///
 /// `R` is the runtime: [`Tokio`](super::Tokio) (feature `net-tokio`) or
 /// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). `D` is the name resolver of
@@ -390,10 +391,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
         let outcome = alongside(self.lookups(name, port, &queue, &log), race).await;
         if outcome.attempts.is_empty() && !outcome.timed_out {
             // The lookups ended with no address to try.
-            return Err(match resolution::failure(&queue) {
-                Some(error) => ConnectError::resolve(host, error),
-                None => ConnectError::no_addresses(Some(host)),
-            });
+            return Err(unresolved(host, &queue));
         }
         self.finish(Some(host), outcome, tried)
     }
@@ -554,10 +552,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
         });
         alongside(self.lookups(name, port, &queue, &log), all).await;
         if addrs.is_empty() {
-            return Err(match resolution::failure(&queue) {
-                Some(error) => ConnectError::resolve(host, error),
-                None => ConnectError::no_addresses(Some(host)),
-            });
+            return Err(unresolved(host, &queue));
         }
         Ok(addrs)
     }
@@ -618,6 +613,15 @@ impl<R: fmt::Debug, D: fmt::Debug> fmt::Debug for HappyEyeballs<R, D> {
                 &self.observer.as_ref().map(|_| "Fn(&ConnectEvent)"),
             )
             .finish()
+    }
+}
+
+/// The error for `host` when its lookups ended with no address: the one naming both lookups
+/// if one failed, else "resolved to no addresses".
+fn unresolved(host: &str, queue: &Mutex<resolution::Queue>) -> ConnectError {
+    match resolution::failure(queue) {
+        Some(error) => ConnectError::resolve(host, error),
+        None => ConnectError::no_addresses(Some(host)),
     }
 }
 

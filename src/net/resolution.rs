@@ -617,27 +617,35 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_race_starts_on_the_first_answer_and_late_answers_join_it() {
-        // The stream as a race's source: the first connect attempt starts with the AAAA
-        // answer at 10 ms, the A addresses join at 300 ms, and the third address wins.
+    /// The address an attempt connected to, and when it did.
+    type Connected = (SocketAddr, Duration);
+
+    /// A race over the stream of `v6` and `v4` (answered after their ms), with a 250 ms
+    /// attempt delay, where the attempt to `winner` connects at once and every other one
+    /// hangs: the winner's index, address and start time, and the answers as reported.
+    fn race_over(
+        v6: (u64, &[&str]),
+        v4: (u64, &[&str]),
+        winner: &str,
+    ) -> (Option<(usize, Connected)>, Timeline) {
         let clock = ManualClock::new();
         let (seen, observer) = recorder(&clock);
         let log = Log::new(Some(&observer));
         let queue = queue(1);
         let lookups = lookups(
-            lookup(&clock, 10, Ok(&["[::1]:443"])),
-            lookup(&clock, 300, Ok(V4)),
+            lookup(&clock, v6.0, Ok(v6.1)),
+            lookup(&clock, v4.0, Ok(v4.1)),
             clock.clone(),
             DELAY,
             &queue,
             &log,
         );
         let c = clock.clone();
+        let winner: SocketAddr = winner.parse().unwrap();
         let attempts = addresses(&queue, move |addr: SocketAddr| {
             let c = c.clone();
             move || async move {
-                if addr.to_string() == "127.0.0.2:443" {
+                if addr == winner {
                     Ok::<_, ()>((addr, c.now()))
                 } else {
                     core::future::pending().await
@@ -648,7 +656,16 @@ mod tests {
             .delay(ms(250))
             .race(clock.clone());
         let outcome = clock.block_on(alongside(lookups, race));
-        let (index, (addr, when)) = outcome.winner.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        (outcome.winner, seen)
+    }
+
+    #[test]
+    fn the_race_starts_on_the_first_answer_and_late_answers_join_it() {
+        // The first connect attempt starts with the AAAA answer at 10 ms, the A addresses
+        // join at 300 ms, and the third address wins.
+        let (winner, seen) = race_over((10, &["[::1]:443"]), (300, V4), "127.0.0.2:443");
+        let (index, (addr, when)) = winner.unwrap();
         assert_eq!(
             (index, addr.to_string()),
             (2, String::from("127.0.0.2:443"))
@@ -656,48 +673,21 @@ mod tests {
         // 0: AAAA at 10 ms; 1: due at 260 ms but A answers at 300, so it starts then; 2: 550.
         assert_eq!(when, ms(550));
         // The A answer is reported when it arrives, not when the race next takes an address.
-        assert_eq!(
-            *seen.lock().unwrap(),
-            at(&[(10, "IPv6 (AAAA): 1"), (300, "IPv4 (A): 2")])
-        );
+        assert_eq!(seen, at(&[(10, "IPv6 (AAAA): 1"), (300, "IPv4 (A): 2")]));
     }
 
     #[test]
     fn answers_are_reported_when_they_arrive_while_the_race_is_not_asking() {
         // AAAA at 10 ms starts attempt 0 (it hangs); A answers at 100 ms, while no start is
         // due (the next is at 260 ms): the answer is still taken and reported at 100 ms.
-        let clock = ManualClock::new();
-        let (seen, observer) = recorder(&clock);
-        let log = Log::new(Some(&observer));
-        let queue = queue(1);
-        let lookups = lookups(
-            lookup(&clock, 10, Ok(&["[::1]:443"])),
-            lookup(&clock, 100, Ok(&["127.0.0.1:443"])),
-            clock.clone(),
-            DELAY,
-            &queue,
-            &log,
+        let (winner, seen) = race_over(
+            (10, &["[::1]:443"]),
+            (100, &["127.0.0.1:443"]),
+            "127.0.0.1:443",
         );
-        let c = clock.clone();
-        let attempts = addresses(&queue, move |addr: SocketAddr| {
-            let c = c.clone();
-            move || async move {
-                if addr.is_ipv4() {
-                    Ok::<_, ()>(c.now())
-                } else {
-                    core::future::pending().await
-                }
-            }
-        });
-        let race = crate::Staggered::from_stream(attempts)
-            .delay(ms(250))
-            .race(clock.clone());
-        let outcome = clock.block_on(alongside(lookups, race));
-        assert_eq!(outcome.winner, Some((1, ms(260))));
-        assert_eq!(
-            *seen.lock().unwrap(),
-            at(&[(10, "IPv6 (AAAA): 1"), (100, "IPv4 (A): 1")])
-        );
+        let (index, (_, when)) = winner.unwrap();
+        assert_eq!((index, when), (1, ms(260)));
+        assert_eq!(seen, at(&[(10, "IPv6 (AAAA): 1"), (100, "IPv4 (A): 1")]));
     }
 }
 
