@@ -161,7 +161,10 @@ type FutureOf<S> = <<S as SourceDriver>::Item as AttemptFn>::Future;
 ///   due start. With work left the race wakes its task and returns `Pending`, so the executor
 ///   runs other tasks (this also keeps one poll within tokio's co-operative budget). Starts
 ///   that come due one after another (a zero delay) take at most half the budget while
-///   wake-ups wait, so neither can starve the other.
+///   wake-ups wait, so neither can starve the other. The one exception is the poll that
+///   sees the [deadline](crate::Staggered::deadline) pass, the race's last: it takes in
+///   every wake-up that had arrived, whatever their number, so that no outcome that had
+///   arrived is lost.
 /// - **Precise wake-ups.** Each wake-up of an attempt polls that attempt once, and no other.
 /// - **Wakers only when needed.** The race makes its wakers (one allocation for the queue, one
 ///   per chunk of slots) when the first attempt stays pending. Until then attempts are polled
@@ -259,6 +262,12 @@ where
 ///   once, in start order, then the sleep. A wake-up costs up to `N` attempt polls, where
 ///   [`staggered_race`] polls exactly the attempt that was woken. For the small `N` this is
 ///   made for (the addresses of one host, a few replicas) that is cheaper than any heap.
+/// - **Budget.** That round is whole: one poll does it all, whatever `N`, and no poll does
+///   two. It counts against the budget of 128 units like the slab race's wake-ups (one per
+///   running attempt, one for the sleep), and a round bigger than what is left (`N` of 128 or
+///   more) still ends in that poll, with room for the one start that is due. The budget never
+///   splits it: a round cut short would have to begin again in the next poll (nothing tells
+///   which attempt was woken meanwhile), and at `N` near the budget that never ends.
 /// - **Ties.** Attempts that complete in the same poll are handled in start order (the race
 ///   cannot see the order of their wake-ups), still before the sleep's start.
 ///
@@ -355,18 +364,14 @@ where
     Ev: Observe<ErrorOf<S>>,
     L: Limits,
 {
-    /// A start is due and can be made now: the source is not known to be pending, the
-    /// deadline has not passed, and the cap leaves room (or the oldest may be cancelled).
+    /// A start is due and can be made now: the source is not known to be pending, and the
+    /// cap leaves room (or the oldest may be cancelled). (Once the deadline has passed, the
+    /// race runs `expire`, never `drive`: nothing starts.)
     fn can_start(&self) -> bool {
         let f = &*self.flags;
-        // (The constants fold away the checks a race without a stream or limits never needs.)
+        // (The constant folds away the check a race without a stream never needs.)
         let waiting = S::CAN_PEND && f.waiting;
-        let expired = L::CAN_EXPIRE && f.expired;
-        f.start_due
-            && !f.exhausted
-            && !waiting
-            && !expired
-            && self.limits.may_start(self.storage.len())
+        f.start_due && !f.exhausted && !waiting && self.limits.may_start(self.storage.len())
     }
 
     /// Runs until the race is over, the budget is spent, or nothing is left to do now.
@@ -377,8 +382,10 @@ where
     /// completion woken together with the sleep is handled before the start the sleep makes
     /// due (the tie rule), and a due start waits only for the wake-ups that had arrived before
     /// it, never for those that busy attempts keep making after. The budget ends a poll
-    /// anywhere (a round too large for it goes on in the next poll, where it was); the
-    /// self-wake rule ends a poll only between rounds, after the due start.
+    /// anywhere in a round of the slab (the rest goes on in the next poll, where it was), and
+    /// never inside a round of the inline storage, which must be whole
+    /// ([`Storage::WHOLE_ROUNDS`]); the self-wake rule ends a poll only between rounds, after
+    /// the due start. Runs only before the deadline (after it, `expire`).
     fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<S>>> {
         let mut budget = BUDGET;
         let mut self_wakes = 0;
@@ -392,21 +399,14 @@ where
         }
         loop {
             if self.storage.in_round() {
-                if budget == 0 {
+                if budget == 0 && !St::WHOLE_ROUNDS {
                     // The rest of this round goes first in the next poll.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                budget -= 1;
-                let finished = match self.storage.as_mut().pop_round() {
-                    Some(Woken::Timer) => {
-                        self.poll_sleep(cx);
-                        None
-                    }
-                    Some(Woken::Attempt(key)) => self.poll_attempt(key, cx, &mut self_wakes),
-                    None => None,
-                };
-                if let Some(finish) = finished {
+                // (A whole round may overdraw the budget: then only the due start follows.)
+                budget = budget.saturating_sub(1);
+                if let Some(finish) = self.handle_next(cx, &mut self_wakes) {
                     return Poll::Ready(finish);
                 }
                 continue;
@@ -441,9 +441,7 @@ where
                 continue;
             }
 
-            if self.storage.is_empty()
-                && (self.flags.exhausted || (L::CAN_EXPIRE && self.flags.expired))
-            {
+            if self.storage.is_empty() && self.flags.exhausted {
                 return Poll::Ready(None);
             }
             // Idle. Register, then look once more: a wake that raced with the registration
@@ -453,6 +451,50 @@ where
                 return Poll::Pending;
             }
         }
+    }
+
+    /// Handles the next entry of the round under way: polls the attempt or the sleep.
+    fn handle_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        self_wakes: &mut u32,
+    ) -> Option<Finish<OkOf<S>>> {
+        match self.storage.as_mut().pop_round()? {
+            Woken::Timer => {
+                self.poll_sleep(cx);
+                None
+            }
+            Woken::Attempt(key) => self.poll_attempt(key, cx, self_wakes),
+        }
+    }
+
+    /// The poll that sees the deadline pass, and the race's last: takes in every wake-up that
+    /// had arrived, whatever the budget (the round a budget cut short, then one round of
+    /// everything woken since), so that no completion that had arrived is lost. The rounds
+    /// are bounded (each holds a running attempt at most once), and nothing starts. Then, if
+    /// nothing runs and a start is due (a failure made it so), the source is asked once
+    /// whether anything was left to start: the race is all-failed if not, timed out if so
+    /// (an attempt it yields is dropped, never started).
+    fn expire(&mut self, cx: &mut Context<'_>) -> Finish<OkOf<S>> {
+        let mut self_wakes = 0;
+        let rounds = if self.storage.in_round() { 2 } else { 1 };
+        for _ in 0..rounds {
+            if !self.storage.in_round() && !self.storage.as_mut().take_round() {
+                break;
+            }
+            while self.storage.in_round() {
+                if let Some(finish) = self.handle_next(cx, &mut self_wakes) {
+                    return finish;
+                }
+            }
+        }
+        let f = &*self.flags;
+        if self.storage.is_empty() && f.start_due && !f.exhausted {
+            if let Poll::Ready(None) = self.source.as_mut().poll_next(cx) {
+                self.flags.exhausted = true;
+            }
+        }
+        None
     }
 
     /// Starts the next attempt, if the source has one now, and polls it at once.
@@ -796,13 +838,16 @@ where
             attempts: this.attempts,
             flags,
         };
-        let winner = match state.drive(cx) {
-            Poll::Ready(winner) => winner,
-            // The deadline passed: what was woken by now has been handled; end it.
-            Poll::Pending if L::CAN_EXPIRE && state.flags.expired => None,
-            Poll::Pending => {
-                *this.phase = Phase::Running;
-                return Poll::Pending;
+        let winner = if L::CAN_EXPIRE && state.flags.expired {
+            // The deadline passed: take in what had arrived, then end.
+            state.expire(cx)
+        } else {
+            match state.drive(cx) {
+                Poll::Ready(winner) => winner,
+                Poll::Pending => {
+                    *this.phase = Phase::Running;
+                    return Poll::Pending;
+                }
             }
         };
         // Cut short by the deadline: no winner, and something was running or left to start.

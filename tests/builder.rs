@@ -663,6 +663,120 @@ fn the_deadline_ends_a_race_waiting_for_a_stream() {
     drop(tx);
 }
 
+/// Runs `plans` (all started at once) against a deadline of `deadline` ms, on either race:
+/// the winner, the entries and `timed_out`.
+fn race_to_deadline<const N: usize>(
+    plans: [Plan; N],
+    delay: Option<Duration>,
+    deadline: u64,
+    array: bool,
+) -> (Option<(usize, u32)>, Vec<Attempt<u32>>, bool) {
+    let clock = ManualClock::new();
+    let builder = Staggered::new(plans.map(|p| attempt(&clock, p)));
+    let builder = match delay {
+        Some(d) => builder.delay(d),
+        None => builder.sequential(),
+    }
+    .deadline(ms(deadline));
+    if array {
+        let o = clock.block_on(builder.race_array(clock.clone()));
+        (o.winner, o.attempts.to_vec(), o.timed_out)
+    } else {
+        let o = clock.block_on(builder.race(clock.clone()));
+        (o.winner, o.attempts, o.timed_out)
+    }
+}
+
+/// Issue 18, defect 2: more completions at the deadline's instant than one poll's budget.
+/// Before the fix the budget cut the poll that saw the deadline, and the rest were cancelled
+/// with their outcomes already there: no winner, `timed_out`, 72 errors lost.
+#[test]
+fn the_deadline_takes_in_every_completion_of_its_instant_whatever_the_budget() {
+    for array in [false, true] {
+        let plans: [Plan; 200] = std::array::from_fn(|i| {
+            if i == 199 {
+                ok(1_000, 199)
+            } else {
+                err(1_000, i as u32)
+            }
+        });
+        let (winner, attempts, timed_out) =
+            race_to_deadline(plans, Some(Duration::ZERO), 1_000, array);
+        assert_eq!(winner, Some((199, 199)), "array: {array}");
+        assert!(!timed_out);
+        let failed: Vec<_> = (0..199).map(Failed).collect();
+        assert_eq!(attempts[..199], failed[..], "array: {array}");
+        assert_eq!(attempts[199], Won);
+
+        // All fail at the deadline's instant: every error, and all-failed.
+        let plans: [Plan; 200] = std::array::from_fn(|i| err(1_000, i as u32));
+        let (winner, attempts, timed_out) =
+            race_to_deadline(plans, Some(Duration::ZERO), 1_000, array);
+        assert_eq!(winner, None);
+        assert_eq!(
+            attempts,
+            (0..200).map(Failed).collect::<Vec<_>>(),
+            "array: {array}"
+        );
+        assert!(
+            !timed_out,
+            "every attempt failed and nothing was left: array: {array}"
+        );
+    }
+}
+
+/// Issue 18, defect 3: the last attempt failing at the deadline's instant, with nothing left
+/// to start, is all-failed, as it is 1 ms earlier. Before the fix nothing asked the source
+/// again once the deadline had passed, so the race reported a timeout.
+#[test]
+fn a_last_failure_at_the_deadline_instant_is_all_failed() {
+    for array in [false, true] {
+        for at in [99, 100] {
+            let (winner, attempts, timed_out) =
+                race_to_deadline([HANG, err(at, 1)], Some(ms(10)), 110, array);
+            assert_eq!((winner, &attempts[..]), (None, &[Cancelled, Failed(1)][..]));
+            assert!(timed_out, "attempt 0 was still running: array {array}");
+
+            let (winner, attempts, timed_out) =
+                race_to_deadline([err(10, 0), err(at - 10, 1)], None, 100, array);
+            assert_eq!((winner, &attempts[..]), (None, &[Failed(0), Failed(1)][..]));
+            assert!(!timed_out, "failed at {at} ms, nothing left: array {array}");
+        }
+        // With an attempt left to start, the same failure is a timeout; the attempt left
+        // is not started.
+        let (winner, attempts, timed_out) =
+            race_to_deadline([err(10, 0), err(90, 1), ok(0, 2)], None, 100, array);
+        assert_eq!((winner, &attempts[..]), (None, &[Failed(0), Failed(1)][..]));
+        assert!(timed_out, "array {array}");
+    }
+}
+
+/// The source is asked once more at the deadline only when a start is due and nothing runs:
+/// an empty source under a zero deadline is all-failed with no attempts, like any empty race;
+/// a source with attempts is timed out, and its first closure is never called.
+#[test]
+fn a_zero_deadline_asks_the_source_whether_anything_was_left() {
+    let outcome = Staggered::new(Vec::<fn() -> std::future::Ready<Result<(), ()>>>::new())
+        .deadline(Duration::ZERO)
+        .race(NoTimer)
+        .now_or_never()
+        .expect("on the first poll");
+    assert!(!outcome.timed_out && outcome.attempts.is_empty());
+    assert!(outcome.into_result().unwrap_err().no_attempts());
+
+    let called = Cell::new(false);
+    let outcome = Staggered::new([|| {
+        called.set(true);
+        async { Ok::<(), ()>(()) }
+    }])
+    .deadline(Duration::ZERO)
+    .race(NoTimer)
+    .now_or_never()
+    .expect("on the first poll");
+    assert!(outcome.timed_out && outcome.attempts.is_empty());
+    assert!(!called.get(), "nothing starts after the deadline");
+}
+
 #[test]
 fn the_deadline_ends_a_race_of_attempts_that_keep_waking_themselves() {
     struct Busy;

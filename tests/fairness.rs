@@ -379,3 +379,126 @@ fn cancel_oldest_starts_within_the_bound_despite_busy_attempts() {
     let (outcome, _) = poll_up_to(race, BOUND).expect("the third starts within the bound");
     assert_eq!(outcome.winner, Some((2, "third")));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rounds larger than the budget (issue 18, defect 1)
+// ---------------------------------------------------------------------------------------------
+
+/// Starts `N` attempts that never finish (and count their polls) at once in an array race,
+/// lets it settle, then gives it one wake-up: returns how many polls of the race that wake-up
+/// took before the race went idle (stopped waking itself), and how many attempt polls, or
+/// `None` if it was still waking itself after 10,000 polls.
+fn array_polls_for_one_wake_up<const N: usize>() -> Option<(usize, usize)> {
+    let polls = Rc::new(RefCell::new(0usize));
+    let attempts: [_; N] = std::array::from_fn(|_| {
+        let polls = Rc::clone(&polls);
+        move || {
+            poll_fn(move |_| -> Poll<Res> {
+                *polls.borrow_mut() += 1;
+                Poll::Pending
+            })
+        }
+    });
+    let mut race = pin!(staggered::Staggered::new(attempts)
+        .all_at_once()
+        .race_array(NoTimer));
+    let (count, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    // Until every attempt has started and the race stops waking itself.
+    let mut settle = 0;
+    loop {
+        let woken = count.count();
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        settle += 1;
+        if count.count() == woken {
+            break;
+        }
+        if settle > 10_000 {
+            return None;
+        }
+    }
+    assert!(*polls.borrow() >= N, "every attempt started");
+    // One wake-up (an attempt's waker is the task's): the executor polls the race until it
+    // stops waking itself.
+    *polls.borrow_mut() = 0;
+    for race_polls in 1..=10_000 {
+        let woken = count.count();
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        if count.count() == woken {
+            return Some((race_polls, *polls.borrow()));
+        }
+    }
+    None
+}
+
+/// An array race polls every running attempt once per wake-up, in one poll, whatever `N`:
+/// its round is whole. Before the fix, `N = 126` never went idle (each poll finished the
+/// round the budget had cut, then began a fresh one the budget cut again), and `N = 127`,
+/// `128` and `150` took 129, 65 and 19 polls for one wake-up.
+#[test]
+fn an_array_race_of_any_size_takes_one_poll_per_wake_up() {
+    fn check<const N: usize>() {
+        assert_eq!(
+            array_polls_for_one_wake_up::<N>(),
+            Some((1, N)),
+            "N = {N}: race polls and attempt polls for one wake-up"
+        );
+    }
+    check::<1>();
+    check::<64>();
+    check::<125>();
+    check::<126>();
+    check::<127>();
+    check::<128>();
+    check::<150>();
+    check::<200>();
+    check::<300>();
+}
+
+/// The slab race with more woken attempts than the budget: the round goes on in the next
+/// poll, then the race goes idle; each woken attempt is polled exactly once.
+#[test]
+fn a_slab_race_with_more_woken_than_the_budget_goes_idle() {
+    let n = if cfg!(miri) { 140 } else { 300 };
+    let polls = Rc::new(RefCell::new(0usize));
+    let wakers: Rc<RefCell<Vec<Waker>>> = Rc::default();
+    let attempts = (0..n).map(|_| {
+        let (polls, wakers) = (Rc::clone(&polls), Rc::clone(&wakers));
+        move || {
+            poll_fn(move |cx| -> Poll<Res> {
+                *polls.borrow_mut() += 1;
+                wakers.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            })
+        }
+    });
+    let mut race = pin!(staggered_race(attempts, Some(Duration::ZERO), NoTimer));
+    let (count, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    for _ in 0..100 {
+        let woken = count.count();
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        if count.count() == woken {
+            break;
+        }
+    }
+    // Wake every attempt at once, with the waker of its latest poll.
+    let latest: Vec<Waker> = std::mem::take(&mut *wakers.borrow_mut());
+    let latest = &latest[latest.len() - n..];
+    *polls.borrow_mut() = 0;
+    for w in latest {
+        w.wake_by_ref();
+    }
+    let mut race_polls = 0;
+    loop {
+        let woken = count.count();
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        race_polls += 1;
+        if count.count() == woken {
+            break;
+        }
+        assert!(race_polls < 100, "the race keeps waking itself");
+    }
+    assert_eq!(*polls.borrow(), n, "each woken attempt polled once");
+    assert_eq!(race_polls, n.div_ceil(128), "128 wake-ups handled per poll");
+}

@@ -9,7 +9,9 @@ mod interleave_model;
 #[path = "support/model.rs"]
 mod model;
 
-use model::{check, model, End, Ending, Fate, Options, Plan, Script};
+use model::{
+    array_script, check, check_race, model, End, Ending, Fate, Options, Plan, Race, Script,
+};
 use proptest::prelude::*;
 
 /// Cases per property: fewer under miri, which is ~1000x slower.
@@ -73,6 +75,64 @@ fn options() -> impl Strategy<Value = Options> {
                 stream,
             },
         )
+}
+
+/// A crowd: 126 to 300 attempts started at once (a zero delay) that complete together, at
+/// one or two instants, so that one wake-up brings a round larger than a poll's budget (128),
+/// and array races of 126, 127, 128 and 200 (`array_script` cuts a script to those); mostly
+/// failures, sometimes a success among them; a few ordinary attempts after the crowd; and a
+/// deadline before, on or after the crowd's instant, so that many completions, failures
+/// among them, fall on the deadline's instant.
+fn crowded_script() -> impl Strategy<Value = Script> {
+    let size = prop_oneof![Just(126usize), Just(127), Just(128), 129usize..=300];
+    (
+        size,
+        1u64..4,
+        0u64..2,
+        prop::option::of(0usize..300),
+        prop::collection::vec(plan(6), 0..4),
+        // The deadline: none, on the crowd's instant (most often), just before or after
+        // it, on its second instant, or anywhere early.
+        prop_oneof![
+            1 => Just(None),
+            3 => Just(Some(0i64)),
+            1 => Just(Some(-1)),
+            1 => Just(Some(1)),
+            1 => (0u64..6).prop_map(|t| Some(100 + t as i64)),
+        ],
+        prop_oneof![2 => Just(Some(0u64)), 1 => Just(None), 1 => Just(Some(2))],
+    )
+        .prop_map(|(size, at, spread, winner, tail, deadline, delay_after)| {
+            let deadline = deadline.map(|d| match d {
+                100.. => d as u64 - 100,
+                _ => (at as i64 + d) as u64,
+            });
+            let mut plans: Vec<Plan> = (0..size)
+                .map(|i| Plan {
+                    ending: if Some(i) == winner {
+                        Ending::Ok
+                    } else {
+                        Ending::Err
+                    },
+                    after: at + (i as u64 % 7 == 0) as u64 * spread,
+                    tie: (i % 3) as u8,
+                })
+                .collect();
+            plans.extend(tail);
+            // All of the crowd at once, then the tail after `delay_after` (a delay policy).
+            let mut delays = vec![Some(0); size.saturating_sub(1)];
+            delays.push(delay_after);
+            Script {
+                plans,
+                delay: delay_after,
+                drop_at: None,
+                options: Options {
+                    delays: Some(delays),
+                    deadline,
+                    ..Options::default()
+                },
+            }
+        })
 }
 
 fn chaos() -> impl Strategy<Value = Vec<u8>> {
@@ -156,6 +216,28 @@ proptest! {
             },
             &chaos,
         );
+    }
+}
+
+/// Cases of the crowded property: each runs hundreds of attempts.
+const CROWD_CASES: u32 = if cfg!(miri) { 2 } else { 96 };
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: CROWD_CASES, ..config() })]
+
+    /// Rounds larger than the budget, crowds on the deadline's instant, a last failure on it,
+    /// and array races of 126, 127, 128 and 200, on both races (issue 18).
+    #[test]
+    fn crowded_instants_match_model(
+        script in crowded_script(),
+        chaos in chaos(),
+        array in any::<bool>(),
+    ) {
+        if array {
+            check_race(&array_script(&script), &chaos, Race::Array);
+        } else {
+            check_race(&script, &chaos, Race::Slab);
+        }
     }
 }
 
@@ -389,5 +471,45 @@ fn noise_is_exercised() {
     assert!(total.busy > 0 && total.busy_instants > 0);
     if !cfg!(miri) {
         assert!(mid_instant_drops > 0);
+    }
+}
+
+/// The crowded scripts make each edge that issue 18 found unchecked: rounds of 130 to 300
+/// woken attempts, many completions (failures among them) on the deadline's instant, and
+/// array races of 126, 127, 128 and 200, each seen by the driver.
+#[test]
+fn crowds_are_exercised() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut big_rounds = 0;
+    let mut deadline_crowds = 0;
+    let mut deadline_failures = 0;
+    let mut array_lens = std::collections::BTreeSet::new();
+    for case in 0..if cfg!(miri) { 4 } else { 96 } {
+        let script = crowded_script().new_tree(&mut runner).unwrap().current();
+        let chaos = chaos().new_tree(&mut runner).unwrap().current();
+        let run = if case % 2 == 1 {
+            check_race(&array_script(&script), &chaos, Race::Array)
+        } else {
+            check_race(&script, &chaos, Race::Slab)
+        };
+        let s = run.stats;
+        big_rounds += u32::from((130..=300).contains(&s.max_due_at_once));
+        deadline_crowds += u32::from(s.due_at_deadline > 128);
+        deadline_failures += u32::from(s.failed_at_deadline > 0);
+        array_lens.extend(s.array_len);
+    }
+    println!(
+        "{big_rounds} rounds of 130 to 300, {deadline_crowds} deadline crowds, \
+         {deadline_failures} with failures at the deadline, array lengths {array_lens:?}"
+    );
+    assert!(big_rounds > 0 && deadline_crowds > 0 && deadline_failures > 0);
+    if !cfg!(miri) {
+        for n in [126, 127, 128, 200] {
+            assert!(
+                array_lens.contains(&n),
+                "no array race of {n}: {array_lens:?}"
+            );
+        }
     }
 }

@@ -7,8 +7,10 @@
 //! midway, laziness: tests/support/interleave_model.rs). Then a race runs over the attempts in
 //! that order with a zero or tiny delay, so that hundreds run at once: the slab grows across
 //! several chunks, and attempts finish in an arbitrary order, so slots are freed and reused in
-//! arbitrary patterns while spurious, stale and cross-thread wakes arrive. The race is checked
-//! against the race model (tests/support/model.rs).
+//! arbitrary patterns while spurious, stale and cross-thread wakes arrive. Small spreads of
+//! completion ticks put hundreds of completions on one instant (rounds larger than a poll's
+//! budget), and a deadline, when set, falls on one of the first instants, often a crowded one.
+//! The race is checked against the race model (tests/support/model.rs).
 #![no_main]
 
 #[path = "../../tests/support/interleave_model.rs"]
@@ -26,6 +28,12 @@ struct Input {
     count: u8,
     delay: u8,
     clone_at: u16,
+    /// Completion ticks are `b % (1 + spread % 64)`: at 0, every attempt that does not fail
+    /// on its first poll completes at one instant, hundreds in one wake-up (more than a
+    /// poll's budget); small spreads make crowds of hundreds at a few instants.
+    spread: u8,
+    /// At 128 and above, a deadline at tick `deadline % 8` (on a crowd's instant, often).
+    deadline: u8,
     items: Vec<u8>,
     chaos: Vec<u8>,
 }
@@ -43,6 +51,8 @@ fuzz_target!(|input: Input| {
         usize::from(input.count % 4),
         usize::from(input.clone_at),
     );
+    // With no spread, everything completes at tick 1 (not on its first poll).
+    let spread_zero = input.spread % 64 == 0;
     let plans = order
         .iter()
         .map(|&pos| {
@@ -53,7 +63,7 @@ fuzz_target!(|input: Input| {
                     244..=249 => Ending::Never,
                     _ => Ending::Err,
                 },
-                after: u64::from(b % 64),
+                after: u64::from(b % (1 + input.spread % 64)).max(u64::from(spread_zero)),
                 tie: b % 3,
             }
         })
@@ -66,7 +76,10 @@ fuzz_target!(|input: Input| {
         plans,
         delay,
         drop_at: None,
-        options: Options::default(),
+        options: Options {
+            deadline: (input.deadline >= 128).then(|| u64::from(input.deadline % 8)),
+            ..Options::default()
+        },
     };
     model::check(&script, &input.chaos);
 });

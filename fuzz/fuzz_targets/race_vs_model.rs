@@ -3,7 +3,10 @@
 //! generated noise (see `tests/support/model.rs`).
 //!
 //! The script: up to 48 attempts, each failing or succeeding after 0 to 11 ticks or never
-//! finishing, with a wake-order key for attempts completing at the same instant; the delay
+//! finishing, with a wake-order key for attempts completing at the same instant, after a
+//! quarter of the time a crowd of 126 to 300 that start at once and complete together (a
+//! round larger than the budget; array races of 126, 127, 128 and 200; with a deadline on
+//! their instant, sometimes with one success among the failures); the delay
 //! `None`, zero or 1 to 12 ticks; sometimes a tick at which the race is dropped. The noise:
 //! spurious wake-ups, wake-ups from another thread, the timer's wake anywhere among the
 //! attempts', attempts waking themselves or each other while polled, stale wakers, new task
@@ -29,7 +32,40 @@ struct Input {
     plans: Vec<[u8; 2]>,
     /// The builder's options (see `options`); the first byte below 128 sets none.
     options: [u8; 12],
+    /// `[mode, size, at]`: with `mode % 4 == 0`, a crowd (see `crowd`) goes first.
+    crowd: [u8; 3],
     chaos: Vec<u8>,
+}
+
+/// A crowd of 126 to 300 attempts that all start at once and complete together at instant
+/// `at` (1 to 4; every seventh one tick later with `mode & 4`), mostly failing (with
+/// `mode & 8`, one succeeds): one wake-up that brings a round larger than a poll's budget,
+/// and array races of 126, 127, 128 and 200 (`array_script` cuts to those). With `mode & 16`
+/// the deadline falls on the crowd's instant. Returns the crowd's plans, the delay policy
+/// that starts them all at once, and the crowd's instant.
+fn crowd(c: &[u8; 3]) -> Option<(Vec<Plan>, Vec<Option<u64>>, u64)> {
+    let [mode, size, at] = *c;
+    if mode % 4 != 0 {
+        return None;
+    }
+    let size = match size % 8 {
+        0 => 126,
+        1 => 127,
+        2 => 128,
+        3 => 200,
+        _ => 129 + usize::from(size) * 171 / 255,
+    };
+    let at = 1 + u64::from(at % 4);
+    let spread = u64::from(mode & 4 != 0);
+    let winner = (mode & 8 != 0).then(|| usize::from(mode / 32) * size / 8);
+    let plans = (0..size)
+        .map(|i| Plan {
+            ending: if Some(i) == winner { Ending::Ok } else { Ending::Err },
+            after: at + spread * u64::from(i % 7 == 0),
+            tie: (i % 3) as u8,
+        })
+        .collect();
+    Some((plans, vec![Some(0); size - 1], at))
 }
 
 /// `[flags, cap, deadline, stream end, delays or arrivals x 8]`: with `flags >= 128`, bit 0
@@ -83,11 +119,29 @@ fn script(input: &Input) -> Script {
     };
     // Mostly run to the end; sometimes drop at a tick in 0..64.
     let drop_at = (input.drop_at >= 192).then(|| u64::from(input.drop_at - 192));
+    let mut options = options(&input.options);
+    let Some((mut crowd, mut delays, at)) = crowd(&input.crowd) else {
+        return Script {
+            plans,
+            delay,
+            drop_at,
+            options,
+        };
+    };
+    // The crowd first, then the script's own attempts, with their own delays.
+    delays.push(delay);
+    delays.extend(options.delays.take().unwrap_or_default());
+    crowd.extend(plans);
+    options.delays = Some(delays);
+    options.stream = None;
+    if input.crowd[0] & 16 != 0 {
+        options.deadline = Some(at);
+    }
     Script {
-        plans,
+        plans: crowd,
         delay,
         drop_at,
-        options: options(&input.options),
+        options,
     }
 }
 

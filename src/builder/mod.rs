@@ -301,9 +301,16 @@ impl<S, D, Ev, L: Limits> Staggered<S, D, Ev, L> {
     /// [`timed_out`](crate::Outcome::timed_out) set and every error it had collected.
     ///
     /// An attempt whose success arrived by the poll that sees the deadline pass still wins
-    /// (ties go to the attempts); a race whose attempts have all failed by then, with nothing
-    /// left to start, ends as all-failed. `Duration::ZERO` ends the race on its first poll,
-    /// before anything starts. The deadline needs a real [`Timer`] (not
+    /// (ties go to the attempts): that poll takes in every completion that had arrived,
+    /// however many (the budget of a poll does not cut it short), before it cancels the rest.
+    /// A race whose attempts have all failed by then, with nothing left to start, ends as
+    /// all-failed: when nothing runs and a start is due (the newest attempt failed), that
+    /// poll asks the source once more whether anything is left. If something is, the race
+    /// is timed out and what the source gave is dropped, never started; a stream that is
+    /// still pending counts as something left. `Duration::ZERO` ends the race on its first
+    /// poll, before anything starts (so the source is asked once: an empty one ends as
+    /// all-failed with no attempts, as without a deadline). The deadline needs a real
+    /// [`Timer`] (not
     /// [`NoTimer`](crate::timer::NoTimer), unless it is zero); every poll of the race polls
     /// its sleep once.
     ///

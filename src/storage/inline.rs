@@ -15,7 +15,8 @@ use super::{Polled, Storage, Woken};
 pub(crate) struct Inline<Fut, const N: usize> {
     slots: [Option<Fut>; N],
     len: usize,
-    /// The next slot the round under way looks at; `N` for the sleep; `None` between rounds.
+    /// The next slot the round under way looks at (`N`: only the sleep is left); `None`
+    /// between rounds.
     cursor: Option<usize>,
     /// This poll has had its round.
     taken: bool,
@@ -47,6 +48,8 @@ impl<Fut, const N: usize> Inline<Fut, N> {
 
 impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
     type Fut = Fut;
+    /// A round polls every attempt with the task's waker: it must not be cut (see the trait).
+    const WHOLE_ROUNDS: bool = true;
 
     fn insert(mut self: Pin<&mut Self>, index: usize, fut: Fut) -> u32 {
         let slot = &mut self.as_mut().slots()[index];
@@ -128,14 +131,14 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         let from = self.cursor?;
         // Every running attempt in slot order, then the sleep, so that a completion in the
         // same round goes first.
-        let attempt = (from..N).find(|&i| self.slots[i].is_some());
-        let (woken, next) = match attempt {
-            Some(i) => (Some(Woken::Attempt(i as u32)), Some(i + 1)),
-            None if from <= N => (Some(Woken::Timer), Some(N + 1)),
-            None => (None, None),
+        // The round ends with the sleep's entry: it has exactly one entry per running
+        // attempt, and one for the sleep (what it costs).
+        let (woken, next) = match (from..N).find(|&i| self.slots[i].is_some()) {
+            Some(i) => (Woken::Attempt(i as u32), Some(i + 1)),
+            None => (Woken::Timer, None),
         };
         *self.as_mut().fields().1 = next;
-        woken
+        Some(woken)
     }
 
     fn register(&self, _: &Waker) {}
@@ -174,8 +177,11 @@ mod tests {
         assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(0)));
         assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(2)));
         assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
+        assert!(
+            !store.in_round(),
+            "the sleep's entry ends the round: no empty pop to pay for"
+        );
         assert_eq!(store.as_mut().pop_round(), None);
-        assert!(!store.in_round());
         assert!(!store.as_mut().take_round(), "one round per poll");
         store.as_mut().begin_poll();
         store.as_mut().remove(0);

@@ -44,9 +44,22 @@ pub(crate) struct Polled<O> {
 /// The work of a poll goes in *rounds* (`take_round`, then `pop_round` until `None`): what
 /// was woken when the round began, in wake order. `begin_poll` is called once at the start of
 /// every poll of the race.
+///
+/// What a round costs: each entry `pop_round` yields (an attempt to poll, or the sleep) is one
+/// unit of the race's budget, and a round yields nothing else: once its last entry is popped,
+/// `in_round` is `false`. Whether the budget may cut a round short is
+/// [`WHOLE_ROUNDS`](Storage::WHOLE_ROUNDS).
 pub(crate) trait Storage {
     /// The attempts' future.
     type Fut: Future;
+
+    /// A round must be finished in the poll that took it, whatever it costs: the storage
+    /// cannot tell which attempt was woken (every attempt is polled with the task's waker),
+    /// so a round the budget cut short could lose the wake-up of an attempt polled before
+    /// the cut. Its size is bounded by the storage's fixed capacity. `false`: a round may be
+    /// cut anywhere and goes on, where it was, in the next poll (each entry is one wake-up,
+    /// and a wake-up that arrives meanwhile is queued for a later round).
+    const WHOLE_ROUNDS: bool;
 
     /// Stores attempt `index`'s future, pinned from here until it is removed, and returns
     /// its key.

@@ -428,6 +428,9 @@ fn vacate<Fut>(slot: &mut Slot<Fut>, next_free: u32) {
 
 impl<Fut: Future> super::Storage for Slab<Fut> {
     type Fut = Fut;
+    /// Each entry of a round is one wake-up, with the attempt's own waker: a round cut by
+    /// the budget goes on in the next poll, and loses nothing.
+    const WHOLE_ROUNDS: bool = false;
 
     fn insert(self: Pin<&mut Self>, index: usize, fut: Fut) -> u32 {
         Slab::insert(self.get_mut(), index, fut)

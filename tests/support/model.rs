@@ -22,8 +22,16 @@
 //!    and ends the race; an `Err` of the newest attempt makes the next start due;
 //! 3. the delay timer firing, which makes the next start due (so an attempt completing at the
 //!    same instant is handled first, and a win at that instant starts nothing);
-//! 4. starts, as long as one is due: the attempt's closure is called and the attempt is
+//! 4. the deadline, if it is due: nothing starts any more (every completion of this instant
+//!    was handled above, however many: the budget of a poll does not cut them); if nothing
+//!    runs and a start is due, the source is asked once whether anything is left (all-failed
+//!    if not, timed out if so, and what it gave is never started); every running attempt is
+//!    cancelled and the race ends;
+//! 5. starts, as long as one is due: the attempt's closure is called and the attempt is
 //!    polled at once, so an attempt ready on its first poll is handled within its start.
+//!
+//! Each instant is handled whole: how many polls of the race that takes (its budget of 128
+//! units per poll) changes nothing here; the driver checks that the race does not spin.
 //!
 //! # The driver
 //!
@@ -74,7 +82,12 @@ pub enum Race {
 
 /// The array lengths the driver compiles [`Race::Array`] for (each is one more copy of the
 /// race in the binary); [`array_script`] cuts a script down to one of them.
-pub const ARRAY_LENS: [usize; 14] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48];
+///
+/// 126 to 128 and 200 are where a round of the array race (one entry per running attempt,
+/// and one for the sleep) no longer fits in one poll's budget of 128.
+pub const ARRAY_LENS: [usize; 18] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48, 126, 127, 128, 200,
+];
 
 /// `script` with its attempts cut down to the longest length in [`ARRAY_LENS`] it has, for
 /// [`Race::Array`].
@@ -437,6 +450,20 @@ impl Model<'_> {
                 };
             }
             if self.expired {
+                // Nothing runs and a start is due (a failure at this instant, or before it
+                // while the stream was pending, or the first poll): the source is asked once
+                // whether anything was left. An item it has is dropped, never started.
+                if self.running().next().is_none()
+                    && self.start_due
+                    && !self.exhausted
+                    && self.stream_pending().is_none()
+                {
+                    if self.race == Race::Slab {
+                        // (The array race's call is not seen: no closure is called.)
+                        self.next_calls += 1;
+                    }
+                    self.exhausted = self.starts.len() == self.script.plans.len();
+                }
                 // Every running attempt is cancelled; timed out unless all had failed with
                 // the source done.
                 let running: Vec<usize> = self.running().collect();
@@ -646,6 +673,15 @@ pub struct Stats {
     pub busy: u64,
     /// Instants the driver left with the race still woken, because busy attempts kept it so.
     pub busy_instants: u64,
+    /// The most attempts that completed at one instant: woken together, one round of the
+    /// race (more than 128 is more than one poll's budget).
+    pub max_due_at_once: u64,
+    /// Attempts that completed at the deadline's instant, and of those, how many failed.
+    pub due_at_deadline: u64,
+    /// See `due_at_deadline`.
+    pub failed_at_deadline: u64,
+    /// For [`Race::Array`], the array's length `N`.
+    pub array_len: Option<usize>,
 }
 
 type SimRef = Rc<RefCell<Sim>>;
@@ -1378,8 +1414,9 @@ pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
             let mut s = sim.borrow_mut();
             s.next_calls = 0;
             s.count_closures = true;
+            s.stats.array_len = Some(attempts.len());
             drop(s);
-            array_races!(attempts, script, &sim, timer; 0 1 2 3 4 5 6 7 8 12 16 24 32 48)
+            array_races!(attempts, script, &sim, timer; 0 1 2 3 4 5 6 7 8 12 16 24 32 48 126 127 128 200)
         }
     };
     let mut race = Some(race);
@@ -1568,6 +1605,19 @@ pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
                 })
                 .collect();
             due.sort_by_key(|&i| (s.plans[i].tie, i));
+            let count = due.len() as u64;
+            let failed = due
+                .iter()
+                .filter(|&&i| s.plans[i].ending == Ending::Err)
+                .count() as u64;
+            let at_deadline = script.options.deadline == Some(at);
+            drop(s);
+            let mut s = sim.borrow_mut();
+            s.stats.max_due_at_once = s.stats.max_due_at_once.max(count);
+            if at_deadline {
+                s.stats.due_at_deadline += count;
+                s.stats.failed_at_deadline += failed;
+            }
             due.into_iter()
                 .map(|i| (Target::Attempt(i), false))
                 .collect()
