@@ -234,6 +234,10 @@ pub mod testing;
 #[cfg(feature = "alloc")]
 pub mod net;
 
+#[cfg(feature = "hedge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hedge")))]
+pub mod hedge;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
