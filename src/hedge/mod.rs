@@ -2,7 +2,7 @@
 //! than usual, keep the first answer. Feature `hedge` (needs `std`).
 //!
 //! A hedge is a staggered race whose attempts are the same request: [`Hedge::call`] runs the
-//! primary and up to `k` hedges through [`Staggered`](crate::Staggered)
+//! primary and up to `k` hedges through [`Staggered`]
 //! ([`delay_fn`](crate::Staggered::delay_fn) from the policy,
 //! [`max_running`](crate::Staggered::max_running)`(k + 1)`), measures the winner's latency
 //! and records it in the [`Percentile`] it hedges on. It spawns nothing and asks for no
