@@ -266,7 +266,7 @@ impl Hedge {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let hedge = staggered::hedge::Hedge::delay_fn(|index| Some(Duration::from_millis(10) << index))
+    /// let hedge = staggered::hedge::Hedge::delay_fn(|index| Some(Duration::from_millis(10 << index)))
     ///     .max_hedges(3);
     /// assert_eq!(hedge.delay_after(2), Some(Duration::from_millis(40)));
     /// ```

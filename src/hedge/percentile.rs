@@ -65,8 +65,9 @@ struct Shared {
 /// - **Window**: counted in latencies, not in time (nothing here reads a clock): the
 ///   quantile is over the latest `window` to `2 × window` latencies (a current half and the
 ///   previous one; every `window` records the previous is dropped). Default 1,000.
-/// - **Accuracy**: an [`hdrhistogram`] with two significant figures in microseconds: within
-///   1% of the exact quantile of the same latencies (the tests check it against a sort).
+/// - **Accuracy**: an [`hdrhistogram`] with two significant figures in microseconds: the
+///   quantile is rounded down to the histogram's precision, within 1% of the exact quantile
+///   of the same latencies (the tests check it against a sort).
 /// - **Cost**: a record locks one of 4 shards (threads take them in turn, so threads on
 ///   different shards never contend) and adds one counter; every `window / 4` records, one
 ///   recorder merges the shards and stores the quantile in an atomic, which
@@ -177,10 +178,10 @@ impl Percentile {
     /// ```
     /// use std::time::Duration;
     /// let p = staggered::hedge::Percentile::new(0.5).min_samples(2).fallback(Duration::from_secs(1));
-    /// p.record(Duration::from_millis(3));
+    /// p.record(Duration::from_millis(4));
     /// assert_eq!(p.delay(), Duration::from_secs(1));
-    /// p.record(Duration::from_millis(3));
-    /// assert_eq!(p.delay(), Duration::from_millis(3));
+    /// p.record(Duration::from_millis(4));
+    /// assert_eq!(p.delay(), Duration::from_millis(4));
     /// ```
     pub fn min_samples(mut self, samples: u64) -> Percentile {
         self.min_samples = samples;
@@ -301,8 +302,8 @@ impl Percentile {
     /// use std::time::Duration;
     /// let p = staggered::hedge::Percentile::new(1.0);
     /// assert_eq!(p.current(), None);
-    /// p.record(Duration::from_millis(7));
-    /// assert_eq!(p.current(), Some(Duration::from_millis(7)));
+    /// p.record(Duration::from_millis(8));
+    /// assert_eq!(p.current(), Some(Duration::from_millis(8)));
     /// ```
     pub fn current(&self) -> Option<Duration> {
         let quantile = self.quantile;
