@@ -258,8 +258,10 @@ impl Percentile {
         }
         // Every `window / 4` records, and more often while there are few: every `n / 8`.
         let every = (self.window / 4).min(n / 8).max(1);
-        if n == self.min_samples || n % every == 0 {
-            self.refresh();
+        if n == self.min_samples {
+            self.refresh(true); // the first figure the delay will use: never skipped
+        } else if n % every == 0 {
+            self.refresh(false);
         }
     }
 
@@ -286,9 +288,11 @@ impl Percentile {
         Some(read(&scratch))
     }
 
-    fn refresh(&self) {
+    /// Stores the quantile for [`delay`](Self::delay); skipped if another thread is at it and
+    /// `wait` is false.
+    fn refresh(&self, wait: bool) {
         let quantile = self.quantile;
-        if let Some(Some(micros)) = self.merged(false, |h| {
+        if let Some(Some(micros)) = self.merged(wait, |h| {
             (!h.is_empty()).then(|| h.lowest_equivalent(h.value_at_quantile(quantile)))
         }) {
             self.shared.cached.store(micros, Ordering::Release);
