@@ -75,11 +75,12 @@ struct Shared {
 ///   records (while fewer than `2 × window` are in, by at most an eighth of them).
 ///   Measured by the `hedge` bench (`cargo bench --bench hedge`, its `record` lines: `n`
 ///   threads recording 2,000,000 latencies each into one `Percentile` at once; wall time ×
-///   threads / records), on a 2-core machine shared with other builds: 40 ns per record on
-///   1 thread, 87 ns on 2, 157 ns on 4, 321 ns on 8. tower's way, one
-///   `Mutex<Histogram>` and no refresh, measured 23, 35, 72 and 302 ns in the same run: on
-///   2 cores the shards do not pay for the shared record counter and the merges (on more
-///   cores they keep threads apart; not measured here).
+///   threads / records), in two runs on a 2-core machine shared with other builds (so
+///   noisy): 40 to 75 ns per record on 1 thread, 87 to 146 ns on 2, 157 to 326 ns on 4,
+///   321 to 421 ns on 8. tower's way, one `Mutex<Histogram>` and no refresh, measured 23
+///   to 31, 35 to 76, 72 to 85 and 254 to 302 ns in the same runs: on 2 cores the shards do
+///   not pay for the shared record counter and the merges (on more cores they keep threads
+///   apart; not measured here).
 ///
 /// ```
 /// use std::time::Duration;
