@@ -1,30 +1,24 @@
-//! Hedged requests ("The Tail at Scale"; tower's `hedge`) with `staggered`: three replicas on
-//! loopback with a heavy latency tail, 1,000 requests without hedging and 1,000 with, and the
-//! tail latency of each.
+//! Hedged requests ("The Tail at Scale"; tower's `hedge`) with `staggered::hedge`: three
+//! replicas on loopback with a heavy latency tail, 1,000 requests without hedging and 1,000
+//! with, and the tail latency of each.
 //!
 //! A hedged request goes to one replica; if it has not answered by the 95th percentile of
-//! recent latencies, a second replica gets the same request, and the first answer wins (the
-//! other is dropped, closing its connection). The delay comes from `delay_fn`, and the
-//! latencies it is computed from come from `on_event`: the race itself is unchanged.
+//! recent latencies, the next replica gets the same request, and the first answer wins (the
+//! other is dropped, closing its connection). `Hedge` keeps the percentile itself (it records
+//! each winner's latency) and holds the extra requests to a budget of 10%.
 //!
 //! `cargo run --release --example hedge`
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::cell::Cell;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use staggered::hedge::{Budget, Hedge, Percentile};
 use staggered::timer::TokioTimer;
-use staggered::{Event, Staggered};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 const REQUESTS: u64 = 1_000;
-/// Recent latencies the percentile is taken over.
-const WINDOW: usize = 200;
-/// The hedge delay until the window has data.
-const INITIAL_DELAY: Duration = Duration::from_millis(10);
 
 /// A deterministic latency for `request` at `replica`: 1 to 3 ms mostly, 40 to 80 ms for
 /// about one request in 16 (a garbage collection, a slow disk, a noisy neighbour).
@@ -97,31 +91,6 @@ fn report(name: &str, mut latencies: Vec<Duration>) {
     );
 }
 
-/// Recent latencies of answered attempts, and the hedge delay taken from them.
-#[derive(Default)]
-struct Latencies {
-    recent: VecDeque<Duration>,
-}
-
-impl Latencies {
-    fn record(&mut self, latency: Duration) {
-        if self.recent.len() == WINDOW {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(latency);
-    }
-
-    /// The 95th percentile of the window: the hedge delay.
-    fn p95(&self) -> Duration {
-        if self.recent.len() < 20 {
-            return INITIAL_DELAY;
-        }
-        let mut sorted: Vec<Duration> = self.recent.iter().copied().collect();
-        sorted.sort();
-        quantile(&sorted, 0.95)
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let mut replicas = Vec::new();
@@ -137,34 +106,26 @@ async fn main() -> std::io::Result<()> {
         plain.push(t0.elapsed());
     }
 
-    // Hedged: the same replica first, then the next one after the p95 of recent latencies.
-    // Two at a time at most: a hedge is one extra request, never a third.
-    let window = Rc::new(RefCell::new(Latencies::default()));
+    // Hedged: the same replica first, then the next ones, each after the p95 of recent
+    // latencies (10 ms until 20 are in), two hedges at most, within a 10% budget.
+    let p95 = Percentile::new(0.95)
+        .min_samples(20)
+        .window(200)
+        .fallback(Duration::from_millis(10));
+    let hedge = Hedge::percentile(p95.clone())
+        .max_hedges(2)
+        .budget(Budget::new(0.10));
     let mut hedged = Vec::new();
     let mut attempts_made = 0;
     for request in 0..REQUESTS {
         let first = (request % 3) as usize;
-        let order: Vec<SocketAddr> = (0..3).map(|k| replicas[(first + k) % 3]).collect();
-        let started: Rc<RefCell<Vec<Instant>>> = Rc::default();
+        let next = Cell::new(0);
         let t0 = Instant::now();
-        let outcome = Staggered::new(order.iter().map(|&addr| move || ask(addr, request)))
-            .delay_fn({
-                let window = window.clone();
-                move |_| Some(window.borrow().p95())
+        let outcome = hedge
+            .call(TokioTimer, || {
+                let replica = replicas[(first + next.replace(next.get() + 1)) % 3];
+                ask(replica, request)
             })
-            .max_running(2)
-            .on_event({
-                let (window, started) = (window.clone(), started.clone());
-                move |event: Event<'_, std::io::Error>| match event {
-                    Event::Started { .. } => started.borrow_mut().push(Instant::now()),
-                    Event::Won { index } => {
-                        let latency = started.borrow()[index].elapsed();
-                        window.borrow_mut().record(latency);
-                    }
-                    _ => {}
-                }
-            })
-            .race(TokioTimer)
             .await;
         attempts_made += outcome.attempts.len();
         outcome.into_result().map_err(std::io::Error::other)?;
@@ -176,9 +137,9 @@ async fn main() -> std::io::Result<()> {
     report("hedged", hedged);
     let extra = attempts_made as u64 - REQUESTS;
     println!(
-        "hedging sent {extra} extra requests ({:.1}% more), final hedge delay {:.2} ms",
+        "hedging sent {extra} extra requests ({:.1}% more; budget 10%), final hedge delay {:.2} ms",
         extra as f64 * 100.0 / REQUESTS as f64,
-        window.borrow().p95().as_secs_f64() * 1e3
+        p95.delay().as_secs_f64() * 1e3
     );
     Ok(())
 }

@@ -50,6 +50,8 @@
 //! - [`boxed_local`] and [`boxed`]: attempts of different kinds in one race.
 //! - [`Timer`]: the one thing the race needs from a runtime. Adapters live in [`timer`].
 //! - [`testing::ManualClock`] (feature `testing`): a virtual-time timer for your own tests.
+//! - [`hedge`] (feature `hedge`): hedged requests on the builder: a latency percentile, a
+//!   budget, and a tower layer (feature `hedge-tower`).
 //!
 //! # Which race
 //!
@@ -97,6 +99,8 @@
 //! | `net-tokio` | no    | `net::HappyEyeballs` on tokio: RFC 8305 TCP connect (implies `tokio`, `std`) |
 //! | `net-async-io` | no | `net::HappyEyeballs` on async-io, for smol and async-std (implies `async-io`, `std`) |
 //! | `portable-atomic` | no | atomics and `Arc` through `portable-atomic`, for targets without compare-and-swap |
+//! | `hedge` | no | [`hedge`]: hedged requests, `Hedge`, `Percentile`, `Budget` (implies `std`; adds `hdrhistogram`) |
+//! | `hedge-tower` | no | `hedge::HedgeLayer`, hedging as a tower layer (implies `hedge`; adds `tower-layer`, `tower-service`) |
 //! | `net-hyper` | no | `net::HttpConnector`, a connector for hyper-util's legacy client (implies `net-tokio`) |
 //! | `net-hickory` | no | `net::HickoryResolver`, a DNS-client resolver on `hickory-resolver` (implies `net-tokio`; hickory needs Rust 1.88) |
 //!
@@ -233,6 +237,10 @@ pub mod testing;
 
 #[cfg(feature = "alloc")]
 pub mod net;
+
+#[cfg(feature = "hedge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hedge")))]
+pub mod hedge;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

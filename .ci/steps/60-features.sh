@@ -8,7 +8,9 @@
 # `net-async-io` is on too (the shared net modules), and on `portable-atomic` (the race), so
 # a second, small powerset over those covers it (4 new combinations; the others are already
 # checked and stay fresh). `net-hickory` (issue 12) is left out the same way, for the same
-# reason (it implies `net-tokio` and adds one module), with its own small powerset.
+# reason (it implies `net-tokio` and adds one module), with its own small powerset. So are
+# `hedge` and `hedge-tower` (issue 19): their code depends only on `std` (implied), on
+# `testing` and the timer features (the `Clock` impls), so their small powerset is over those.
 set -euo pipefail
 t0=$(date +%s)
 if [ "$(cargo hack --version 2>/dev/null)" != "cargo-hack 0.6.46" ]; then
@@ -19,11 +21,13 @@ echo "cargo-hack ready in $(( $(date +%s) - t0 ))s"
 # Its own target dir: RUSTFLAGS differ from the other steps', so they don't evict each other.
 t0=$(date +%s)
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
-  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory
+  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory,hedge,hedge-tower
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-hyper,net-async-io,portable-atomic
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-hickory,net-hyper,net-async-io
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
+  cargo hack check -p staggered --feature-powerset --include-features hedge,hedge-tower,testing,tokio
 echo "feature powerset checked in $(( $(date +%s) - t0 ))s"
 
 # No cost without the feature: each runtime crate is in the normal dependency graph only when
@@ -37,7 +41,7 @@ wants() { # wants FEATURE RUNTIME: does FEATURE need RUNTIME?
     *) false ;;
   esac
 }
-for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory; do
+for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory hedge hedge-tower; do
   deps=$(cargo tree -e normal --prefix none --format '{p}' --target all \
            --no-default-features ${features:+--features "$features"} | awk '{print $1}' | sort -u)
   for rt in $runtimes; do
@@ -49,13 +53,26 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
     fi
   done
   # The hyper stack comes with `net-hyper` only.
-  for crate in hyper hyper-util tower-service http; do
+  for crate in hyper hyper-util http; do
     if [ "$features" = net-hyper ]; then
       grep -qx "$crate" <<<"$deps" || { echo "feature net-hyper lacks $crate" >&2; exit 1; }
     elif grep -qx "$crate" <<<"$deps"; then
       echo "feature set '${features}' pulls in $crate" >&2
       exit 1
     fi
+  done
+  # tower-service comes with `net-hyper` and `hedge-tower` only; tower-layer with
+  # `hedge-tower` only; hdrhistogram with the hedge features only.
+  for crate in tower-service tower-layer hdrhistogram; do
+    case "$crate:$features" in
+      tower-service:net-hyper | tower-service:hedge-tower | tower-layer:hedge-tower | hdrhistogram:hedge | hdrhistogram:hedge-tower)
+        grep -qx "$crate" <<<"$deps" || { echo "feature $features lacks $crate" >&2; exit 1; } ;;
+      *)
+        if grep -qx "$crate" <<<"$deps"; then
+          echo "feature set '${features}' pulls in $crate" >&2
+          exit 1
+        fi ;;
+    esac
   done
   # The DNS client comes with `net-hickory` only.
   if [ "$features" = net-hickory ]; then

@@ -44,7 +44,8 @@ out=$(timeout 300 cargo run --example reqwest)
 echo "$out"
 grep -qx "hello over reqwest" <<<"$out" || { echo "70-net: the reqwest example got no answer" >&2; exit 1; }
 
-# Hedged requests (issue 11): three loopback replicas, 1,000 requests with and without.
+# Hedged requests (issues 11, 19): three loopback replicas, 1,000 requests with and without,
+# on staggered::hedge.
 out=$(timeout 300 cargo run --release --example hedge)
 echo "$out"
 grep -q "^hedged .*p99" <<<"$out" || { echo "70-net: the hedge example printed no figures" >&2; exit 1; }
