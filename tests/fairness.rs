@@ -438,8 +438,10 @@ fn array_polls_for_one_wake_up<const N: usize>() -> Option<(usize, usize)> {
 #[test]
 fn an_array_race_of_any_size_takes_one_poll_per_wake_up() {
     fn check<const N: usize>() {
+        let polls = array_polls_for_one_wake_up::<N>();
+        println!("N = {N}: (race polls, attempt polls) for one wake-up: {polls:?}");
         assert_eq!(
-            array_polls_for_one_wake_up::<N>(),
+            polls,
             Some((1, N)),
             "N = {N}: race polls and attempt polls for one wake-up"
         );

@@ -47,5 +47,25 @@ for spec in race_vs_model:1024 interleave_and_slab:4096; do
     exit 1
   fi
   echo "fuzz $target: $(ls "$corpus" | wc -l) corpus inputs replayed under ASan in $(( $(date +%s) - t0 ))s, clean"
+  # What the corpus reaches (issue 18): rounds of 130 or more woken attempts, more than a
+  # poll's budget of completions on the deadline's instant, failures on it, and (for
+  # race_vs_model) array races of 126, 127, 128 and 200. The seeds hold one input of each,
+  # so this fails only if the target no longer makes them.
+  MODEL_STATS=1 "target/fast/$triple/release/$target" "$corpus" -runs=0 -max_len="$max_len" \
+    2>/dev/null | grep '^model-stats' >"$log"
+  want_arrays=$([ "$target" = race_vs_model ] && echo "126 127 128 200" || echo "")
+  awk -v arrays="$want_arrays" '
+    { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] + 0 }
+      if (v["max_due_at_once"] >= 130) big++
+      if (v["due_at_deadline"] > 128) crowd++
+      if (v["failed_at_deadline"] > 0) failed++
+      lens[v["array_len"]]++ }
+    END {
+      printf "fuzz corpus: %d inputs, %d with a round of 130+, %d with 129+ on the deadline instant, %d with failures on it", NR, big, crowd, failed
+      n = split(arrays, want, " "); for (i = 1; i <= n; i++) printf ", %d array races of %s", lens[want[i]], want[i]
+      print ""
+      bad = !(big && crowd && failed); for (i = 1; i <= n; i++) if (!lens[want[i]]) bad = 1
+      exit bad
+    }' "$log" || { echo "fuzz target $target no longer reaches every edge case (see above)"; exit 1; }
   rm -rf "$corpus" "$log"
 done

@@ -81,5 +81,5 @@ fuzz_target!(|input: Input| {
             ..Options::default()
         },
     };
-    model::check(&script, &input.chaos);
+    model::print_stats(&model::check(&script, &input.chaos));
 });

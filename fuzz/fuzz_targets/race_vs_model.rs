@@ -147,9 +147,10 @@ fn script(input: &Input) -> Script {
 
 fuzz_target!(|input: Input| {
     let script = script(&input);
-    if input.race % 2 == 1 {
-        model::check_race(&model::array_script(&script), &input.chaos, Race::Array);
+    let run = if input.race % 2 == 1 {
+        model::check_race(&model::array_script(&script), &input.chaos, Race::Array)
     } else {
-        model::check_race(&script, &input.chaos, Race::Slab);
-    }
+        model::check_race(&script, &input.chaos, Race::Slab)
+    };
+    model::print_stats(&run);
 });

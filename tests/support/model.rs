@@ -1764,6 +1764,23 @@ pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
     }
 }
 
+/// With `MODEL_STATS` set in the environment, prints one line of what `run` exercised (the
+/// fuzz targets call it after every input, so that a replay of a corpus shows what the
+/// fuzzing reached: `.ci/steps/80-fuzz.sh` checks it for crowds and deadlines on them).
+pub fn print_stats(run: &Run) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("MODEL_STATS").is_some()) {
+        let s = &run.stats;
+        println!(
+            "model-stats max_due_at_once={} due_at_deadline={} failed_at_deadline={} array_len={}",
+            s.max_due_at_once,
+            s.due_at_deadline,
+            s.failed_at_deadline,
+            s.array_len.map_or(-1, |n| n as i64),
+        );
+    }
+}
+
 /// A readable difference between two traces.
 pub struct Diff<'a>(pub &'a Trace, pub &'a Trace);
 
