@@ -83,13 +83,14 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 pub struct HappyEyeballs<R, D = SystemResolver<R>> {
     runtime: R,
     resolver: D,
-    attempt_delay: Duration,
+    // `pub(super)`: `HttpConnector`'s hyper-util-style setters change these in place.
+    pub(super) attempt_delay: Duration,
     first_family_count: usize,
     attempt_timeout: Option<Duration>,
-    timeout: Option<Duration>,
+    pub(super) timeout: Option<Duration>,
     resolve_timeout: Option<Duration>,
     resolution_delay: Duration,
-    socket: SocketOptions,
+    pub(super) socket: SocketOptions,
     observer: Option<Observer>,
 }
 
