@@ -8,7 +8,9 @@
 # `net-async-io` is on too (the shared net modules), and on `portable-atomic` (the race), so
 # a second, small powerset over those covers it (4 new combinations; the others are already
 # checked and stay fresh). `net-hickory` (issue 12) is left out the same way, for the same
-# reason (it implies `net-tokio` and adds one module), with its own small powerset.
+# reason (it implies `net-tokio` and adds one module), with its own small powerset; and so is
+# `net-reqwest` (issue 21: implies `net-tokio`, adds one module, brings reqwest), whose code
+# depends on `net-async-io` only through the shared net modules (2 new combinations).
 set -euo pipefail
 t0=$(date +%s)
 if [ "$(cargo hack --version 2>/dev/null)" != "cargo-hack 0.6.46" ]; then
@@ -19,11 +21,13 @@ echo "cargo-hack ready in $(( $(date +%s) - t0 ))s"
 # Its own target dir: RUSTFLAGS differ from the other steps', so they don't evict each other.
 t0=$(date +%s)
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
-  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory
+  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory,net-reqwest
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-hyper,net-async-io,portable-atomic
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-hickory,net-hyper,net-async-io
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
+  cargo hack check -p staggered --feature-powerset --include-features net-reqwest,net-async-io
 echo "feature powerset checked in $(( $(date +%s) - t0 ))s"
 
 # No cost without the feature: each runtime crate is in the normal dependency graph only when
@@ -32,12 +36,12 @@ runtimes="tokio async-io futures-timer embassy-time"
 wants() { # wants FEATURE RUNTIME: does FEATURE need RUNTIME?
   case "$1" in
     "$2") true ;;
-    net-tokio | net-hyper | net-hickory) [ "$2" = tokio ] ;;
+    net-tokio | net-hyper | net-hickory | net-reqwest) [ "$2" = tokio ] ;;
     net-async-io) [ "$2" = async-io ] ;;
     *) false ;;
   esac
 }
-for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory; do
+for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory net-reqwest; do
   deps=$(cargo tree -e normal --prefix none --format '{p}' --target all \
            --no-default-features ${features:+--features "$features"} | awk '{print $1}' | sort -u)
   for rt in $runtimes; do
@@ -48,9 +52,9 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
       exit 1
     fi
   done
-  # The hyper stack comes with `net-hyper` only.
+  # The hyper stack comes with `net-hyper` only (and with `net-reqwest`, as reqwest's).
   for crate in hyper hyper-util tower-service http; do
-    if [ "$features" = net-hyper ]; then
+    if [ "$features" = net-hyper ] || [ "$features" = net-reqwest ]; then
       grep -qx "$crate" <<<"$deps" || { echo "feature net-hyper lacks $crate" >&2; exit 1; }
     elif grep -qx "$crate" <<<"$deps"; then
       echo "feature set '${features}' pulls in $crate" >&2
@@ -62,6 +66,13 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
     grep -qx hickory-resolver <<<"$deps" || { echo "feature net-hickory lacks hickory-resolver" >&2; exit 1; }
   elif grep -qx hickory-resolver <<<"$deps"; then
     echo "feature set '${features}' pulls in hickory-resolver" >&2
+    exit 1
+  fi
+  # reqwest comes with `net-reqwest` only.
+  if [ "$features" = net-reqwest ]; then
+    grep -qx reqwest <<<"$deps" || { echo "feature net-reqwest lacks reqwest" >&2; exit 1; }
+  elif grep -qx reqwest <<<"$deps"; then
+    echo "feature set '${features}' pulls in reqwest" >&2
     exit 1
   fi
   echo "features '${features}': $(wc -l <<<"$deps") crates, no runtime it does not need"
