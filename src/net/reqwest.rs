@@ -37,6 +37,12 @@ use super::{HappyEyeballs, Tokio};
 /// black-holed first address reqwest waits its lane's connect timeout before the next
 /// address of that family.
 ///
+/// The cost of answering early: when AAAA answers first, reqwest gets the IPv6 addresses
+/// alone (the A answer, still out, is dropped), so on a network whose IPv6 is broken but
+/// whose DNS answers AAAA quickly, that request has no IPv4 address to fall back to, where
+/// a resolver that waits for both would have given one. The race of
+/// [`HttpConnector`](super::HttpConnector) has no such cost: late answers join it.
+///
 /// reqwest 0.13 takes no custom connector (`ClientBuilder::connector_layer` wraps its own,
 /// and must return reqwest's own connection type), so the race itself, with every address
 /// staggered and late answers joining, is not yet possible inside reqwest: for that, use
@@ -106,7 +112,7 @@ use super::{HappyEyeballs, Tokio};
 ///     reqwest::dns::Resolve::resolve(&resolver, "dual.test".parse()?).await?.collect();
 /// assert_eq!(addrs, [SocketAddr::from(([127, 0, 0, 1], 0))]); // reqwest sets the port
 /// assert!(t0.elapsed() < Duration::from_secs(1));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// # }).unwrap();
 /// ```
 ///
