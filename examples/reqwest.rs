@@ -1,13 +1,13 @@
-//! reqwest with `staggered::net`'s resolver.
+//! reqwest with `staggered::net::ReqwestResolver` (feature `net-reqwest`).
 //!
 //! reqwest 0.13 cannot take a custom connector: `ClientBuilder::connector_layer` wraps its own
 //! connector, and the layer's service must return reqwest's `Conn`, which only reqwest can
 //! build. So the race itself cannot be plugged into reqwest (reqwest connects with hyper-util's
 //! `HttpConnector`, one lane per address family). What reqwest does take is a resolver,
-//! `ClientBuilder::dns_resolver` with `reqwest::dns::Resolve`: this example plugs
-//! `HappyEyeballs::resolve` in there, so reqwest gets one lookup per family, bounded by the
-//! resolve timeout, the families in RFC 8305 §4 order, and clear errors for names that do not
-//! resolve.
+//! `ClientBuilder::dns_resolver`: `ReqwestResolver` sends one lookup per family, at once, and
+//! answers at the first useful answer (RFC 8305 §3: AAAA at once, or A after the 50 ms
+//! Resolution Delay), the families in RFC 8305 §4 order, with clear errors for names that do
+//! not resolve.
 //!
 //! For the race as well, use hyper-util's client with `staggered::net::HttpConnector`
 //! (feature `net-hyper`): see its docs.
@@ -16,28 +16,10 @@
 //! /etc/hosts, no DNS query). `cargo run --example reqwest`.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
-use staggered::net::{HappyEyeballs, Resolve, Tokio};
-
-/// `reqwest::dns::Resolve` over `HappyEyeballs::resolve`, with any `staggered` resolver.
-struct StaggeredDns<D>(HappyEyeballs<Tokio, D>);
-
-impl<D: Resolve + Send + Sync + 'static> reqwest::dns::Resolve for StaggeredDns<D>
-where
-    HappyEyeballs<Tokio, D>: Clone,
-{
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let connector = self.0.clone();
-        Box::pin(async move {
-            // reqwest puts the URL's port (or the scheme's) in place of port 0.
-            let addrs = connector.resolve(&format!("{}:0", name.as_str())).await?;
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
+use staggered::net::{HappyEyeballs, ReqwestResolver, Tokio};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,10 +41,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let resolver = StaggeredDns(HappyEyeballs::new(Tokio).resolve_timeout(Duration::from_secs(5)));
+    // `ReqwestResolver::new()` has the defaults; `From` a `HappyEyeballs` takes its options
+    // (and its resolver, for example `HickoryResolver`).
+    let resolver =
+        ReqwestResolver::from(HappyEyeballs::new(Tokio).resolve_timeout(Duration::from_secs(5)));
     let client = reqwest::Client::builder()
         .no_proxy()
-        .dns_resolver(Arc::new(resolver))
+        .dns_resolver(resolver)
         .build()?;
     let body = client
         .get(format!("http://localhost:{port}/"))

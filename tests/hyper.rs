@@ -317,7 +317,15 @@ async fn bad_input_fails_clearly_and_at_once() {
         err.to_string(),
         "invalid address \"/only/a/path\": the URI has no scheme"
     );
-    let err = call(&connector.clone().enforce_http(false), "/only/a/path").await;
+    let err = call(
+        &{
+            let mut c = connector.clone();
+            c.enforce_http(false);
+            c
+        },
+        "/only/a/path",
+    )
+    .await;
     assert_eq!(
         err.to_string(),
         "invalid address \"/only/a/path\": the URI has no host"

@@ -8,7 +8,9 @@
 # `net-async-io` is on too (the shared net modules), and on `portable-atomic` (the race), so
 # a second, small powerset over those covers it (4 new combinations; the others are already
 # checked and stay fresh). `net-hickory` (issue 12) is left out the same way, for the same
-# reason (it implies `net-tokio` and adds one module), with its own small powerset. So are
+# reason (it implies `net-tokio` and adds one module), with its own small powerset; and so is
+# `net-reqwest` (issue 21: implies `net-tokio`, adds one module, brings reqwest), whose code
+# depends on `net-async-io` only through the shared net modules (2 new combinations). So are
 # `hedge` and `hedge-tower` (issue 19): their code depends only on `std` (implied), on
 # `testing` and the timer features (the `Clock` impls), so their small powerset is over those.
 set -euo pipefail
@@ -21,13 +23,15 @@ echo "cargo-hack ready in $(( $(date +%s) - t0 ))s"
 # Its own target dir: RUSTFLAGS differ from the other steps', so they don't evict each other.
 t0=$(date +%s)
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
-  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory,hedge,hedge-tower
+  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory,net-reqwest,hedge,hedge-tower
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-hyper,net-async-io,portable-atomic
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-hickory,net-hyper,net-async-io
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features hedge,hedge-tower,testing,tokio
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
+  cargo hack check -p staggered --feature-powerset --include-features net-reqwest,net-async-io
 echo "feature powerset checked in $(( $(date +%s) - t0 ))s"
 
 # No cost without the feature: each runtime crate is in the normal dependency graph only when
@@ -36,12 +40,12 @@ runtimes="tokio async-io futures-timer embassy-time"
 wants() { # wants FEATURE RUNTIME: does FEATURE need RUNTIME?
   case "$1" in
     "$2") true ;;
-    net-tokio | net-hyper | net-hickory) [ "$2" = tokio ] ;;
+    net-tokio | net-hyper | net-hickory | net-reqwest) [ "$2" = tokio ] ;;
     net-async-io) [ "$2" = async-io ] ;;
     *) false ;;
   esac
 }
-for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory hedge hedge-tower; do
+for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory net-reqwest hedge hedge-tower; do
   deps=$(cargo tree -e normal --prefix none --format '{p}' --target all \
            --no-default-features ${features:+--features "$features"} | awk '{print $1}' | sort -u)
   for rt in $runtimes; do
@@ -52,20 +56,20 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
       exit 1
     fi
   done
-  # The hyper stack comes with `net-hyper` only.
+  # The hyper stack comes with `net-hyper` only (and with `net-reqwest`, as reqwest's).
   for crate in hyper hyper-util http; do
-    if [ "$features" = net-hyper ]; then
+    if [ "$features" = net-hyper ] || [ "$features" = net-reqwest ]; then
       grep -qx "$crate" <<<"$deps" || { echo "feature net-hyper lacks $crate" >&2; exit 1; }
     elif grep -qx "$crate" <<<"$deps"; then
       echo "feature set '${features}' pulls in $crate" >&2
       exit 1
     fi
   done
-  # tower-service comes with `net-hyper` and `hedge-tower` only; tower-layer with
+  # tower-service comes with `net-hyper`, `net-reqwest` (reqwest's) and `hedge-tower` only; tower-layer with
   # `hedge-tower` only; hdrhistogram with the hedge features only.
   for crate in tower-service tower-layer hdrhistogram; do
     case "$crate:$features" in
-      tower-service:net-hyper | tower-service:hedge-tower | tower-layer:hedge-tower | hdrhistogram:hedge | hdrhistogram:hedge-tower)
+      tower-service:net-hyper | tower-service:net-reqwest | tower-service:hedge-tower | tower-layer:hedge-tower | hdrhistogram:hedge | hdrhistogram:hedge-tower)
         grep -qx "$crate" <<<"$deps" || { echo "feature $features lacks $crate" >&2; exit 1; } ;;
       *)
         if grep -qx "$crate" <<<"$deps"; then
@@ -79,6 +83,13 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
     grep -qx hickory-resolver <<<"$deps" || { echo "feature net-hickory lacks hickory-resolver" >&2; exit 1; }
   elif grep -qx hickory-resolver <<<"$deps"; then
     echo "feature set '${features}' pulls in hickory-resolver" >&2
+    exit 1
+  fi
+  # reqwest comes with `net-reqwest` only.
+  if [ "$features" = net-reqwest ]; then
+    grep -qx reqwest <<<"$deps" || { echo "feature net-reqwest lacks reqwest" >&2; exit 1; }
+  elif grep -qx reqwest <<<"$deps"; then
+    echo "feature set '${features}' pulls in reqwest" >&2
     exit 1
   fi
   echo "features '${features}': $(wc -l <<<"$deps") crates, no runtime it does not need"

@@ -12,6 +12,7 @@ timeout 600 cargo build --no-default-features --features net-tokio
 timeout 600 cargo build --no-default-features --features net-async-io
 timeout 600 cargo build --no-default-features --features net-hyper
 timeout 600 cargo build --no-default-features --features net-hickory
+timeout 600 cargo build --no-default-features --features net-reqwest
 
 # The demo, as the README runs it: no flags. It must connect to the good endpoint, and print
 # a win, a refusal, cancellations and the capped sequential run; and part 4 (issue 12) the
@@ -39,7 +40,7 @@ done
 won=$(grep -o "^ *[0-9]* ms  #1 127.0.0.1:[0-9]* (good) *WON" <<<"$part4" | awk '{print $1}')
 [ "$won" -lt 600 ] || { echo "70-net: part 4 won at $won ms, not before the AAAA answer" >&2; exit 1; }
 
-# reqwest with staggered's resolver (`localhost` from /etc/hosts, a hyper server on 127.0.0.1).
+# reqwest with staggered's ReqwestResolver (`localhost` from /etc/hosts, a hyper server on 127.0.0.1).
 out=$(timeout 300 cargo run --example reqwest)
 echo "$out"
 grep -qx "hello over reqwest" <<<"$out" || { echo "70-net: the reqwest example got no answer" >&2; exit 1; }

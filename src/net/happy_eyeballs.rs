@@ -83,13 +83,14 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 pub struct HappyEyeballs<R, D = SystemResolver<R>> {
     runtime: R,
     resolver: D,
-    attempt_delay: Duration,
+    // `pub(super)`: `HttpConnector`'s hyper-util-style setters change these in place.
+    pub(super) attempt_delay: Duration,
     first_family_count: usize,
     attempt_timeout: Option<Duration>,
-    timeout: Option<Duration>,
+    pub(super) timeout: Option<Duration>,
     resolve_timeout: Option<Duration>,
     resolution_delay: Duration,
-    socket: SocketOptions,
+    pub(super) socket: SocketOptions,
     observer: Option<Observer>,
 }
 
@@ -534,6 +535,25 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     /// # }).unwrap();
     /// ```
     pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+        self.resolve_until(host, false).await
+    }
+
+    /// Resolves `host` up to the first useful answer of RFC 8305 §3: the addresses
+    /// [`connect_host`](Self::connect_host) would start its race with (an AAAA answer at
+    /// once, or an A answer after the Resolution Delay, with any answer that is in by then),
+    /// in interleaved order. The other lookup is dropped. For [`ReqwestResolver`](super::ReqwestResolver).
+    #[cfg_attr(not(feature = "net-reqwest"), allow(dead_code))]
+    pub(super) async fn resolve_first(&self, host: &str) -> Result<Vec<SocketAddr>, ConnectError> {
+        self.resolve_until(host, true).await
+    }
+
+    /// [`resolve`](Self::resolve) (`first` false) or
+    /// [`resolve_first`](Self::resolve_first) (`first` true).
+    async fn resolve_until(
+        &self,
+        host: &str,
+        first: bool,
+    ) -> Result<Vec<SocketAddr>, ConnectError> {
         let (name, port) = match parse_target(host) {
             Ok(Target::Addr(addr)) => return Ok(Vec::from([addr])),
             Ok(Target::Name(name, port)) => (name, port),
@@ -547,6 +567,8 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
             match Pin::new(&mut stream).poll_next(cx) {
                 Poll::Ready(Some(addr)) => addrs.push(addr),
                 Poll::Ready(None) => return Poll::Ready(()),
+                // Released and drained: the addresses of the first useful answer.
+                Poll::Pending if first && !addrs.is_empty() => return Poll::Ready(()),
                 Poll::Pending => return Poll::Pending,
             }
         });

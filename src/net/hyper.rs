@@ -7,15 +7,17 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::boxed::Box;
 use std::format;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::string::ToString;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ::tokio::net::TcpStream;
 use http::Uri;
 use hyper_util::rt::TokioIo;
 
 use super::resolve::{parse_port, Resolve, SystemResolver};
-use super::{ConnectError, HappyEyeballs, Tokio};
+use super::{ConnectError, HappyEyeballs, Tokio, MIN_ATTEMPT_DELAY};
 
 /// A connector for [hyper-util's legacy client] that connects with [`HappyEyeballs`] on
 /// tokio: a [`tower_service::Service<Uri>`] whose streams implement hyper-util's
@@ -69,17 +71,68 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 /// [`InvalidInput`](super::ConnectErrorKind::InvalidInput) error naming the URI, before any
 /// lookup.
 ///
+/// # Setting it up: hyper-util's setters, or the builder
+///
+/// Two ways, for the same options:
+///
+/// - **hyper-util's setters**, by the same names and with `&mut self`
+///   ([`enforce_http`](Self::enforce_http), [`set_nodelay`](Self::set_nodelay),
+///   [`set_connect_timeout`](Self::set_connect_timeout), ...): code written for hyper-util's
+///   `HttpConnector` compiles with only the import changed. Use them in such code, and where
+///   a connector is set up step by step.
+/// - **The [`HappyEyeballs`] builder**, by value, then [`HttpConnector::from`]: every option
+///   of the race, including those hyper-util has no setter for (a [resolver](HappyEyeballs::resolver)
+///   such as [`HickoryResolver`](super::HickoryResolver),
+///   [`attempt_timeout`](HappyEyeballs::attempt_timeout),
+///   [`resolution_delay`](HappyEyeballs::resolution_delay),
+///   [`first_address_family_count`](HappyEyeballs::first_address_family_count),
+///   [`on_event`](HappyEyeballs::on_event)). Use it for new code.
+///
+/// They mix: a setter changes the options the connector was built with. Like hyper-util's,
+/// a setter on a clone changes that clone only (the options are copied on write), and the
+/// setters need a resolver that is `Clone` (the [`SystemResolver`] and
+/// [`HickoryResolver`](super::HickoryResolver) are).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use staggered::net::HttpConnector; // was: hyper_util::client::legacy::connect::HttpConnector
+/// use tower_service::Service;
+///
+/// let mut http = HttpConnector::new();
+/// http.enforce_http(false);
+/// http.set_nodelay(true);
+/// http.set_connect_timeout(Some(Duration::from_secs(5)));
+/// http.set_happy_eyeballs_timeout(Some(Duration::from_millis(300)));
+/// http.set_keepalive(Some(Duration::from_secs(60)));
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// // `enforce_http(false)`: a TLS connector wrapping this one hands it `https` URIs.
+/// let uri = format!("https://localhost:{}/", listener.local_addr()?.port()).parse()?;
+/// let stream = http.call(uri).await?;
+/// assert!(stream.inner().nodelay()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+///
 /// # Compared with hyper-util's `HttpConnector`
+///
+/// Same name, same meaning:
+/// [`enforce_http`](Self::enforce_http), [`set_nodelay`](Self::set_nodelay),
+/// [`set_keepalive`](Self::set_keepalive), [`set_keepalive_interval`](Self::set_keepalive_interval),
+/// [`set_keepalive_retries`](Self::set_keepalive_retries),
+/// [`set_send_buffer_size`](Self::set_send_buffer_size),
+/// [`set_recv_buffer_size`](Self::set_recv_buffer_size),
+/// [`set_reuse_address`](Self::set_reuse_address), `set_interface`, `set_mark` and
+/// `set_tcp_user_timeout` (each on the systems where hyper-util has it), and
+/// [`set_local_addresses`](Self::set_local_addresses). The setters that differ, and why:
 ///
 /// | hyper-util `HttpConnector` | here |
 /// |---|---|
-/// | `set_happy_eyeballs_timeout` (300 ms): the preferred family's addresses one after another, the other family's after the timeout, also one after another | [`attempt_delay`](HappyEyeballs::attempt_delay) (250 ms): every address in the interleaved order (RFC 8305 §4), the next one starting when the one before fails or after the delay, so a black-holed address costs one delay, whichever family it is in |
-/// | `set_connect_timeout`: split evenly over the addresses of each family | [`attempt_timeout`](HappyEyeballs::attempt_timeout) per attempt, and [`timeout`](HappyEyeballs::timeout) for the whole connect, name lookup included |
-/// | resolver: `GaiResolver` (one `getaddrinfo` for both families), or any `Service<Name>`; the connect waits for the whole answer | [`Resolve`]: one lookup per family, [`SystemResolver`] by default or [`HickoryResolver`](super::HickoryResolver) (feature `net-hickory`), each bounded by [`resolve_timeout`](HappyEyeballs::resolve_timeout) (10 s); the race starts on the first useful answer, after the [Resolution Delay](HappyEyeballs::resolution_delay) (50 ms) if A beat AAAA, and later answers join it (RFC 8305 §3) |
-/// | `set_nodelay`, `set_keepalive`, `set_keepalive_interval`, `set_keepalive_retries`, `set_send_buffer_size`, `set_recv_buffer_size`, `set_reuse_address` | [`nodelay`](HappyEyeballs::nodelay), [`keepalive`](HappyEyeballs::keepalive), [`keepalive_interval`](HappyEyeballs::keepalive_interval), [`keepalive_retries`](HappyEyeballs::keepalive_retries), [`send_buffer_size`](HappyEyeballs::send_buffer_size), [`recv_buffer_size`](HappyEyeballs::recv_buffer_size), [`reuse_address`](HappyEyeballs::reuse_address): the same socket options |
-/// | `set_local_address`, `set_local_addresses`: with one family's address set, only that family is tried | [`local_address`](HappyEyeballs::local_address), [`local_addresses`](HappyEyeballs::local_addresses): the other family is still tried, unbound |
-/// | `enforce_http` (on by default) | [`enforce_http`](Self::enforce_http) (on by default) |
-/// | `set_interface` (`SO_BINDTODEVICE`), `set_mark`, `set_tcp_user_timeout` | not available |
+/// | `set_happy_eyeballs_timeout` (default 300 ms): the preferred family's addresses one after another, the other family's after the timeout, also one after another; `None`: every address one after another | [`set_happy_eyeballs_timeout`](Self::set_happy_eyeballs_timeout) sets the [attempt delay](HappyEyeballs::attempt_delay) (default 250 ms, RFC 8305's): every address in the interleaved order (RFC 8305 §4), the next one starting when the one before fails or after the delay, so a black-holed address costs one delay, whichever family it is in; `None`: every address one after another, as in hyper-util |
+/// | `set_connect_timeout`: split evenly over the addresses of each family; name lookup not included | [`set_connect_timeout`](Self::set_connect_timeout) sets the [overall timeout](HappyEyeballs::timeout): the whole connect, name lookup included, not split (attempts overlap, so a split would not bound anything). A limit per attempt is [`attempt_timeout`](HappyEyeballs::attempt_timeout) |
+/// | `set_local_address`, `set_local_addresses`: with one family's address set, only that family's addresses are tried | [`set_local_address`](Self::set_local_address) (`None` clears both), [`set_local_addresses`](Self::set_local_addresses): the other family is still tried, from an unbound socket (to keep to one family, use a resolver that gives only that family) |
+/// | `new_with_resolver`: any `Service<Name>` (`GaiResolver`: one `getaddrinfo` for both families); the connect waits for the whole answer | [`new_with_resolver`](Self::new_with_resolver): a [`Resolve`], one lookup per family, [`SystemResolver`] by default or [`HickoryResolver`](super::HickoryResolver) (feature `net-hickory`), each bounded by [`resolve_timeout`](HappyEyeballs::resolve_timeout) (10 s); the race starts on the first useful answer, after the [Resolution Delay](HappyEyeballs::resolution_delay) (50 ms) if A beat AAAA, and later answers join it (RFC 8305 §3) |
 /// | errors: one `ConnectError` with the last cause | [`ConnectError`]: every address tried, each with its own error |
 /// | HTTP/1 and HTTP/2 over the stream, `HttpInfo` in responses | the same: the stream is hyper-util's `TokioIo<TcpStream>` |
 ///
@@ -112,18 +165,147 @@ impl<D> From<HappyEyeballs<Tokio, D>> for HttpConnector<D> {
     }
 }
 
+impl<D: Resolve> HttpConnector<D> {
+    /// A connector with the [`HappyEyeballs`] defaults on tokio that looks names up with
+    /// `resolver`, as hyper-util's `new_with_resolver`; here the resolver is a [`Resolve`]
+    /// (one lookup per family), not a `Service<Name>`.
+    pub fn new_with_resolver(resolver: D) -> Self {
+        Self::from(HappyEyeballs::new(Tokio).resolver(resolver))
+    }
+}
+
 impl<D> HttpConnector<D> {
     /// Whether only `http` URIs are taken (the default, as in hyper-util). Turn it off to
     /// connect for other schemes too, for example under a TLS connector that wraps this one;
     /// a URI without a scheme then uses port 80 unless it names one.
-    pub fn enforce_http(mut self, enforce: bool) -> Self {
-        self.enforce_http = enforce;
-        self
+    ///
+    /// Takes `&mut self`, as hyper-util's does; for a chain of options, set up the
+    /// [`HappyEyeballs`] builder and convert it.
+    pub fn enforce_http(&mut self, is_enforced: bool) {
+        self.enforce_http = is_enforced;
     }
 
     /// The Happy Eyeballs options it connects with.
     pub fn happy_eyeballs(&self) -> &HappyEyeballs<Tokio, D> {
         &self.inner
+    }
+}
+
+/// hyper-util's setters. Each changes this connector's options only (not those of its
+/// clones): the options are copied on the first change after a clone.
+impl<D: Clone> HttpConnector<D> {
+    fn options(&mut self) -> &mut HappyEyeballs<Tokio, D> {
+        Arc::make_mut(&mut self.inner)
+    }
+
+    /// `TCP_NODELAY` on every socket, as hyper-util's; see [`HappyEyeballs::nodelay`].
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.options().socket.nodelay = nodelay;
+    }
+
+    /// TCP keepalive's idle time, as hyper-util's; see [`HappyEyeballs::keepalive`].
+    pub fn set_keepalive(&mut self, time: Option<Duration>) {
+        self.options().socket.keepalive_time = time;
+    }
+
+    /// The time between keepalive probes, as hyper-util's; see
+    /// [`HappyEyeballs::keepalive_interval`].
+    pub fn set_keepalive_interval(&mut self, interval: Option<Duration>) {
+        self.options().socket.keepalive_interval = interval;
+    }
+
+    /// The number of keepalive probes, as hyper-util's; see
+    /// [`HappyEyeballs::keepalive_retries`].
+    pub fn set_keepalive_retries(&mut self, retries: Option<u32>) {
+        self.options().socket.keepalive_retries = retries;
+    }
+
+    /// `SO_SNDBUF`, as hyper-util's; see [`HappyEyeballs::send_buffer_size`].
+    pub fn set_send_buffer_size(&mut self, size: Option<usize>) {
+        self.options().socket.send_buffer_size = size;
+    }
+
+    /// `SO_RCVBUF`, as hyper-util's; see [`HappyEyeballs::recv_buffer_size`].
+    pub fn set_recv_buffer_size(&mut self, size: Option<usize>) {
+        self.options().socket.recv_buffer_size = size;
+    }
+
+    /// `SO_REUSEADDR`, as hyper-util's; see [`HappyEyeballs::reuse_address`].
+    pub fn set_reuse_address(&mut self, reuse_address: bool) -> &mut Self {
+        self.options().socket.reuse_address = reuse_address;
+        self
+    }
+
+    /// The local address of its family's sockets; `None` clears both families'. As
+    /// hyper-util's, except that the other family is still tried (unbound): see
+    /// [`HappyEyeballs::local_address`].
+    pub fn set_local_address(&mut self, addr: Option<IpAddr>) {
+        let socket = &mut self.options().socket;
+        let (v4, v6) = match addr {
+            Some(IpAddr::V4(v4)) => (Some(v4), None),
+            Some(IpAddr::V6(v6)) => (None, Some(v6)),
+            None => (None, None),
+        };
+        socket.local_v4 = v4;
+        socket.local_v6 = v6;
+    }
+
+    /// The local address of each family's sockets, as hyper-util's; see
+    /// [`HappyEyeballs::local_addresses`].
+    pub fn set_local_addresses(&mut self, addr_ipv4: Ipv4Addr, addr_ipv6: Ipv6Addr) {
+        let socket = &mut self.options().socket;
+        socket.local_v4 = Some(addr_ipv4);
+        socket.local_v6 = Some(addr_ipv6);
+    }
+
+    /// A limit on the whole connect, name lookup included: the [overall
+    /// timeout](HappyEyeballs::timeout). hyper-util splits its connect timeout over the
+    /// addresses and leaves the lookup out; here attempts overlap, so the limit is on the
+    /// connect as a whole. `None` (the default): no limit.
+    pub fn set_connect_timeout(&mut self, dur: Option<Duration>) {
+        self.options().timeout = dur;
+    }
+
+    /// The [attempt delay](HappyEyeballs::attempt_delay) (RFC 8305's Connection Attempt
+    /// Delay, 250 ms by default; hyper-util's default is 300 ms): how long an attempt runs
+    /// alone before the next address, of either family, starts beside it. `None` tries the
+    /// addresses one after another, each when the one before fails, as hyper-util does with
+    /// `None`. Values below 10 ms are raised to [`MIN_ATTEMPT_DELAY`].
+    pub fn set_happy_eyeballs_timeout(&mut self, dur: Option<Duration>) {
+        self.options().attempt_delay = dur.map_or(Duration::MAX, |d| d.max(MIN_ATTEMPT_DELAY));
+    }
+
+    /// Binds every socket to the interface named `interface`, as hyper-util's: with
+    /// `SO_BINDTODEVICE` on Linux, Android and Fuchsia, by the interface's index on the Apple
+    /// systems, illumos and Solaris (the systems of hyper-util's). A name the OS does not know
+    /// fails each attempt with an error naming it.
+    #[cfg(any(
+        target_os = "android",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "ios",
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "solaris",
+        target_os = "tvos",
+        target_os = "visionos",
+        target_os = "watchos",
+    ))]
+    pub fn set_interface<S: Into<std::string::String>>(&mut self, interface: S) -> &mut Self {
+        self.options().socket.interface = Some(interface.into());
+        self
+    }
+
+    /// `SO_MARK` on every socket (Linux, Android, Fuchsia), as hyper-util's.
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    pub fn set_mark(&mut self, mark: Option<u32>) {
+        self.options().socket.mark = mark;
+    }
+
+    /// `TCP_USER_TIMEOUT` on every socket (Linux, Android, Fuchsia), as hyper-util's.
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    pub fn set_tcp_user_timeout(&mut self, time: Option<Duration>) {
+        self.options().socket.tcp_user_timeout = time;
     }
 }
 

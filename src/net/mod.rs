@@ -15,8 +15,9 @@
 //!   (`getaddrinfo`, off the executor) is the default, and [`HickoryResolver`] (feature
 //!   `net-hickory`) sends real, separate AAAA and A queries with `hickory-resolver`.
 //! - [`HttpConnector`] (feature `net-hyper`): a connector for hyper-util's legacy client,
-//!   with a comparison with hyper-util's own. reqwest takes no custom connector; it takes a
-//!   resolver, and `examples/reqwest.rs` plugs [`HappyEyeballs::resolve`] into it.
+//!   with hyper-util's setters and a comparison with hyper-util's own.
+//! - [`ReqwestResolver`] (feature `net-reqwest`): reqwest takes no custom connector; it
+//!   takes a resolver, and this one answers at RFC 8305 §3's first useful answer.
 //! - [`tokio::connect`] / [`tokio::connect_host`] (feature `net-tokio`) and
 //!   [`async_io::connect`] / [`async_io::connect_host`] (feature `net-async-io`): the same with
 //!   the defaults.
@@ -67,7 +68,8 @@
 //! `net-async-io` adds [`AsyncIo`]; each implies `std`. `net-hyper` adds [`HttpConnector`]
 //! (implies `net-tokio`; brings `hyper-util`, `tower-service` and `http`), and `net-hickory`
 //! adds [`HickoryResolver`] (implies `net-tokio`; brings `hickory-resolver`, which needs
-//! Rust 1.88).
+//! Rust 1.88), and `net-reqwest` adds [`ReqwestResolver`] (implies `net-tokio`; brings
+//! `reqwest` without its default features; reqwest 0.13 needs Rust 1.85).
 //!
 //! # Example
 //!
@@ -117,6 +119,8 @@ pub mod async_io;
 mod hickory;
 #[cfg(feature = "net-hyper")]
 mod hyper;
+#[cfg(feature = "net-reqwest")]
+mod reqwest;
 #[cfg(feature = "net-tokio")]
 pub mod tokio;
 
@@ -135,6 +139,8 @@ pub use self::happy_eyeballs::{
 pub use self::hickory::HickoryResolver;
 #[cfg(feature = "net-hyper")]
 pub use self::hyper::{HttpConnecting, HttpConnector};
+#[cfg(feature = "net-reqwest")]
+pub use self::reqwest::ReqwestResolver;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::resolve::{Family, Resolve, SystemResolver};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]

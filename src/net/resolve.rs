@@ -89,6 +89,11 @@ impl fmt::Display for Family {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a name resolver of `staggered::net`",
+    label = "not a `staggered::net::Resolve`",
+    note = "implement `staggered::net::Resolve` for it (one lookup per address family), or use `SystemResolver` or `HickoryResolver`"
+)]
 pub trait Resolve {
     /// The addresses of `host` in `family`, each with `port`, in order of preference.
     ///

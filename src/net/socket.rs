@@ -22,6 +22,27 @@ pub struct SocketOptions {
     pub(crate) send_buffer_size: Option<usize>,
     pub(crate) recv_buffer_size: Option<usize>,
     pub(crate) reuse_address: bool,
+    /// The interface to bind to (`SO_BINDTODEVICE`, or `IP_BOUND_IF` by index), where the OS
+    /// has it: the systems of hyper-util's `set_interface`.
+    #[cfg(any(
+        target_os = "android",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "ios",
+        target_os = "linux",
+        target_os = "macos",
+        target_os = "solaris",
+        target_os = "tvos",
+        target_os = "visionos",
+        target_os = "watchos",
+    ))]
+    pub(crate) interface: Option<std::string::String>,
+    /// `SO_MARK` (Linux, Android, Fuchsia).
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    pub(crate) mark: Option<u32>,
+    /// `TCP_USER_TIMEOUT` (Linux, Android, Fuchsia).
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    pub(crate) tcp_user_timeout: Option<Duration>,
 }
 
 impl SocketOptions {
@@ -64,6 +85,36 @@ impl SocketOptions {
                 .set_reuse_address(true)
                 .map_err(named("SO_REUSEADDR"))?;
         }
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        {
+            if let Some(mark) = self.mark {
+                socket.set_mark(mark).map_err(named("SO_MARK"))?;
+            }
+            if let Some(time) = self.tcp_user_timeout {
+                socket
+                    .set_tcp_user_timeout(Some(time))
+                    .map_err(named("TCP_USER_TIMEOUT"))?;
+            }
+            if let Some(interface) = &self.interface {
+                socket
+                    .bind_device(Some(interface.as_bytes()))
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("SO_BINDTODEVICE {interface:?}: {e}"))
+                    })?;
+            }
+        }
+        #[cfg(any(
+            target_os = "illumos",
+            target_os = "ios",
+            target_os = "macos",
+            target_os = "solaris",
+            target_os = "tvos",
+            target_os = "visionos",
+            target_os = "watchos",
+        ))]
+        if let Some(interface) = &self.interface {
+            bind_to_interface(&socket, interface, peer)?;
+        }
         if let Some(local) = self.local_for(peer) {
             socket
                 .bind(&local.into())
@@ -97,4 +148,34 @@ impl SocketOptions {
         }
         Some(keepalive)
     }
+}
+
+/// Binds `socket` to the interface named `name` by its index, as hyper-util does on the systems
+/// without `SO_BINDTODEVICE`.
+#[cfg(any(
+    target_os = "illumos",
+    target_os = "ios",
+    target_os = "macos",
+    target_os = "solaris",
+    target_os = "tvos",
+    target_os = "visionos",
+    target_os = "watchos",
+))]
+fn bind_to_interface(socket: &SockRef<'_>, name: &str, peer: SocketAddr) -> io::Result<()> {
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("interface {name:?}: {e}"));
+    let c_name = std::ffi::CString::new(name).map_err(|_| {
+        named(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a NUL in the name",
+        ))
+    })?;
+    // SAFETY: `c_name` is a NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+    let index =
+        core::num::NonZeroU32::new(index).ok_or_else(|| named(io::Error::last_os_error()))?;
+    match peer {
+        SocketAddr::V4(_) => socket.bind_device_by_index_v4(Some(index)),
+        SocketAddr::V6(_) => socket.bind_device_by_index_v6(Some(index)),
+    }
+    .map_err(named)
 }
