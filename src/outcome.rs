@@ -514,9 +514,9 @@ impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
 ///
 /// # Message
 ///
-/// As [`AllFailed`]'s: each error numbered by its attempt index; up to 8 errors printed
-/// whole, a longer list as its first 6, a count of those left out and its last; `{:#}` prints
-/// every error. Since `Display` names the errors, [`source`](core::error::Error::source)
+/// As `AllFailed`'s: each error numbered by its attempt index; up to 8 errors printed whole,
+/// a longer list as its first 6, a count of those left out and its last; `{:#}` prints every
+/// error. Since `Display` names the errors, [`source`](core::error::Error::source)
 /// returns `None` rather than repeating one of them.
 ///
 /// ```
@@ -553,7 +553,7 @@ impl<E, const N: usize> ArrayAllFailed<E, N> {
     }
 
     /// Each error with the index of the attempt it came from (its index in the array), in
-    /// start order: [`AllFailed::indexed_errors`] with no heap.
+    /// start order: `AllFailed::indexed_errors` with no heap.
     ///
     /// ```
     /// use std::time::Duration;
