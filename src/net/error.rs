@@ -61,8 +61,9 @@ pub enum ConnectErrorKind {
 ///   hundred bytes. The value keeps every error, and the alternate form, `{:#}`, prints every
 ///   attempt.
 /// - [`source`](Error::source) is `None`, as for [`AllFailed`](crate::AllFailed): `Display`
-///   already prints every underlying error, so an error-chain reporter (`anyhow`, `eyre`)
-///   that prints the sources after the message would print one of them twice. The errors are
+///   already prints the underlying errors (all of them, up to the bound above), so an
+///   error-chain reporter (`anyhow`, `eyre`) that prints the sources after the message would
+///   print one of them twice. The errors are
 ///   all in [`attempts`](ConnectError::attempts) and
 ///   [`resolve_error`](ConnectError::resolve_error).
 /// - It converts into an [`io::Error`] whose kind is [`TimedOut`](io::ErrorKind::TimedOut) when
@@ -300,7 +301,7 @@ impl fmt::Debug for ConnectError {
     }
 }
 
-/// No [`source`](Error::source): [`Display`](fmt::Display) prints every underlying error.
+/// No [`source`](Error::source): [`Display`](fmt::Display) prints the underlying errors.
 impl Error for ConnectError {}
 
 impl From<ConnectError> for io::Error {
