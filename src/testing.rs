@@ -362,7 +362,7 @@ impl Timer for ManualClock {
 /// | does not wake a due sleep's waker, or not within the patience below | [`NotWoken`](TimerCheckFailure::NotWoken) |
 /// | wakes a waker a sleep was polled with before, not the last one | [`StaleWaker`](TimerCheckFailure::StaleWaker) |
 /// | keeps one deadline per waker and loses the earlier of two sleeps polled with the same waker (the array race's attempts share the task's waker) | [`EarliestDeadlineLost`](TimerCheckFailure::EarliestDeadlineLost) |
-/// | loses a [`reset`](Timer::reset) (to an earlier or a later deadline) | [`ResetLost`](TimerCheckFailure::ResetLost) |
+/// | loses a [`reset`](Timer::reset) (to an earlier or a later deadline, or of a sleep that had completed: the race re-arms the sleep it last waited on) | [`ResetLost`](TimerCheckFailure::ResetLost) |
 /// | panics, overflows or completes at once on a huge duration, up to [`Duration::MAX`] | [`HugeDuration`](TimerCheckFailure::HugeDuration) |
 /// | panics on an ordinary call | [`Panicked`](TimerCheckFailure::Panicked) |
 ///
@@ -375,10 +375,11 @@ impl Timer for ManualClock {
 ///   `wait` advances it, by exactly `d`; the check then takes no real time;
 /// - a real clock (tokio, async-io, futures-timer, embassy on `std`): `wait` is the runtime's
 ///   own sleep, and the check runs inside that runtime (`block_on`) so that its timers are
-///   driven. It takes about a second of real time with a `unit` of 10 ms.
+///   driven.
 ///
 /// `unit` is the time scale: the short sleeps last 2 units, and time passes a unit at a time
-/// (use a multiple of your timer's tick). A sleep that is not woken within
+/// (use a multiple of your timer's tick); a passing timer takes about 25 units (half a second
+/// with a `unit` of 20 ms). A sleep that is not woken within
 /// [`PATIENCE_UNITS`] units after its deadline counts as not woken; a sleep that completes
 /// before its duration has passed fails, unless the real time since it was made (measured with
 /// [`std::time::Instant`]) had reached its duration: so a busy machine that oversleeps makes
@@ -388,6 +389,10 @@ impl Timer for ManualClock {
 /// The check returns an error rather than panicking, so that a test can show it or match on
 /// its kind; `check_timer(..).await.unwrap()` panics with the message. A panic inside the
 /// timer is caught and reported as an error.
+///
+/// # Panics
+///
+/// If `unit` is zero. (A panic of the timer's is caught and reported, as above.)
 ///
 /// # `NoTimer`
 ///
@@ -464,6 +469,7 @@ where
     check.keeps_the_earliest_deadline_per_waker(true).await?;
     check.reset_earlier().await?;
     check.reset_later().await?;
+    check.reset_after_completion().await?;
     // Last: a reset to `Duration::MAX` that ended the sleep is an overflow, not a lost reset.
     check.huge_durations().await?;
     Ok(())
@@ -495,7 +501,8 @@ pub enum TimerCheckFailure {
     StaleWaker,
     /// Two sleeps polled with the same waker: the waker was not woken at the earlier deadline.
     EarliestDeadlineLost,
-    /// A [`reset`](Timer::reset) was lost: the sleep kept its old deadline.
+    /// A [`reset`](Timer::reset) was lost: the sleep kept its old deadline, or stayed
+    /// complete.
     ResetLost,
     /// A huge duration (up to [`Duration::MAX`]) made the timer panic, or a sleep complete.
     HugeDuration,
@@ -723,7 +730,7 @@ where
         d: Duration,
         what: &str,
     ) -> Result<Seen, TimerCheckError> {
-        let give_up = d.saturating_add(self.unit * PATIENCE_UNITS);
+        let give_up = d.saturating_add(self.unit.saturating_mul(PATIENCE_UNITS));
         loop {
             if probe.take() && Self::poll(sleep, waker, TimerCheckFailure::Panicked, what)? {
                 return Ok(match self.early(mark, d) {
@@ -750,7 +757,7 @@ where
     }
 
     fn not_woken(&self, what: &str, d: Duration, ready: bool) -> TimerCheckError {
-        let patience = self.unit * PATIENCE_UNITS;
+        let patience = self.unit.saturating_mul(PATIENCE_UNITS);
         let ready = if ready {
             "; it was ready when polled, so it completed without waking the waker it was \
              polled with"
@@ -770,7 +777,7 @@ where
     /// sleep completes.
     async fn fires(&mut self) -> Result<(), TimerCheckError> {
         use TimerCheckFailure::Panicked;
-        let d = self.unit * 2;
+        let d = self.unit.saturating_mul(2);
         let what = format!("a sleep of {d:?}");
         let (probe, waker) = Probe::new();
         let mark = self.mark();
@@ -828,7 +835,7 @@ where
         for d in huge {
             sleeps.push((d, self.sleep(d, HugeDuration)?, "sleep"));
         }
-        let mut reset = self.sleep(self.unit * 2, TimerCheckFailure::Panicked)?;
+        let mut reset = self.sleep(self.unit.saturating_mul(2), TimerCheckFailure::Panicked)?;
         let _ = Self::poll(&mut reset, &waker, TimerCheckFailure::Panicked, "a sleep")?;
         self.reset(&mut reset, Duration::MAX, HugeDuration)?;
         sleeps.push((Duration::MAX, reset, "a sleep reset to"));
@@ -848,7 +855,7 @@ where
             }
             if round == 0 {
                 // Past the reset sleep's first deadline.
-                self.pass(self.unit * 3).await;
+                self.pass(self.unit.saturating_mul(3)).await;
             }
         }
         Ok(())
@@ -857,7 +864,7 @@ where
     /// A sleep polled with one waker, then another, wakes the last.
     async fn wakes_the_last_waker(&mut self) -> Result<(), TimerCheckError> {
         use TimerCheckFailure::Panicked;
-        let d = self.unit * 2;
+        let d = self.unit.saturating_mul(2);
         let what = format!("a sleep of {d:?} polled with waker A, then waker B,");
         let (first, first_waker) = Probe::new();
         let (last, last_waker) = Probe::new();
@@ -897,7 +904,7 @@ where
         long_first: bool,
     ) -> Result<(), TimerCheckError> {
         use TimerCheckFailure::Panicked;
-        let d = self.unit * 2;
+        let d = self.unit.saturating_mul(2);
         let order = if long_first {
             "one of 1 day, then one of"
         } else {
@@ -958,7 +965,7 @@ where
     /// A long sleep reset to a short duration wakes at the new deadline.
     async fn reset_earlier(&mut self) -> Result<(), TimerCheckError> {
         use TimerCheckFailure::Panicked;
-        let d = self.unit * 2;
+        let d = self.unit.saturating_mul(2);
         let what = format!("a sleep of 1 day reset to {d:?}");
         let (probe, waker) = Probe::new();
         let mut sleep = self.sleep(LONG, Panicked)?;
@@ -985,7 +992,7 @@ where
                 format!(
                     "{what} did not wake its waker within {:?} after the new deadline{}: the \
                      reset was lost (reset must re-arm the sleep in place)",
-                    self.unit * PATIENCE_UNITS,
+                    self.unit.saturating_mul(PATIENCE_UNITS),
                     if ready {
                         " (though it was ready when polled)"
                     } else {
@@ -996,10 +1003,65 @@ where
         }
     }
 
+    /// A sleep that has completed, reset, is pending again and completes at its new deadline.
+    async fn reset_after_completion(&mut self) -> Result<(), TimerCheckError> {
+        use TimerCheckFailure::Panicked;
+        let d = self.unit.saturating_mul(2);
+        let what = format!("a sleep that had completed, reset to {d:?},");
+        let (probe, waker) = Probe::new();
+        let mut sleep = self.sleep(Duration::ZERO, Panicked)?;
+        if !Self::poll(&mut sleep, &waker, Panicked, "a sleep of Duration::ZERO")? {
+            let mark = self.mark();
+            let seen = self
+                .watch(
+                    &mut sleep,
+                    &probe,
+                    &waker,
+                    mark,
+                    Duration::ZERO,
+                    "a sleep of Duration::ZERO",
+                )
+                .await?;
+            if let Seen::NotWoken(ready) = seen {
+                return Err(self.not_woken("a sleep of Duration::ZERO", Duration::ZERO, ready));
+            }
+        }
+        let mark = self.mark();
+        self.reset(&mut sleep, d, Panicked)?;
+        probe.take();
+        let seen = if Self::poll(&mut sleep, &waker, Panicked, &what)? {
+            match self.early(mark, d) {
+                Some(after) => Seen::Early(after),
+                None => Seen::Fired,
+            }
+        } else {
+            self.watch(&mut sleep, &probe, &waker, mark, d, &what)
+                .await?
+        };
+        let lost = |how: &str| {
+            TimerCheckError::new(
+                TimerCheckFailure::ResetLost,
+                format!(
+                    "{what} {how}: the reset was lost (reset must re-arm a sleep whether or not \
+                     it has completed: the race re-arms the sleep it last waited on)"
+                ),
+            )
+        };
+        match seen {
+            Seen::Fired => Ok(()),
+            Seen::Early(after) if after.is_zero() => Err(lost("was still complete")),
+            Seen::Early(after) => Err(self.fired_early(&what, d, after)),
+            Seen::NotWoken(_) => Err(lost(&format!(
+                "did not wake its waker within {:?} after the new deadline",
+                self.unit.saturating_mul(PATIENCE_UNITS)
+            ))),
+        }
+    }
+
     /// A short sleep reset to a long duration does not complete at its old deadline.
     async fn reset_later(&mut self) -> Result<(), TimerCheckError> {
         use TimerCheckFailure::Panicked;
-        let d = self.unit * 2;
+        let d = self.unit.saturating_mul(2);
         let what = format!("a sleep of {d:?} reset to 1 day");
         let (probe, waker) = Probe::new();
         let mut sleep = self.sleep(d, Panicked)?;

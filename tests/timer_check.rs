@@ -30,6 +30,8 @@ enum Defect {
     Overflows,
     /// One deadline per waker, overwritten by the last sleep polled with it.
     LatestDeadlinePerWaker,
+    /// A sleep that has completed stays complete, reset or not.
+    Fused,
 }
 
 /// A millisecond tick count and the wakers waiting for it: one entry per waker, with a
@@ -103,6 +105,7 @@ struct TickSleep {
     timer: TickTimer,
     deadline: u64,
     first_waker: Option<Waker>,
+    done: bool,
 }
 
 impl Future for TickSleep {
@@ -116,7 +119,8 @@ impl Future for TickSleep {
         };
         this.first_waker.get_or_insert_with(|| cx.waker().clone());
         let mut ticks = this.timer.ticks.lock().unwrap();
-        if ticks.now >= this.deadline {
+        if ticks.now >= this.deadline || (this.done && this.timer.defect == Defect::Fused) {
+            this.done = true;
             return Poll::Ready(());
         }
         let latest = this.timer.defect == Defect::LatestDeadlinePerWaker;
@@ -137,6 +141,7 @@ impl Timer for TickTimer {
             timer: self.clone(),
             deadline: self.deadline(duration),
             first_waker: None,
+            done: false,
         }
     }
 
@@ -230,6 +235,17 @@ fn a_timer_that_keeps_the_latest_deadline_per_waker_is_rejected() {
         "{message}"
     );
     assert!(message.contains("must keep the earliest"), "{message}");
+}
+
+#[test]
+fn a_timer_whose_sleeps_stay_complete_after_a_reset_is_rejected() {
+    let err = rejected(Defect::Fused);
+    assert_eq!(err.kind(), TimerCheckFailure::ResetLost, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("a sleep that had completed, reset to 20ms, was still complete"),
+        "{err}"
+    );
 }
 
 #[test]
