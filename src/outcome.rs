@@ -314,11 +314,7 @@ impl<E> AllFailed<E> {
     pub fn indexed_errors(
         &self,
     ) -> impl DoubleEndedIterator<Item = (usize, &E)> + ExactSizeIterator + '_ {
-        let indices = &self.indices;
-        self.errors
-            .iter()
-            .enumerate()
-            .map(move |(position, e)| (attempt_index(indices, position), e))
+        with_indices(self.errors.iter(), &self.indices)
     }
 
     /// [`indexed_errors`](Self::indexed_errors) by value: each error with its attempt index,
@@ -331,11 +327,7 @@ impl<E> AllFailed<E> {
     pub fn into_indexed_errors(
         self,
     ) -> impl DoubleEndedIterator<Item = (usize, E)> + ExactSizeIterator {
-        let indices = self.indices;
-        self.errors
-            .into_iter()
-            .enumerate()
-            .map(move |(position, e)| (attempt_index(&indices, position), e))
+        with_indices(self.errors.into_iter(), self.indices)
     }
 
     /// `true` when the race had no attempts at all (an empty source), and no deadline cut
@@ -406,6 +398,20 @@ where
 /// every error's index is its position.
 fn attempt_index(indices: &[usize], position: usize) -> usize {
     indices.get(position).copied().unwrap_or(position)
+}
+
+/// `errors` (in start order), each with its attempt index from `indices`.
+fn with_indices<I, X>(
+    errors: I,
+    indices: X,
+) -> impl DoubleEndedIterator<Item = (usize, I::Item)> + ExactSizeIterator
+where
+    I: DoubleEndedIterator + ExactSizeIterator,
+    X: AsRef<[usize]>,
+{
+    errors
+        .enumerate()
+        .map(move |(position, e)| (attempt_index(indices.as_ref(), position), e))
 }
 
 /// The message of [`AllFailed`] and [`ArrayAllFailed`]: the errors in start order, each
@@ -583,11 +589,7 @@ impl<E, const N: usize> ArrayAllFailed<E, N> {
     pub fn indexed_errors(
         &self,
     ) -> impl DoubleEndedIterator<Item = (usize, &E)> + ExactSizeIterator + '_ {
-        let indices = &self.indices;
-        self.errors
-            .iter()
-            .enumerate()
-            .map(move |(position, e)| (attempt_index(indices, position), e))
+        with_indices(self.errors.iter(), &self.indices)
     }
 
     /// [`indexed_errors`](Self::indexed_errors) by value: each error with its attempt index,
@@ -603,11 +605,7 @@ impl<E, const N: usize> ArrayAllFailed<E, N> {
     pub fn into_indexed_errors(
         self,
     ) -> impl DoubleEndedIterator<Item = (usize, E)> + ExactSizeIterator {
-        let indices = self.indices;
-        self.errors
-            .into_iter()
-            .enumerate()
-            .map(move |(position, e)| (attempt_index(&indices, position), e))
+        with_indices(self.errors.into_iter(), self.indices)
     }
 
     /// `true` when the race had no attempts at all (an empty array), and no deadline cut it

@@ -719,8 +719,9 @@ where
         (waited < d && mark.real.elapsed() < d).then_some(waited)
     }
 
-    /// Polls `sleep` (armed at `mark` for `d`) whenever `probe` is woken, letting a unit pass
-    /// at a time, until it completes or the patience after its deadline runs out.
+    /// Polls `sleep` (armed at `mark` for `d`) at once if `poll_first`, and then whenever
+    /// `probe` is woken, letting a unit pass at a time, until it completes or the patience
+    /// after its deadline runs out.
     async fn watch(
         &mut self,
         sleep: &mut Sleep<T>,
@@ -729,10 +730,13 @@ where
         mark: Mark,
         d: Duration,
         what: &str,
+        poll_first: bool,
     ) -> Result<Seen, TimerCheckError> {
         let give_up = d.saturating_add(self.unit.saturating_mul(PATIENCE_UNITS));
+        let mut first = poll_first;
         loop {
-            if probe.take() && Self::poll(sleep, waker, TimerCheckFailure::Panicked, what)? {
+            let woken = probe.take() | std::mem::take(&mut first);
+            if woken && Self::poll(sleep, waker, TimerCheckFailure::Panicked, what)? {
                 return Ok(match self.early(mark, d) {
                     Some(after) => Seen::Early(after),
                     None => Seen::Fired,
@@ -782,39 +786,34 @@ where
         let (probe, waker) = Probe::new();
         let mark = self.mark();
         let mut sleep = self.sleep(d, Panicked)?;
-        // Pending when made and halfway (polled even if not woken), then woken once due.
-        let mut ready = Self::poll(&mut sleep, &waker, Panicked, &what)?;
-        if !ready {
-            self.pass(self.unit).await;
-            ready = Self::poll(&mut sleep, &waker, Panicked, &what)?;
-        }
-        let seen = if ready {
-            match self.early(mark, d) {
-                Some(after) => Seen::Early(after),
-                None => Seen::Fired, // the real clock had passed its deadline
-            }
-        } else {
-            self.watch(&mut sleep, &probe, &waker, mark, d, &what)
-                .await?
-        };
-        match seen {
+        match self
+            .watch(&mut sleep, &probe, &waker, mark, d, &what, true)
+            .await?
+        {
             Seen::Fired => {}
             Seen::Early(after) => return Err(self.fired_early(&what, d, after)),
             Seen::NotWoken(ready) => return Err(self.not_woken(&what, d, ready)),
         }
-        let what = "a sleep of Duration::ZERO";
-        let (probe, waker) = Probe::new();
-        let mark = self.mark();
-        let mut zero = self.sleep(Duration::ZERO, Panicked)?;
-        if !Self::poll(&mut zero, &waker, Panicked, what)? {
-            if let Seen::NotWoken(ready) = self
-                .watch(&mut zero, &probe, &waker, mark, Duration::ZERO, what)
-                .await?
-            {
-                return Err(self.not_woken(what, Duration::ZERO, ready));
-            }
-        }
+        self.completed_zero_sleep(&probe, &waker).await?;
         Ok(())
+    }
+
+    /// A sleep of `Duration::ZERO`, polled with `waker` until it completes.
+    async fn completed_zero_sleep(
+        &mut self,
+        probe: &Probe,
+        waker: &Waker,
+    ) -> Result<Sleep<T>, TimerCheckError> {
+        let what = "a sleep of Duration::ZERO";
+        let mark = self.mark();
+        let mut zero = self.sleep(Duration::ZERO, TimerCheckFailure::Panicked)?;
+        match self
+            .watch(&mut zero, probe, waker, mark, Duration::ZERO, what, true)
+            .await?
+        {
+            Seen::NotWoken(ready) => Err(self.not_woken(what, Duration::ZERO, ready)),
+            _ => Ok(zero),
+        }
     }
 
     /// Sleeps of huge durations, up to `Duration::MAX`, and a reset to `Duration::MAX`: no
@@ -880,7 +879,7 @@ where
             return Ok(());
         }
         match self
-            .watch(&mut sleep, &last, &last_waker, mark, d, &what)
+            .watch(&mut sleep, &last, &last_waker, mark, d, &what, false)
             .await?
         {
             Seen::Fired => Ok(()),
@@ -941,8 +940,9 @@ where
             }
             return Ok(());
         }
+        // Not polled again first: the long sleep must stay the last to register the waker.
         let seen = self
-            .watch(&mut short, &probe, &waker, mark, d, &what)
+            .watch(&mut short, &probe, &waker, mark, d, &what, false)
             .await?;
         if Self::poll(&mut long, &waker, Panicked, &what)? {
             let after = self.since(mark);
@@ -975,15 +975,9 @@ where
         self.pass(self.unit).await;
         let mark = self.mark();
         self.reset(&mut sleep, d, Panicked)?;
-        let seen = if Self::poll(&mut sleep, &waker, Panicked, &what)? {
-            match self.early(mark, d) {
-                Some(after) => Seen::Early(after),
-                None => Seen::Fired,
-            }
-        } else {
-            self.watch(&mut sleep, &probe, &waker, mark, d, &what)
-                .await?
-        };
+        let seen = self
+            .watch(&mut sleep, &probe, &waker, mark, d, &what, true)
+            .await?;
         match seen {
             Seen::Fired => Ok(()),
             Seen::Early(after) => Err(self.fired_early(&what, d, after)),
@@ -1009,35 +1003,12 @@ where
         let d = self.unit.saturating_mul(2);
         let what = format!("a sleep that had completed, reset to {d:?},");
         let (probe, waker) = Probe::new();
-        let mut sleep = self.sleep(Duration::ZERO, Panicked)?;
-        if !Self::poll(&mut sleep, &waker, Panicked, "a sleep of Duration::ZERO")? {
-            let mark = self.mark();
-            let seen = self
-                .watch(
-                    &mut sleep,
-                    &probe,
-                    &waker,
-                    mark,
-                    Duration::ZERO,
-                    "a sleep of Duration::ZERO",
-                )
-                .await?;
-            if let Seen::NotWoken(ready) = seen {
-                return Err(self.not_woken("a sleep of Duration::ZERO", Duration::ZERO, ready));
-            }
-        }
+        let mut sleep = self.completed_zero_sleep(&probe, &waker).await?;
         let mark = self.mark();
         self.reset(&mut sleep, d, Panicked)?;
-        probe.take();
-        let seen = if Self::poll(&mut sleep, &waker, Panicked, &what)? {
-            match self.early(mark, d) {
-                Some(after) => Seen::Early(after),
-                None => Seen::Fired,
-            }
-        } else {
-            self.watch(&mut sleep, &probe, &waker, mark, d, &what)
-                .await?
-        };
+        let seen = self
+            .watch(&mut sleep, &probe, &waker, mark, d, &what, true)
+            .await?;
         let lost = |how: &str| {
             TimerCheckError::new(
                 TimerCheckFailure::ResetLost,
