@@ -601,6 +601,13 @@ struct Mark {
     real: std::time::Instant,
 }
 
+/// A sleep being watched: when it was armed, for how long, and how to name it.
+struct Armed<'a> {
+    mark: Mark,
+    d: Duration,
+    what: &'a str,
+}
+
 /// What became of a sleep the check watched until its deadline and past.
 enum Seen {
     /// Completed after its duration.
@@ -727,11 +734,10 @@ where
         sleep: &mut Sleep<T>,
         probe: &Probe,
         waker: &Waker,
-        mark: Mark,
-        d: Duration,
-        what: &str,
+        armed: Armed<'_>,
         poll_first: bool,
     ) -> Result<Seen, TimerCheckError> {
+        let Armed { mark, d, what } = armed;
         let give_up = d.saturating_add(self.unit.saturating_mul(PATIENCE_UNITS));
         let mut first = poll_first;
         loop {
@@ -787,14 +793,24 @@ where
         let mark = self.mark();
         let mut sleep = self.sleep(d, Panicked)?;
         match self
-            .watch(&mut sleep, &probe, &waker, mark, d, &what, true)
+            .watch(
+                &mut sleep,
+                &probe,
+                &waker,
+                Armed {
+                    mark,
+                    d,
+                    what: &what,
+                },
+                true,
+            )
             .await?
         {
             Seen::Fired => {}
             Seen::Early(after) => return Err(self.fired_early(&what, d, after)),
             Seen::NotWoken(ready) => return Err(self.not_woken(&what, d, ready)),
         }
-        self.completed_zero_sleep(&probe, &waker).await?;
+        drop(self.completed_zero_sleep(&probe, &waker).await?);
         Ok(())
     }
 
@@ -808,7 +824,17 @@ where
         let mark = self.mark();
         let mut zero = self.sleep(Duration::ZERO, TimerCheckFailure::Panicked)?;
         match self
-            .watch(&mut zero, probe, waker, mark, Duration::ZERO, what, true)
+            .watch(
+                &mut zero,
+                probe,
+                waker,
+                Armed {
+                    mark,
+                    d: Duration::ZERO,
+                    what,
+                },
+                true,
+            )
             .await?
         {
             Seen::NotWoken(ready) => Err(self.not_woken(what, Duration::ZERO, ready)),
@@ -879,7 +905,17 @@ where
             return Ok(());
         }
         match self
-            .watch(&mut sleep, &last, &last_waker, mark, d, &what, false)
+            .watch(
+                &mut sleep,
+                &last,
+                &last_waker,
+                Armed {
+                    mark,
+                    d,
+                    what: &what,
+                },
+                false,
+            )
             .await?
         {
             Seen::Fired => Ok(()),
@@ -942,7 +978,17 @@ where
         }
         // Not polled again first: the long sleep must stay the last to register the waker.
         let seen = self
-            .watch(&mut short, &probe, &waker, mark, d, &what, false)
+            .watch(
+                &mut short,
+                &probe,
+                &waker,
+                Armed {
+                    mark,
+                    d,
+                    what: &what,
+                },
+                false,
+            )
             .await?;
         if Self::poll(&mut long, &waker, Panicked, &what)? {
             let after = self.since(mark);
@@ -976,7 +1022,17 @@ where
         let mark = self.mark();
         self.reset(&mut sleep, d, Panicked)?;
         let seen = self
-            .watch(&mut sleep, &probe, &waker, mark, d, &what, true)
+            .watch(
+                &mut sleep,
+                &probe,
+                &waker,
+                Armed {
+                    mark,
+                    d,
+                    what: &what,
+                },
+                true,
+            )
             .await?;
         match seen {
             Seen::Fired => Ok(()),
@@ -1007,7 +1063,17 @@ where
         let mark = self.mark();
         self.reset(&mut sleep, d, Panicked)?;
         let seen = self
-            .watch(&mut sleep, &probe, &waker, mark, d, &what, true)
+            .watch(
+                &mut sleep,
+                &probe,
+                &waker,
+                Armed {
+                    mark,
+                    d,
+                    what: &what,
+                },
+                true,
+            )
             .await?;
         let lost = |how: &str| {
             TimerCheckError::new(
