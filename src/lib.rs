@@ -210,6 +210,7 @@ pub use builder::{Event, Staggered};
 
 #[cfg(feature = "alloc")]
 mod boxed;
+mod error_list;
 #[cfg(feature = "alloc")]
 mod geometry;
 mod outcome;

@@ -7,6 +7,8 @@ use alloc::vec::Vec;
 use arrayvec::ArrayVec;
 use core::fmt;
 
+use crate::error_list::write_bounded;
+
 /// What became of one started attempt.
 ///
 /// `Outcome::attempts[i]` describes the attempt made from the `i`-th item of the iterator.
@@ -127,7 +129,8 @@ pub struct Outcome<T, E> {
 
 #[cfg(feature = "alloc")]
 impl<T, E> Outcome<T, E> {
-    /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
+    /// The winner as a `Result`: `Ok((index, value))`, or every error in start order, each
+    /// with its attempt index ([`AllFailed::indexed_errors`]).
     ///
     /// The error tells the three ways to have no winner apart:
     /// [`AllFailed::timed_out`] (the deadline passed), [`AllFailed::no_attempts`] (the source
@@ -157,8 +160,9 @@ impl<T, E> Outcome<T, E> {
     pub fn into_result(self) -> Result<(usize, T), AllFailed<E>> {
         let started = self.attempts.len();
         let timed_out = self.timed_out;
-        into_result(self.winner, self.attempts).map_err(|errors| AllFailed {
+        into_result(self.winner, self.attempts).map_err(|(errors, indices)| AllFailed {
             errors,
+            indices,
             ending: Ending { started, timed_out },
         })
     }
@@ -176,8 +180,22 @@ impl<T, E> Outcome<T, E> {
 
 /// Every attempt failed, or there was none to make. Returned by [`Outcome::into_result`].
 ///
-/// It carries each error in start order. Its `Display` names them all, so
-/// [`source`](core::error::Error::source) returns `None` rather than repeating one of them.
+/// It carries each error in start order, with the index of the attempt it came from:
+/// [`errors`](Self::errors) is the plain list, [`indexed_errors`](Self::indexed_errors) pairs
+/// each error with its attempt index. The two numberings differ once an attempt was
+/// cancelled (by [`cancel_oldest_when_full`](crate::Staggered::cancel_oldest_when_full) or by
+/// the [deadline](crate::Staggered::deadline)): it has no error, and the attempts after it
+/// keep their index.
+///
+/// # Message
+///
+/// `Display` numbers each error by its attempt index (`[2] refused` is attempt 2's error).
+/// It prints a list of up to 8 errors whole; a longer one prints the first 6, a count of
+/// those left out and the last (`...; [5] e; ... (993 more) ...; [999] z`), so 1,000
+/// failures make a message of a few hundred bytes, not tens of kilobytes. The value keeps
+/// every error, and the alternate form, `{:#}`, prints them all. Since `Display` names the
+/// errors, [`source`](core::error::Error::source) returns `None` rather than repeating one of
+/// them.
 ///
 /// ```
 /// use staggered::{staggered_race, timer::NoTimer};
@@ -192,6 +210,15 @@ impl<T, E> Outcome<T, E> {
 /// assert_eq!(all_failed.to_string(), "all 2 attempts failed: [0] refused; [1] timed out");
 /// assert!(!all_failed.no_attempts());
 ///
+/// // A long list prints its head, a count and its last error; `{:#}` prints every one.
+/// let many = staggered::AllFailed::new((0..1000).collect());
+/// assert_eq!(
+///     many.to_string(),
+///     "all 1000 attempts failed: [0] 0; [1] 1; [2] 2; [3] 3; [4] 4; [5] 5; ... (993 more) ...; [999] 999"
+/// );
+/// assert_eq!(format!("{many:#}").matches("; ").count(), 999);
+/// assert_eq!(many.errors().len(), 1000);
+///
 /// // It is an error type: `?` takes it into `Box<dyn Error>` and anyhow-style errors.
 /// let as_dyn: Box<dyn std::error::Error> = all_failed.into();
 /// assert!(as_dyn.source().is_none());
@@ -200,6 +227,10 @@ impl<T, E> Outcome<T, E> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AllFailed<E> {
     errors: Vec<E>,
+    /// The attempt index of each error, when one differs from its position in `errors`
+    /// (an attempt before it was cancelled); empty when none does, so the common case
+    /// allocates nothing for it.
+    indices: Vec<usize>,
     ending: Ending,
 }
 
@@ -223,10 +254,20 @@ impl Ending {
 
 #[cfg(feature = "alloc")]
 impl<E> AllFailed<E> {
-    /// Builds the error from the attempts' errors, in start order.
+    /// Builds the error from the attempts' errors, in start order: the error at position `i`
+    /// is attempt `i`'s.
+    ///
+    /// ```
+    /// let err = staggered::AllFailed::new(vec!["refused", "unreachable"]);
+    /// assert_eq!(err.indexed_errors().collect::<Vec<_>>(), [(0, &"refused"), (1, &"unreachable")]);
+    /// ```
     pub fn new(errors: Vec<E>) -> Self {
         let ending = Ending::all_failed(errors.len());
-        AllFailed { errors, ending }
+        AllFailed {
+            errors,
+            indices: Vec::new(),
+            ending,
+        }
     }
 
     /// Each attempt's error, in start order. Empty when the iterator had no attempts.
@@ -237,6 +278,56 @@ impl<E> AllFailed<E> {
     /// Each attempt's error, in start order, by value.
     pub fn into_errors(self) -> Vec<E> {
         self.errors
+    }
+
+    /// Each error with the index of the attempt it came from (its index in the source, as in
+    /// [`Outcome::attempts`] and [`Event`](crate::Event)), in start order. The same errors as
+    /// [`errors`](Self::errors); the index differs from the position in that list after a
+    /// cancelled attempt.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staggered::{timer::NoTimer, Staggered};
+    ///
+    /// // All at once, one running at a time: starting attempt 1 cancels attempt 0 (it hangs),
+    /// // then attempts 1 and 2 fail.
+    /// let plans = [None, Some("refused"), Some("unreachable")];
+    /// let race = Staggered::new(plans.map(|plan| move || async move {
+    ///     match plan {
+    ///         Some(why) => Err::<(), _>(why),
+    ///         None => std::future::pending().await,
+    ///     }
+    /// }))
+    /// .delay(Duration::ZERO)
+    /// .max_running(1)
+    /// .cancel_oldest_when_full()
+    /// .race(NoTimer);
+    /// let err = futures::executor::block_on(race).into_result().unwrap_err();
+    /// assert_eq!(err.errors(), ["refused", "unreachable"]); // positions 0 and 1...
+    /// let indexed: Vec<_> = err.indexed_errors().collect();
+    /// assert_eq!(indexed, [(1, &"refused"), (2, &"unreachable")]); // ...attempts 1 and 2
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "no attempt won (3 attempts started, 2 failed, 1 cancelled): [1] refused; [2] unreachable"
+    /// );
+    /// ```
+    pub fn indexed_errors(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (usize, &E)> + ExactSizeIterator + '_ {
+        with_indices(self.errors.iter(), &self.indices)
+    }
+
+    /// [`indexed_errors`](Self::indexed_errors) by value: each error with its attempt index,
+    /// in start order.
+    ///
+    /// ```
+    /// let err = staggered::AllFailed::new(vec!["refused"]);
+    /// assert_eq!(err.into_indexed_errors().collect::<Vec<_>>(), [(0, "refused")]);
+    /// ```
+    pub fn into_indexed_errors(
+        self,
+    ) -> impl DoubleEndedIterator<Item = (usize, E)> + ExactSizeIterator {
+        with_indices(self.errors.into_iter(), self.indices)
     }
 
     /// `true` when the race had no attempts at all (an empty source), and no deadline cut
@@ -266,57 +357,97 @@ impl<E> IntoIterator for AllFailed<E> {
 #[cfg(feature = "alloc")]
 impl<E: fmt::Display> fmt::Display for AllFailed<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_errors(f, &self.errors, self.ending)
+        write_errors(f, &self.errors, &self.indices, self.ending)
     }
 }
 
-/// The winner, or the errors of every attempt in start order (both outcomes' `into_result`).
-fn into_result<T, E, L: FromIterator<E>>(
+/// The winner, or the errors of the failed attempts in start order with the attempt index of
+/// each (both outcomes' `into_result`). The indices are left empty when every error's index
+/// is its position in the list (no attempt before it was cancelled).
+fn into_result<T, E, L, I>(
     winner: Option<(usize, T)>,
     attempts: impl IntoIterator<Item = Attempt<E>>,
-) -> Result<(usize, T), L> {
+) -> Result<(usize, T), (L, I)>
+where
+    L: Default + Extend<E>,
+    I: Default + Extend<usize> + AsRef<[usize]>,
+{
     winner.ok_or_else(|| {
-        attempts
-            .into_iter()
-            .filter_map(Attempt::into_error)
-            .collect()
+        let mut errors = L::default();
+        let mut indices = I::default();
+        let mut failed = 0;
+        for (index, attempt) in attempts.into_iter().enumerate() {
+            if let Attempt::Failed(e) = attempt {
+                if index != failed && indices.as_ref().is_empty() {
+                    // The first error after a cancelled attempt: from here on, the positions
+                    // and the indices differ.
+                    indices.extend(0..failed);
+                }
+                if index != failed || !indices.as_ref().is_empty() {
+                    indices.extend(Some(index));
+                }
+                errors.extend(Some(e));
+                failed += 1;
+            }
+        }
+        (errors, indices)
     })
 }
 
-/// The message of [`AllFailed`] and [`ArrayAllFailed`]: every error, in start order.
+/// The attempt index of the error at `position`: `indices` has one per error, or none when
+/// every error's index is its position.
+fn attempt_index(indices: &[usize], position: usize) -> usize {
+    indices.get(position).copied().unwrap_or(position)
+}
+
+/// `errors` (in start order), each with its attempt index from `indices`.
+fn with_indices<I, X>(
+    errors: I,
+    indices: X,
+) -> impl DoubleEndedIterator<Item = (usize, I::Item)> + ExactSizeIterator
+where
+    I: DoubleEndedIterator + ExactSizeIterator,
+    X: AsRef<[usize]>,
+{
+    errors
+        .enumerate()
+        .map(move |(position, e)| (attempt_index(indices.as_ref(), position), e))
+}
+
+/// The message of [`AllFailed`] and [`ArrayAllFailed`]: the errors in start order, each
+/// numbered by its attempt, the list bounded by [`write_bounded`]'s rule.
 fn write_errors<E: fmt::Display>(
     f: &mut fmt::Formatter<'_>,
     errors: &[E],
+    indices: &[usize],
     ending: Ending,
 ) -> fmt::Result {
+    let started = ending.started;
+    let s = if started == 1 { "" } else { "s" };
+    let failed = errors.len();
     if ending.timed_out {
         write!(
             f,
-            "the deadline passed with no winner ({} attempt{} started, {} failed)",
-            ending.started,
-            if ending.started == 1 { "" } else { "s" },
-            errors.len()
+            "the deadline passed with no winner ({started} attempt{s} started, {failed} failed)"
         )?;
-        for (i, e) in errors.iter().enumerate() {
-            f.write_str(if i == 0 { ": " } else { "; " })?;
-            write!(f, "[{i}] {e}")?;
+    } else if started == 0 {
+        return f.write_str("no attempts were made: the attempt iterator was empty");
+    } else if failed == started {
+        if let [only] = errors {
+            return write!(f, "the only attempt failed: {only}");
         }
-        return Ok(());
+        write!(f, "all {failed} attempts failed")?;
+    } else {
+        // Some were cancelled to make room for later ones (`cancel_oldest_when_full`).
+        write!(
+            f,
+            "no attempt won ({started} attempt{s} started, {failed} failed, {} cancelled)",
+            started - failed
+        )?;
     }
-    match errors {
-        [] => f.write_str("no attempts were made: the attempt iterator was empty"),
-        [only] => write!(f, "the only attempt failed: {only}"),
-        errors => {
-            write!(f, "all {} attempts failed: ", errors.len())?;
-            for (i, e) in errors.iter().enumerate() {
-                if i > 0 {
-                    f.write_str("; ")?;
-                }
-                write!(f, "[{i}] {e}")?;
-            }
-            Ok(())
-        }
-    }
+    write_bounded(f, errors, |f, position, e| {
+        write!(f, "[{}] {e}", attempt_index(indices, position))
+    })
 }
 
 #[cfg(feature = "alloc")]
@@ -355,13 +486,18 @@ pub struct ArrayOutcome<T, E, const N: usize> {
 }
 
 impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
-    /// The winner as a `Result`: `Ok((index, value))`, or every error in start order.
+    /// The winner as a `Result`: `Ok((index, value))`, or every error in start order, each
+    /// with its attempt index ([`ArrayAllFailed::indexed_errors`]).
     pub fn into_result(self) -> Result<(usize, T), ArrayAllFailed<E, N>> {
         let ending = Ending {
             started: self.attempts.len(),
             timed_out: self.timed_out,
         };
-        into_result(self.winner, self.attempts).map_err(|errors| ArrayAllFailed { errors, ending })
+        into_result(self.winner, self.attempts).map_err(|(errors, indices)| ArrayAllFailed {
+            errors,
+            indices,
+            ending,
+        })
     }
 
     /// The index of the winning attempt, if there was one.
@@ -378,8 +514,16 @@ impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
 /// Every attempt of a [`staggered_race_array`](crate::staggered_race_array) failed, or there
 /// was none to make. Returned by [`ArrayOutcome::into_result`]; [`AllFailed`] with no heap.
 ///
-/// It carries each error in start order. Its `Display` names them all, so
-/// [`source`](core::error::Error::source) returns `None` rather than repeating one of them.
+/// It carries each error in start order, with the index of the attempt it came from:
+/// [`errors`](Self::errors) is the plain list, [`indexed_errors`](Self::indexed_errors) pairs
+/// each error with its attempt index (they differ after a cancelled attempt).
+///
+/// # Message
+///
+/// As `AllFailed`'s: each error numbered by its attempt index; up to 8 errors printed whole,
+/// a longer list as its first 6, a count of those left out and its last; `{:#}` prints every
+/// error. Since `Display` names the errors, [`source`](core::error::Error::source)
+/// returns `None` rather than repeating one of them.
 ///
 /// ```
 /// use staggered::{staggered_race_array, timer::NoTimer};
@@ -398,6 +542,8 @@ impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ArrayAllFailed<E, const N: usize> {
     errors: ArrayVec<E, N>,
+    /// As [`AllFailed`]'s: empty when every error's attempt index is its position.
+    indices: ArrayVec<usize, N>,
     ending: Ending,
 }
 
@@ -410,6 +556,56 @@ impl<E, const N: usize> ArrayAllFailed<E, N> {
     /// Each attempt's error, in start order, by value.
     pub fn into_errors(self) -> ArrayVec<E, N> {
         self.errors
+    }
+
+    /// Each error with the index of the attempt it came from (its index in the array), in
+    /// start order: `AllFailed::indexed_errors` with no heap.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staggered::{timer::NoTimer, Staggered};
+    ///
+    /// // All at once, one running at a time: starting attempt 1 cancels attempt 0 (it hangs),
+    /// // then attempt 1 fails.
+    /// let plans = [None, Some("refused")];
+    /// let race = Staggered::new(plans.map(|plan| move || async move {
+    ///     match plan {
+    ///         Some(why) => Err::<(), _>(why),
+    ///         None => std::future::pending().await,
+    ///     }
+    /// }))
+    /// .delay(Duration::ZERO)
+    /// .max_running(1)
+    /// .cancel_oldest_when_full()
+    /// .race_array(NoTimer);
+    /// let err = futures::executor::block_on(race).into_result().unwrap_err();
+    /// assert_eq!(err.errors(), ["refused"]);
+    /// assert!(err.indexed_errors().eq([(1, &"refused")]));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "no attempt won (2 attempts started, 1 failed, 1 cancelled): [1] refused"
+    /// );
+    /// ```
+    pub fn indexed_errors(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (usize, &E)> + ExactSizeIterator + '_ {
+        with_indices(self.errors.iter(), &self.indices)
+    }
+
+    /// [`indexed_errors`](Self::indexed_errors) by value: each error with its attempt index,
+    /// in start order.
+    ///
+    /// ```
+    /// use staggered::{staggered_race_array, timer::NoTimer};
+    ///
+    /// let race = staggered_race_array([|| async { Err::<(), _>("refused") }], None, NoTimer);
+    /// let err = futures::executor::block_on(race).into_result().unwrap_err();
+    /// assert!(err.into_indexed_errors().eq([(0, "refused")]));
+    /// ```
+    pub fn into_indexed_errors(
+        self,
+    ) -> impl DoubleEndedIterator<Item = (usize, E)> + ExactSizeIterator {
+        with_indices(self.errors.into_iter(), self.indices)
     }
 
     /// `true` when the race had no attempts at all (an empty array), and no deadline cut it
@@ -435,7 +631,7 @@ impl<E, const N: usize> IntoIterator for ArrayAllFailed<E, N> {
 
 impl<E: fmt::Display, const N: usize> fmt::Display for ArrayAllFailed<E, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_errors(f, &self.errors, self.ending)
+        write_errors(f, &self.errors, &self.indices, self.ending)
     }
 }
 

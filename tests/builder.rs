@@ -1115,3 +1115,151 @@ fn cancelled_is_reported_once_the_attempt_is_dropped() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The errors of a race without a winner keep their attempt index (issue 21): after a cancelled
+// attempt, an error's position in the list and its attempt differ.
+// ---------------------------------------------------------------------------------------------
+
+/// Attempt 0 hangs and is cancelled at 100 ms to make room for attempt 1, which fails at
+/// 110 ms and starts attempt 2 at once; that one fails at 130 ms.
+const CANCELLED_THEN_FAILED: [Plan; 3] = [HANG, err(10, 1), err(20, 2)];
+
+#[test]
+fn the_errors_after_a_cancelled_attempt_keep_their_attempt_index() {
+    let clock = ManualClock::new();
+    let outcome = clock.block_on(
+        Staggered::new(CANCELLED_THEN_FAILED.map(|p| attempt(&clock, p)))
+            .delay(ms(100))
+            .max_running(1)
+            .cancel_oldest_when_full()
+            .race(clock.clone()),
+    );
+    assert_eq!(outcome.attempts, [Cancelled, Failed(1), Failed(2)]);
+    assert_eq!(clock.now(), ms(130));
+    let err = outcome.into_result().unwrap_err();
+    // The plain list is as before: positions 0 and 1.
+    assert_eq!(err.errors(), [1, 2]);
+    assert_eq!(err.clone().into_errors(), [1, 2]);
+    assert_eq!(err.clone().into_iter().collect::<Vec<_>>(), [1, 2]);
+    // Paired with their attempts: 1 and 2.
+    assert_eq!(err.indexed_errors().collect::<Vec<_>>(), [(1, &1), (2, &2)]);
+    assert_eq!(
+        err.indexed_errors()
+            .rev()
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>(),
+        [2, 1]
+    );
+    assert_eq!(err.indexed_errors().len(), 2);
+    assert_eq!(
+        err.to_string(),
+        "no attempt won (3 attempts started, 2 failed, 1 cancelled): [1] 1; [2] 2"
+    );
+    assert_eq!(
+        err.into_indexed_errors().collect::<Vec<_>>(),
+        [(1, 1), (2, 2)]
+    );
+}
+
+#[test]
+fn the_array_race_errors_after_a_cancelled_attempt_keep_their_attempt_index() {
+    let clock = ManualClock::new();
+    let outcome = clock.block_on(
+        Staggered::new(CANCELLED_THEN_FAILED.map(|p| attempt(&clock, p)))
+            .delay(ms(100))
+            .max_running(1)
+            .cancel_oldest_when_full()
+            .race_array(clock.clone()),
+    );
+    assert_eq!(*outcome.attempts, [Cancelled, Failed(1), Failed(2)]);
+    let err = outcome.into_result().unwrap_err();
+    assert_eq!(err.errors(), [1, 2]);
+    assert_eq!(err.clone().into_errors().as_slice(), [1, 2]);
+    assert_eq!(err.indexed_errors().collect::<Vec<_>>(), [(1, &1), (2, &2)]);
+    assert_eq!(
+        err.to_string(),
+        "no attempt won (3 attempts started, 2 failed, 1 cancelled): [1] 1; [2] 2"
+    );
+    assert_eq!(
+        err.into_indexed_errors().collect::<Vec<_>>(),
+        [(1, 1), (2, 2)]
+    );
+}
+
+#[test]
+fn a_deadline_after_a_cancelled_attempt_numbers_the_errors_by_attempt() {
+    // Attempt 0 is cancelled for attempt 1 at 100 ms, which fails at 110 ms and starts
+    // attempt 2; the deadline at 250 ms cancels attempt 2.
+    let plans = [HANG, err(10, 1), HANG];
+    let clock = ManualClock::new();
+    let vec_race = clock.block_on(
+        Staggered::new(plans.map(|p| attempt(&clock, p)))
+            .delay(ms(100))
+            .max_running(1)
+            .cancel_oldest_when_full()
+            .deadline(ms(250))
+            .race(clock.clone()),
+    );
+    let clock = ManualClock::new();
+    let array_race = clock.block_on(
+        Staggered::new(plans.map(|p| attempt(&clock, p)))
+            .delay(ms(100))
+            .max_running(1)
+            .cancel_oldest_when_full()
+            .deadline(ms(250))
+            .race_array(clock.clone()),
+    );
+    assert!(vec_race.timed_out && array_race.timed_out);
+    assert_eq!(vec_race.attempts, [Cancelled, Failed(1), Cancelled]);
+    assert_eq!(*array_race.attempts, [Cancelled, Failed(1), Cancelled]);
+    let message = "the deadline passed with no winner (3 attempts started, 1 failed): [1] 1";
+    let vec_err = vec_race.into_result().unwrap_err();
+    assert_eq!(vec_err.to_string(), message);
+    assert_eq!(vec_err.indexed_errors().collect::<Vec<_>>(), [(1, &1)]);
+    let array_err = array_race.into_result().unwrap_err();
+    assert_eq!(array_err.to_string(), message);
+    assert_eq!(array_err.indexed_errors().collect::<Vec<_>>(), [(1, &1)]);
+}
+
+#[test]
+fn an_attempt_cancelled_by_the_deadline_before_a_failed_one_leaves_a_gap() {
+    let clock = ManualClock::new();
+    let outcome = clock.block_on(
+        Staggered::new([err(10, 0), err(10, 1), ok(500, 2), err(0, 3)].map(|p| attempt(&clock, p)))
+            .delay(ms(100))
+            .deadline(ms(300))
+            .race(clock.clone()),
+    );
+    // 0 fails at 10 ms, 1 at 20 ms; 2 starts at 20 ms, 3 at 120 ms and fails at once; the
+    // deadline cancels 2.
+    assert_eq!(
+        outcome.attempts,
+        [Failed(0), Failed(1), Cancelled, Failed(3)]
+    );
+    let err = outcome.into_result().unwrap_err();
+    assert_eq!(err.errors(), [0, 1, 3]);
+    assert_eq!(
+        err.indexed_errors().collect::<Vec<_>>(),
+        [(0, &0), (1, &1), (3, &3)]
+    );
+    assert_eq!(
+        err.to_string(),
+        "the deadline passed with no winner (4 attempts started, 3 failed): [0] 0; [1] 1; [3] 3"
+    );
+}
+
+#[test]
+fn without_a_cancelled_attempt_the_attempt_index_is_the_position() {
+    let clock = ManualClock::new();
+    let outcome = clock.block_on(
+        Staggered::new([err(10, 0), err(10, 1)].map(|p| attempt(&clock, p)))
+            .delay(ms(100))
+            .race(clock.clone()),
+    );
+    let err = outcome.into_result().unwrap_err();
+    assert_eq!(err.indexed_errors().collect::<Vec<_>>(), [(0, &0), (1, &1)]);
+    assert_eq!(err.to_string(), "all 2 attempts failed: [0] 0; [1] 1");
+    // The same value as one built from the plain list.
+    assert_eq!(err, staggered::AllFailed::new(vec![0, 1]));
+}

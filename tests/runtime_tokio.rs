@@ -58,6 +58,43 @@ impl Harness for CurrentThread {
 
 mod current_thread {
     super::scenarios!(super::CurrentThread);
+
+    /// The conformance check on a real clock is not a formality: tokio's timer with its reset
+    /// thrown away fails it.
+    #[test]
+    fn a_tokio_timer_that_loses_its_resets_fails_the_conformance_check() {
+        use staggered::testing::{check_timer, TimerCheckFailure};
+        use staggered::Timer;
+        use std::pin::Pin;
+        use std::time::Duration;
+
+        struct Forgetful;
+        impl Timer for Forgetful {
+            type Sleep = tokio::time::Sleep;
+            fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
+                tokio::time::sleep(duration)
+            }
+            fn reset(&self, _: Pin<&mut tokio::time::Sleep>, _: Duration) {}
+        }
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(check_timer(
+                &Forgetful,
+                Duration::from_millis(5),
+                tokio::time::sleep,
+            ))
+            .unwrap_err();
+        assert_eq!(err.kind(), TimerCheckFailure::ResetLost, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("a sleep of 1 day reset to 10ms"),
+            "{err}"
+        );
+    }
 }
 
 /// A multi-thread runtime. The race is polled on the test's own thread (`block_on` runs it

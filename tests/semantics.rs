@@ -976,3 +976,85 @@ fn manual_clock_block_on_waits_for_a_wake_from_another_thread() {
 fn manual_clock_block_on_still_reports_a_stuck_future() {
     ManualClock::new().block_on(std::future::pending::<()>());
 }
+
+// ---------------------------------------------------------------------------------------------
+// A bounded message (issue 23): every error stays in the value, the message prints a few.
+// ---------------------------------------------------------------------------------------------
+
+/// `n` attempts that fail one after another, each with an error as long as a real one.
+fn refusals(n: usize) -> AllFailed<String> {
+    let attempts = (0..n).map(|i| {
+        move || async move {
+            Err::<(), _>(format!(
+                "[2001:db8::{i:x}]:443: Connection refused (os error 111)"
+            ))
+        }
+    });
+    // The race yields after a bounded amount of work per poll: `block_on` polls it again.
+    futures::executor::block_on(staggered_race(attempts, None, NoTimer))
+        .into_result()
+        .unwrap_err()
+}
+
+#[test]
+fn a_thousand_failures_make_a_bounded_message() {
+    let err = refusals(1000);
+    let message = err.to_string();
+    assert!(message.len() < 600, "{} bytes: {message}", message.len());
+    assert!(
+        message.starts_with(
+            "all 1000 attempts failed: [0] [2001:db8::0]:443: Connection refused (os error 111); \
+             [1] [2001:db8::1]:443: "
+        ),
+        "{message}"
+    );
+    assert!(message.contains("[5] [2001:db8::5]:443"), "{message}");
+    assert!(!message.contains("[6] "), "{message}");
+    assert!(
+        message.ends_with(
+            "; ... (993 more) ...; [999] [2001:db8::3e7]:443: Connection refused (os error 111)"
+        ),
+        "{message}"
+    );
+    // The value keeps every error, and `{:#}` prints them all.
+    assert_eq!(err.errors().len(), 1000);
+    let full = format!("{err:#}");
+    assert!(full.len() > 50_000, "{}", full.len());
+    assert!((0..1000).all(|i| full.contains(&format!("[{i}] [2001:db8::{i:x}]:443: "))));
+}
+
+#[test]
+fn up_to_eight_failures_print_whole() {
+    let eight = refusals(8).to_string();
+    assert!(eight.starts_with("all 8 attempts failed: [0] "), "{eight}");
+    assert!(
+        (0..8).all(|i| eight.contains(&format!("[{i}] [2001:db8::{i:x}]:443"))),
+        "{eight}"
+    );
+    assert!(!eight.contains("more"), "{eight}");
+    assert_eq!(eight, format!("{:#}", refusals(8)));
+    // Nine is the first length cut short: two left out.
+    let nine = refusals(9).to_string();
+    assert!(
+        nine.contains(
+            "[5] [2001:db8::5]:443: Connection refused (os error 111); ... (2 more) ...; [8] "
+        ),
+        "{nine}"
+    );
+}
+
+#[test]
+fn the_array_race_bounds_its_message_by_the_same_rule() {
+    let attempts: [_; 12] = core::array::from_fn(|i| move || async move { Err::<(), _>(i * 10) });
+    let err = staggered::staggered_race_array(attempts, None, NoTimer)
+        .now_or_never()
+        .expect("no attempt waits")
+        .into_result()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "all 12 attempts failed: [0] 0; [1] 10; [2] 20; [3] 30; [4] 40; [5] 50; ... (5 more) ...; [11] 110"
+    );
+    assert_eq!(err.errors().len(), 12);
+    assert_eq!(format!("{err:#}").matches("; ").count(), 11);
+}

@@ -51,12 +51,19 @@ pub enum ConnectErrorKind {
 /// - [`attempts`](ConnectError::attempts) lists `(address, error)` for every attempt that was
 ///   started, in start order (the interleaved order, RFC 8305 §4). An attempt that was still
 ///   connecting when the overall timeout passed is listed with an
-///   [`io::ErrorKind::TimedOut`] error.
-/// - [`Display`](fmt::Display) names them all, each with its error, and the resolver's error
-///   when resolving failed.
+///   [`io::ErrorKind::TimedOut`] error. Since every started attempt is listed, an entry's
+///   position is its attempt index (the `attempt` of its [`ConnectEvent`](super::ConnectEvent)s);
+///   [`indexed_attempts`](ConnectError::indexed_attempts) pairs each with it.
+/// - [`Display`](fmt::Display) names the addresses, each numbered by its attempt index and
+///   with its error (`[1] 127.0.0.1:80: Connection refused`), and the resolver's error when
+///   resolving failed. It prints up to 8 attempts whole; past 8, the first 6, a count of those
+///   left out and the last, so a name with 1,000 failed addresses makes a message of a few
+///   hundred bytes. The value keeps every error, and the alternate form, `{:#}`, prints every
+///   attempt.
 /// - [`source`](Error::source) is `None`, as for [`AllFailed`](crate::AllFailed): `Display`
-///   already prints every underlying error, so an error-chain reporter (`anyhow`, `eyre`)
-///   that prints the sources after the message would print one of them twice. The errors are
+///   already prints the underlying errors (all of them, up to the bound above), so an
+///   error-chain reporter (`anyhow`, `eyre`) that prints the sources after the message would
+///   print one of them twice. The errors are
 ///   all in [`attempts`](ConnectError::attempts) and
 ///   [`resolve_error`](ConnectError::resolve_error).
 /// - It converts into an [`io::Error`] whose kind is [`TimedOut`](io::ErrorKind::TimedOut) when
@@ -150,6 +157,35 @@ impl ConnectError {
         self.attempts
     }
 
+    /// Every started attempt as `(attempt index, address, error)`, in start order. The index
+    /// is the `attempt` of the attempt's [`ConnectEvent`](super::ConnectEvent)s and the number
+    /// in the message.
+    ///
+    /// ```
+    /// # #[cfg(feature = "net-tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use staggered::net::{HappyEyeballs, Tokio};
+    ///
+    /// // Two ports nobody listens on (their listeners are dropped at once): both refuse.
+    /// let closed = || Ok::<_, std::io::Error>(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?);
+    /// let addrs = [closed()?, closed()?];
+    /// let err = HappyEyeballs::new(Tokio).connect(addrs).await.unwrap_err();
+    /// let tried: Vec<_> = err.indexed_attempts().map(|(attempt, addr, _)| (attempt, addr)).collect();
+    /// assert_eq!(tried, [(0, addrs[0]), (1, addrs[1])]);
+    /// assert!(err.to_string().contains(&format!("[1] {}: ", addrs[1])));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn indexed_attempts(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (usize, SocketAddr, &io::Error)> + ExactSizeIterator + '_
+    {
+        self.attempts
+            .iter()
+            .enumerate()
+            .map(|(attempt, (addr, error))| (attempt, *addr, error))
+    }
+
     /// The `host:port` string given to `connect_host` (or the URI given to the HTTP
     /// connector), if that is how the connect began.
     pub fn host(&self) -> Option<&str> {
@@ -186,12 +222,12 @@ impl ConnectError {
         }
     }
 
+    /// The attempts of the message, numbered and bounded by the rule of
+    /// [`AllFailed`](crate::AllFailed)'s.
     fn write_attempts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (addr, error)) in self.attempts.iter().enumerate() {
-            f.write_str(if i == 0 { ": " } else { "; " })?;
-            write!(f, "{addr}: {error}")?;
-        }
-        Ok(())
+        crate::error_list::write_bounded(f, &self.attempts, |f, attempt, (addr, error)| {
+            write!(f, "[{attempt}] {addr}: {error}")
+        })
     }
 }
 
@@ -265,7 +301,7 @@ impl fmt::Debug for ConnectError {
     }
 }
 
-/// No [`source`](Error::source): [`Display`](fmt::Display) prints every underlying error.
+/// No [`source`](Error::source): [`Display`](fmt::Display) prints the underlying errors.
 impl Error for ConnectError {}
 
 impl From<ConnectError> for io::Error {
@@ -303,7 +339,7 @@ mod tests {
         assert_eq!(err.kind(), ConnectErrorKind::AllFailed);
         assert_eq!(
             err.to_string(),
-            "could not connect to any of 2 addresses: [::1]:1: refused; 127.0.0.1:2: slow"
+            "could not connect to any of 2 addresses: [0] [::1]:1: refused; [1] 127.0.0.1:2: slow"
         );
         // Display has every error; no source, so reporters print none of them twice.
         assert!(err.source().is_none());
@@ -330,7 +366,7 @@ mod tests {
             ConnectError::all_failed(Some("db:5432"), vec![(addr("127.0.0.1:5432"), refused())]);
         assert_eq!(
             err.to_string(),
-            "could not connect to db:5432 (1 address tried): 127.0.0.1:5432: refused"
+            "could not connect to db:5432 (1 address tried): [0] 127.0.0.1:5432: refused"
         );
         assert_eq!(
             io::Error::from(err).kind(),
@@ -348,7 +384,7 @@ mod tests {
         assert!(err.is_timeout());
         assert_eq!(
             err.to_string(),
-            "connecting to h:1 timed out after 2s (1 address tried): 127.0.0.1:1: refused"
+            "connecting to h:1 timed out after 2s (1 address tried): [0] 127.0.0.1:1: refused"
         );
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
 
@@ -368,5 +404,78 @@ mod tests {
         assert_eq!(err.to_string(), "h:1 resolved to no addresses");
         assert!(err.source().is_none());
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidInput);
+    }
+
+    /// `n` refused attempts, at `[2001:db8::i]:443`.
+    fn refused_addresses(n: u16) -> Vec<(SocketAddr, io::Error)> {
+        (0..n)
+            .map(|i| {
+                let addr = SocketAddr::new(
+                    std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i).into(),
+                    443,
+                );
+                (addr, io::Error::from(io::ErrorKind::ConnectionRefused))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_thousand_addresses_make_a_bounded_message() {
+        let err = ConnectError::all_failed(Some("many.test:443"), refused_addresses(1000));
+        let message = err.to_string();
+        assert!(message.len() < 500, "{} bytes: {message}", message.len());
+        assert!(
+            message.starts_with(
+                "could not connect to many.test:443 (1000 addresses tried): \
+                 [0] [2001:db8::]:443: connection refused; [1] [2001:db8::1]:443: "
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("; [5] [2001:db8::5]:443: connection refused; ... (993 more) ...; "),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("; [999] [2001:db8::3e7]:443: connection refused"),
+            "{message}"
+        );
+        // The value keeps every attempt; `{:#}` prints them all.
+        assert_eq!(err.attempts().len(), 1000);
+        assert_eq!(err.indexed_attempts().len(), 1000);
+        let full = std::format!("{err:#}");
+        assert!(full.len() > 35_000, "{}", full.len());
+        assert_eq!(full.matches("connection refused").count(), 1000);
+
+        let timed_out = ConnectError::timed_out(None, Duration::from_secs(1), refused_addresses(9));
+        assert_eq!(
+            timed_out.to_string(),
+            "connecting timed out after 1s (9 addresses tried): [0] [2001:db8::]:443: connection refused; \
+             [1] [2001:db8::1]:443: connection refused; [2] [2001:db8::2]:443: connection refused; \
+             [3] [2001:db8::3]:443: connection refused; [4] [2001:db8::4]:443: connection refused; \
+             [5] [2001:db8::5]:443: connection refused; ... (2 more) ...; \
+             [8] [2001:db8::8]:443: connection refused"
+        );
+        // Up to 8, whole.
+        let eight = ConnectError::all_failed(None, refused_addresses(8)).to_string();
+        assert_eq!(eight.matches("connection refused").count(), 8, "{eight}");
+        assert!(!eight.contains("more"), "{eight}");
+    }
+
+    #[test]
+    fn indexed_attempts_pair_each_address_with_its_attempt() {
+        let err = ConnectError::all_failed(None, refused_addresses(3));
+        let indexed: Vec<_> = err
+            .indexed_attempts()
+            .map(|(i, addr, _)| (i, addr))
+            .collect();
+        let expected: Vec<_> = err
+            .attempts()
+            .iter()
+            .map(|(addr, _)| *addr)
+            .enumerate()
+            .collect();
+        assert_eq!(indexed, expected);
+        assert_eq!(indexed[2].0, 2);
+        assert!(err.to_string().contains("[2] [2001:db8::2]:443: "));
     }
 }

@@ -462,8 +462,24 @@ pub fn a_loopback_tcp_connect_wins<H: Harness>() {
 }
 
 /// Expands into one `#[test]` per scenario, run on the harness `$h`.
+/// The harness's timer passes `staggered::testing::check_timer`, with the harness's own
+/// [`event`](Harness::event) as the way to let time pass (on real clocks, 20 ms units: about
+/// half a second).
+pub fn the_timer_passes_the_conformance_check<H: Harness>() {
+    let result = H::block_on(async {
+        let timer = H::timer();
+        staggered::testing::check_timer(&timer, ms(20), H::event).await
+    });
+    assert_eq!(result, Ok(()));
+}
+
 macro_rules! scenarios {
     ($h:ty) => {
+        #[test]
+        fn the_timer_passes_the_conformance_check() {
+            $crate::runtimes::the_timer_passes_the_conformance_check::<$h>();
+        }
+
         #[test]
         fn third_attempt_wins_by_falling_through() {
             $crate::runtimes::third_attempt_wins_by_falling_through::<$h>();
