@@ -314,7 +314,8 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     }
 
     /// Resolves `host` (`"name:port"`, `"[v6]:port"`, or an IP address literal with its
-    /// port) and connects to the addresses it gives, RFC 8305 §3 and §4: the connect starts
+    /// port; an IPv6 literal may have a zone, `"[fe80::1%eth0]:port"` or `"[fe80::1%2]:port"`,
+    /// which sets its scope id) and connects to the addresses it gives, RFC 8305 §3 and §4: the connect starts
     /// on the first useful answer, and addresses that arrive later join the race.
     ///
     /// A name is looked up with the [resolver](Self::resolver) (by default the
@@ -337,7 +338,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     ///
     /// Bad input fails at once with a clear error naming `host`:
     /// [`InvalidInput`](super::ConnectErrorKind::InvalidInput) for a missing or out-of-range
-    /// port or an empty name; [`Resolve`](super::ConnectErrorKind::Resolve) when no lookup
+    /// port, an empty name or a zone that names no network interface; [`Resolve`](super::ConnectErrorKind::Resolve) when no lookup
     /// gave an address and at least one failed, or did not answer within the
     /// [resolve timeout](Self::resolve_timeout) (one error naming both lookups); and
     /// [`NoAddresses`](super::ConnectErrorKind::NoAddresses) when the name has no address.
