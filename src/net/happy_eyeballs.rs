@@ -438,7 +438,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     }
 
     /// The race over `attempts`, its events reported as [`ConnectEvent`]s, with the overall
-    /// timeout as its deadline. `tried` is filled with each attempt's address as it is taken.
+    /// timeout, if any, as its deadline. `tried` is filled with each attempt's address as it is taken.
     async fn race<S>(
         &self,
         log: &Log<'_>,
@@ -471,12 +471,13 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
                 },
             })
         };
-        attempts
-            .delay(self.attempt_delay)
-            .on_event(report)
-            .deadline(self.timeout.unwrap_or(Duration::MAX))
-            .race(self.runtime.timer())
-            .await
+        let attempts = attempts.delay(self.attempt_delay).on_event(report);
+        // No timeout, no deadline: the race then keeps no sleep for it (a `Duration::MAX`
+        // deadline would be a live sleep, polled on every poll of the race).
+        match self.timeout {
+            Some(limit) => attempts.deadline(limit).race(self.runtime.timer()).await,
+            None => attempts.race(self.runtime.timer()).await,
+        }
     }
 
     /// The stream of the winner, or the error naming every address tried.
@@ -629,4 +630,102 @@ fn unresolved(host: &str, queue: &Mutex<resolution::Queue>) -> ConnectError {
 /// `tried`, locked; no code of the user's runs under the lock.
 fn lock(tried: &Mutex<Vec<SocketAddr>>) -> MutexGuard<'_, Vec<SocketAddr>> {
     tried.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(all(test, feature = "net-tokio"))]
+mod tests {
+    use super::*;
+    use crate::net::runtime::sealed;
+    use crate::net::Tokio;
+    use crate::timer::TokioTimer;
+
+    /// Tokio, with a timer that records every sleep it makes or re-arms.
+    #[derive(Debug, Clone, Default)]
+    struct Counted(Arc<Mutex<Vec<Duration>>>);
+
+    impl Counted {
+        fn sleeps(&self) -> Vec<Duration> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl Timer for Counted {
+        type Sleep = ::tokio::time::Sleep;
+
+        fn sleep(&self, duration: Duration) -> Self::Sleep {
+            self.0.lock().unwrap().push(duration);
+            TokioTimer.sleep(duration)
+        }
+
+        fn reset(&self, sleep: Pin<&mut Self::Sleep>, duration: Duration) {
+            self.0.lock().unwrap().push(duration);
+            TokioTimer.reset(sleep, duration)
+        }
+    }
+
+    impl sealed::Sealed for Counted {}
+
+    impl Runtime for Counted {
+        type TcpStream = ::tokio::net::TcpStream;
+        type Timer = Self;
+
+        fn timer(&self) -> Self {
+            self.clone()
+        }
+
+        fn connect(
+            &self,
+            addr: SocketAddr,
+            options: &SocketOptions,
+        ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send {
+            Tokio.connect(addr, options)
+        }
+
+        fn unblock<T: Send + 'static>(
+            &self,
+            work: impl FnOnce() -> T + Send + 'static,
+        ) -> impl Future<Output = io::Result<T>> + Send {
+            Tokio.unblock(work)
+        }
+    }
+
+    /// Every sleep of a connect to a refusing address then a good one, with `timeout`.
+    fn sleeps_of_a_connect(timeout: Option<Duration>) -> Vec<Duration> {
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = ::tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let good = listener.local_addr().unwrap();
+            // A port that refuses: its listener is dropped at once.
+            let refusing = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let timer = Counted::default();
+            let connector = HappyEyeballs::new(timer.clone())
+                .attempt_delay(Duration::from_secs(1))
+                .timeout(timeout);
+            let stream = connector.connect([refusing, good]).await.unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), good);
+            timer.sleeps()
+        })
+    }
+
+    /// Without a `timeout`, the race has no deadline: no `Duration::MAX` sleep is made (and so
+    /// none is polled on every poll). With one, its sleep is the deadline.
+    #[test]
+    fn no_timeout_makes_no_deadline_sleep() {
+        let ms = Duration::from_millis;
+        // Only the attempt delay (1 s) is armed; the refusal starts the second attempt at once.
+        let without = sleeps_of_a_connect(None);
+        assert!(!without.is_empty(), "the attempt delay is armed");
+        assert!(without.iter().all(|&d| d == ms(1000)), "{without:?}");
+        let with = sleeps_of_a_connect(Some(ms(5000)));
+        assert!(with.contains(&ms(5000)), "{with:?}");
+        assert!(!with.contains(&Duration::MAX), "{with:?}");
+    }
 }
