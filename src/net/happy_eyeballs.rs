@@ -51,8 +51,8 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// The first connection wins; every other attempt is dropped on the spot, which closes its
 /// socket. If none connects, the error names every address with its own error.
 ///
-/// `R` is the runtime: [`Tokio`](super::Tokio) (feature `net-tokio`) or
-/// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). `D` is the name resolver of
+/// `R` is the runtime: [`Tokio`][super::Tokio] (feature `net-tokio`) or
+/// [`AsyncIo`][super::AsyncIo] (feature `net-async-io`). `D` is the name resolver of
 /// [`connect_host`](HappyEyeballs::connect_host): the [`SystemResolver`] unless
 /// [`resolver`](HappyEyeballs::resolver) sets another. The builder is cheap to clone and can
 /// be shared: `connect` takes `&self`.
@@ -80,6 +80,16 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+#[cfg_attr(
+    not(feature = "net-tokio"),
+    doc = "",
+    doc = "[super::Tokio]: crate#features"
+)]
+#[cfg_attr(
+    not(feature = "net-async-io"),
+    doc = "",
+    doc = "[super::AsyncIo]: crate#features"
+)]
 pub struct HappyEyeballs<R, D = SystemResolver<R>> {
     runtime: R,
     resolver: D,

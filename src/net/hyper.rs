@@ -36,9 +36,7 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use hyper_util::client::legacy::connect::Connection;
-/// use hyper_util::client::legacy::Client;
-/// use hyper_util::rt::TokioExecutor;
+/// use hyper_util::client::legacy::connect::{Connect, Connection};
 /// use staggered::net::{HappyEyeballs, HttpConnector, Tokio};
 /// use tower_service::Service;
 ///
@@ -48,14 +46,17 @@ use super::{ConnectError, HappyEyeballs, Tokio};
 ///         .timeout(Duration::from_secs(10))
 ///         .nodelay(true),
 /// );
-/// // What hyper-util's client takes (with its `http1` or `http2` feature to send requests):
-/// let _client: Client<HttpConnector, String> =
-///     Client::builder(TokioExecutor::new()).build(connector.clone());
+/// // What hyper-util's client takes: a `Connect`. With hyper-util's `http1` or `http2`
+/// // feature, `Client::builder(TokioExecutor::new()).build(connector)` is the client
+/// // (a `Client<HttpConnector, Body>`).
+/// fn for_the_client<C: Connect + Clone + Send + Sync + 'static>(connector: C) -> C {
+///     connector
+/// }
+/// let mut connector = for_the_client(connector);
 ///
 /// // What the client does with it: one connection per URI, with hyper-util's `HttpInfo`.
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let server = listener.local_addr()?;
-/// let mut connector = connector;
 /// let stream = connector.call(format!("http://localhost:{}/", server.port()).parse()?).await?;
 /// let connected = stream.connected();
 /// let mut extensions = http::Extensions::new();

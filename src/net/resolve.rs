@@ -58,7 +58,7 @@ impl fmt::Display for Family {
 /// one answer back for the other. A lookup that fails, or outlasts the
 /// [resolve timeout](super::HappyEyeballs::resolve_timeout), leaves its family out.
 ///
-/// The default is [`SystemResolver`]; [`HickoryResolver`](super::HickoryResolver) (feature
+/// The default is [`SystemResolver`]; [`HickoryResolver`][super::HickoryResolver] (feature
 /// `net-hickory`) is a DNS client. A resolver of your own (a DNS client, a cache, fixed
 /// answers in tests) plugs in with [`HappyEyeballs::resolver`](super::HappyEyeballs::resolver):
 ///
@@ -89,6 +89,11 @@ impl fmt::Display for Family {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+#[cfg_attr(
+    not(feature = "net-hickory"),
+    doc = "",
+    doc = "[super::HickoryResolver]: crate#features"
+)]
 pub trait Resolve {
     /// The addresses of `host` in `family`, each with `port`, in order of preference.
     ///
