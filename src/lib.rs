@@ -46,8 +46,8 @@
 //!   a [`deadline`](Staggered::deadline) that keeps what happened, and [`Event`]s
 //!   ([`on_event`](Staggered::on_event)). What is not set costs nothing.
 //! - [`Outcome`], [`Attempt`] and [`AllFailed`] (and [`ArrayOutcome`], [`ArrayAllFailed`]):
-//!   what a race reports.
-//! - [`boxed_local`] and [`boxed`]: attempts of different kinds in one race.
+//!   what a race reports (`Outcome` and `AllFailed` with feature `alloc`).
+//! - [`boxed_local`] and [`boxed`] (feature `alloc`): attempts of different kinds in one race.
 //! - [`Timer`]: the one thing the race needs from a runtime. Adapters live in [`timer`].
 //! - [`testing::ManualClock`] (feature `testing`): a virtual-time timer for your own tests.
 //! - [`hedge`] (feature `hedge`): hedged requests on the builder: a latency percentile, a
@@ -82,7 +82,7 @@
 //!   failures and attempts that wake themselves cannot hang the executor, and a start that is
 //!   due is never held back by busy attempts: it comes within two polls of the race while
 //!   fewer than 64 attempts run
-//!   ([details](staggered_race#fairness-and-co-operation)).
+//!   ([details][fairness]).
 //! - **One live sleep**, re-armed with [`Timer::reset`].
 //!
 //! # Features
@@ -192,6 +192,31 @@
 //!     assert_eq!(task.await.unwrap().winner_index(), Some(0));
 //! }
 //! ```
+// A build without a feature has no page for its items: their links lead to the features table
+// above, which names the feature (`broken_intra_doc_links` is deny). Docs for every feature
+// set: `.ci/steps/31-doc-features.sh`.
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[`staggered_race`]: crate#features",
+    doc = "[`StaggeredRace`]: crate#features",
+    doc = "[`Outcome`]: crate#features",
+    doc = "[`AllFailed`]: crate#features",
+    doc = "[`boxed_local`]: crate#features",
+    doc = "[`boxed`]: crate#features",
+    doc = "[`net`]: crate#features",
+    doc = "[fairness]: crate#features"
+)]
+#![cfg_attr(
+    feature = "alloc",
+    doc = "",
+    doc = "[fairness]: staggered_race#fairness-and-co-operation"
+)]
+#![cfg_attr(
+    not(feature = "testing"),
+    doc = "",
+    doc = "[`testing::ManualClock`]: crate#features"
+)]
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]

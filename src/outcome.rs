@@ -473,6 +473,7 @@ impl<E: fmt::Debug + fmt::Display> core::error::Error for AllFailed<E> {}
 /// assert_eq!(outcome.errors().collect::<Vec<_>>(), [&404]);
 /// assert_eq!(outcome.into_result().unwrap(), (1, "b"));
 /// ```
+#[cfg_attr(not(feature = "alloc"), doc = "", doc = "[`Outcome`]: crate#features")]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ArrayOutcome<T, E, const N: usize> {
     /// The index of the winning attempt in the array, and its value; `None` if no attempt
@@ -482,6 +483,11 @@ pub struct ArrayOutcome<T, E, const N: usize> {
     pub attempts: ArrayVec<Attempt<E>, N>,
     /// `true` when the race's [deadline](crate::Staggered::deadline) passed first, as
     /// [`Outcome::timed_out`].
+    #[cfg_attr(
+        not(feature = "alloc"),
+        doc = "",
+        doc = "[`Outcome::timed_out`]: crate#features"
+    )]
     pub timed_out: bool,
 }
 
@@ -539,6 +545,11 @@ impl<T, E, const N: usize> ArrayOutcome<T, E, N> {
 /// let as_dyn: &dyn core::error::Error = &all_failed;
 /// assert!(as_dyn.source().is_none());
 /// ```
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[`AllFailed`]: crate#features"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ArrayAllFailed<E, const N: usize> {
     errors: ArrayVec<E, N>,

@@ -80,6 +80,11 @@ mod sealed {
 /// let attempt = || async { Ok::<u8, ()>(7) };
 /// assert_eq!(futures::executor::block_on(start(attempt)), Ok(7));
 /// ```
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[`StaggeredRace`]: crate#features"
+)]
 pub trait AttemptFn: sealed::Sealed {
     /// The attempt's success value.
     type Ok;
@@ -292,6 +297,11 @@ where
 /// assert_eq!(*outcome.attempts, [Attempt::Cancelled, Attempt::Failed("refused"), Attempt::Won]);
 /// assert_eq!(clock.now(), Duration::from_millis(250));
 /// ```
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[`staggered_race`]: crate#features"
+)]
 pub fn staggered_race_array<F, Fut, T, E, Tm, const N: usize>(
     attempts: [F; N],
     delay: Option<Duration>,
@@ -1043,6 +1053,11 @@ type ArrayCore<F, Tm, const N: usize, D, Ev, L> = Core<
 /// assert_eq!(outcome.winner, Some((0, "up")));
 /// assert!(race.is_terminated());
 /// ```
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[`StaggeredRace`]: crate#features"
+)]
 #[must_use = "a race does nothing unless polled"]
 pub struct StaggeredRaceArray<F, Tm, const N: usize, D = Fixed, Ev = NoEvents, L = NoLimits>
 where

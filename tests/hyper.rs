@@ -392,6 +392,49 @@ async fn bad_input_fails_clearly_and_at_once() {
     );
 }
 
+/// An IPv6 literal with a zone, against hyper-util's own connector (the reference), which
+/// hands the host, zone and all, to `getaddrinfo`: a numeric zone connects with both. glibc
+/// takes an interface name only on a link-local address and does not decode RFC 6874's `%25`,
+/// so hyper-util fails to resolve `[::1%lo]` and `[::1%25lo]`, which connect here (the zone
+/// is the interface's scope id, which a loopback address ignores). On `::1` the zone does not
+/// change the route, so any machine with IPv6 loopback runs it.
+#[tokio::test]
+async fn an_ipv6_zone_connects_as_with_hyper_util() {
+    let Ok(listener) = tokio::net::TcpListener::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback here: skipped");
+        return;
+    };
+    let server = listener.local_addr().unwrap();
+    let port = server.port();
+    let accept = tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            held.push(listener.accept().await.unwrap().0);
+        }
+    });
+    let mut ours = HttpConnector::new();
+    let mut theirs = hyper_util::client::legacy::connect::HttpConnector::new();
+    let uri = |zone: &str| -> Uri { format!("http://[::1%{zone}]:{port}/").parse().unwrap() };
+    let peer = |stream: TokioIo<tokio::net::TcpStream>| stream.inner().peer_addr().unwrap();
+
+    let stream = theirs.call(uri("1")).await.unwrap();
+    assert_eq!(peer(stream), server);
+    let stream = ours.call(uri("1")).await.unwrap();
+    assert_eq!(peer(stream), server);
+
+    for zone in ["lo", "25lo", "251"] {
+        let stream = ours.call(uri(zone)).await.unwrap();
+        assert_eq!(peer(stream), server, "{zone}");
+    }
+    for zone in ["lo", "25lo"] {
+        assert!(theirs.call(uri(zone)).await.is_err(), "{zone}");
+    }
+    // A zone that names no interface fails at once, before any lookup.
+    let err = call(&ours, &format!("http://[::1%25no-such-if9]:{port}/")).await;
+    assert_eq!(err.kind(), ConnectErrorKind::InvalidInput);
+    accept.abort();
+}
+
 #[test]
 fn the_connector_is_send_sync_and_its_future_is_send() {
     fn send_sync<T: Send + Sync + Clone + 'static>(_: &T) {}

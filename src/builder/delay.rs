@@ -35,7 +35,7 @@ pub trait Delay: sealed::Sealed {
     fn after(&mut self, index: usize) -> Option<Duration>;
 }
 
-/// The same delay after every attempt: [`staggered_race`](crate::staggered_race)'s `delay`.
+/// The same delay after every attempt: [`staggered_race`][crate::staggered_race]'s `delay`.
 ///
 /// ```
 /// use staggered::{builder::Fixed, Staggered};
@@ -43,6 +43,11 @@ pub trait Delay: sealed::Sealed {
 /// let race: Staggered<_, Fixed> = Staggered::new([|| async { Ok::<u8, ()>(1) }]).sequential();
 /// # let _ = race;
 /// ```
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[crate::staggered_race]: crate#features"
+)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Fixed(pub Option<Duration>);
 

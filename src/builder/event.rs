@@ -12,7 +12,7 @@ mod sealed {
 ///
 /// Each started attempt gets exactly one `Started`, then exactly one of `Failed`, `Won` or
 /// `Cancelled`. `index` is the attempt's index in the source, as in
-/// [`Outcome::attempts`](crate::Outcome::attempts).
+/// [`Outcome::attempts`][crate::Outcome::attempts] (or [`ArrayOutcome::attempts`](crate::ArrayOutcome::attempts)).
 ///
 /// ```
 /// use staggered::Event;
@@ -27,6 +27,11 @@ mod sealed {
 /// }
 /// assert_eq!(line(Event::Failed { index: 1, error: &"refused" }), "#1 failed: refused");
 /// ```
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[crate::Outcome::attempts]: crate#features"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Event<'a, E> {
     /// Attempt `index` started: its closure was called, and its future is about to be polled

@@ -59,13 +59,18 @@ pub trait Limits: sealed::Sealed + core::fmt::Debug {
     ) -> bool;
 }
 
-/// No cap and no deadline: the default, and [`staggered_race`](crate::staggered_race)'s.
+/// No cap and no deadline: the default, and [`staggered_race`][crate::staggered_race]'s.
 ///
 /// ```
 /// use staggered::{builder::NoLimits, Staggered};
 ///
 /// let _race: Staggered<_, _, _, NoLimits> = Staggered::new([|| async { Ok::<u8, ()>(1) }]);
 /// ```
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[crate::staggered_race]: crate#features"
+)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct NoLimits;
 

@@ -1,6 +1,6 @@
 //! [`Staggered`], the builder of a race with every option, and the types it is generic over.
 //!
-//! [`staggered_race`](crate::staggered_race) is the builder with only a fixed delay set:
+//! [`staggered_race`][crate::staggered_race] is the builder with only a fixed delay set:
 //! `Staggered::new(attempts).delay(d).race(timer)` for `Some(d)`, `.sequential()` for
 //! `None`. Everything else is opt-in, and what is not configured costs nothing: the default
 //! type parameters ([`Fixed`], [`NoEvents`]) compile to the code `staggered_race` always had.
@@ -28,6 +28,11 @@
 //! assert_eq!(outcome.attempts, [Attempt::Cancelled, Attempt::Cancelled, Attempt::Won]);
 //! assert_eq!(clock.now(), Duration::from_millis(200));
 //! ```
+#![cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[crate::staggered_race]: crate#features"
+)]
 
 use core::time::Duration;
 
@@ -49,7 +54,7 @@ pub use source::{FromStream, Source};
 pub use source::{IterDriver, SourceDriver};
 
 /// A staggered race with every option: the source of attempts, the delay policy, a cap on
-/// attempts running at once, a deadline and an observer of events. [`race`](Self::race)
+/// attempts running at once, a deadline and an observer of events. [`race`][Self::race]
 /// makes the race future.
 ///
 /// | option | default | what it does | CPython `staggered_race` | Trio `open_tcp_stream` | hyper-util `HttpConnector` | tower `hedge` |
@@ -62,7 +67,7 @@ pub use source::{IterDriver, SourceDriver};
 /// | [`deadline`](Self::deadline) | none | from the first poll; then everything running is cancelled, and the outcome keeps what happened | wrap in `wait_for` (loses the errors) | `move_on_after` | `connect_timeout` (divided across the addresses) | - |
 /// | [`on_event`](Self::on_event) | none | start, failure, win and cancellation, as they happen | - | - | - | - |
 ///
-/// What the race does with the options is in [`race`](Self::race).
+/// What the race does with the options is in [`race`][Self::race].
 ///
 /// # Example
 ///
@@ -85,6 +90,7 @@ pub use source::{IterDriver, SourceDriver};
 ///     "Started { index: 1 }", "Won { index: 1 }",
 /// ]);
 /// ```
+#[cfg_attr(not(feature = "alloc"), doc = "", doc = "[Self::race]: crate#features")]
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `.race(timer)`"]
 pub struct Staggered<S, D = Fixed, Ev = NoEvents, L = NoLimits> {
@@ -122,7 +128,7 @@ impl<I: Iterator> Staggered<I> {
 impl<St: futures_core::Stream> Staggered<FromStream<St>> {
     /// A race over a [`Stream`](futures_core::Stream) of attempt closures: attempts that
     /// arrive over time. The stream is polled only when a start is due, so closures stay lazy
-    /// (see [`race`](Self::race) for what a pending or ended stream does).
+    /// (see [`race`][Self::race] for what a pending or ended stream does).
     ///
     /// ```
     /// use futures::{channel::mpsc, StreamExt};
@@ -136,6 +142,7 @@ impl<St: futures_core::Stream> Staggered<FromStream<St>> {
     /// let outcome = futures::executor::block_on(Staggered::from_stream(attempts).race(NoTimer));
     /// assert_eq!(outcome.winner, Some((1, "b")));
     /// ```
+    #[cfg_attr(not(feature = "alloc"), doc = "", doc = "[Self::race]: crate#features")]
     pub fn from_stream(stream: St) -> Self
     where
         St::Item: AttemptFn,
@@ -298,7 +305,7 @@ impl<S, D, Ev, L: Limits> Staggered<S, D, Ev, L> {
 
     /// The race ends `limit` after its first poll if nobody has won by then: every running
     /// attempt is cancelled, nothing more starts, and the race returns its outcome with
-    /// [`timed_out`](crate::Outcome::timed_out) set and every error it had collected.
+    /// [`timed_out`][crate::Outcome::timed_out] set and every error it had collected.
     ///
     /// An attempt whose success arrived by the poll that sees the deadline pass still wins
     /// (ties go to the attempts): that poll takes in every completion that had arrived,
@@ -315,6 +322,11 @@ impl<S, D, Ev, L: Limits> Staggered<S, D, Ev, L> {
     /// its sleep once.
     ///
     /// An example is on [`delay_fn`](Self::delay_fn).
+    #[cfg_attr(
+        not(feature = "alloc"),
+        doc = "",
+        doc = "[crate::Outcome::timed_out]: crate::ArrayOutcome::timed_out"
+    )]
     pub fn deadline(self, limit: Duration) -> Staggered<S, D, Ev, Limited> {
         self.limited(|limits| limits.deadline = Some(limit))
     }

@@ -51,8 +51,8 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// The first connection wins; every other attempt is dropped on the spot, which closes its
 /// socket. If none connects, the error names every address with its own error.
 ///
-/// `R` is the runtime: [`Tokio`](super::Tokio) (feature `net-tokio`) or
-/// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). `D` is the name resolver of
+/// `R` is the runtime: [`Tokio`][super::Tokio] (feature `net-tokio`) or
+/// [`AsyncIo`][super::AsyncIo] (feature `net-async-io`). `D` is the name resolver of
 /// [`connect_host`](HappyEyeballs::connect_host): the [`SystemResolver`] unless
 /// [`resolver`](HappyEyeballs::resolver) sets another. The builder is cheap to clone and can
 /// be shared: `connect` takes `&self`.
@@ -80,6 +80,16 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+#[cfg_attr(
+    not(feature = "net-tokio"),
+    doc = "",
+    doc = "[super::Tokio]: crate#features"
+)]
+#[cfg_attr(
+    not(feature = "net-async-io"),
+    doc = "",
+    doc = "[super::AsyncIo]: crate#features"
+)]
 pub struct HappyEyeballs<R, D = SystemResolver<R>> {
     runtime: R,
     resolver: D,
@@ -315,7 +325,8 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     }
 
     /// Resolves `host` (`"name:port"`, `"[v6]:port"`, or an IP address literal with its
-    /// port) and connects to the addresses it gives, RFC 8305 §3 and §4: the connect starts
+    /// port; an IPv6 literal may have a zone, `"[fe80::1%eth0]:port"` or `"[fe80::1%2]:port"`,
+    /// which sets its scope id) and connects to the addresses it gives, RFC 8305 §3 and §4: the connect starts
     /// on the first useful answer, and addresses that arrive later join the race.
     ///
     /// A name is looked up with the [resolver](Self::resolver) (by default the
@@ -338,7 +349,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     ///
     /// Bad input fails at once with a clear error naming `host`:
     /// [`InvalidInput`](super::ConnectErrorKind::InvalidInput) for a missing or out-of-range
-    /// port or an empty name; [`Resolve`](super::ConnectErrorKind::Resolve) when no lookup
+    /// port, an empty name or a zone that names no network interface; [`Resolve`](super::ConnectErrorKind::Resolve) when no lookup
     /// gave an address and at least one failed, or did not answer within the
     /// [resolve timeout](Self::resolve_timeout) (one error naming both lookups); and
     /// [`NoAddresses`](super::ConnectErrorKind::NoAddresses) when the name has no address.
@@ -438,7 +449,7 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     }
 
     /// The race over `attempts`, its events reported as [`ConnectEvent`]s, with the overall
-    /// timeout as its deadline. `tried` is filled with each attempt's address as it is taken.
+    /// timeout, if any, as its deadline. `tried` is filled with each attempt's address as it is taken.
     async fn race<S>(
         &self,
         log: &Log<'_>,
@@ -471,12 +482,13 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
                 },
             })
         };
-        attempts
-            .delay(self.attempt_delay)
-            .on_event(report)
-            .deadline(self.timeout.unwrap_or(Duration::MAX))
-            .race(self.runtime.timer())
-            .await
+        let attempts = attempts.delay(self.attempt_delay).on_event(report);
+        // No timeout, no deadline: the race then keeps no sleep for it (a `Duration::MAX`
+        // deadline would be a live sleep, polled on every poll of the race).
+        match self.timeout {
+            Some(limit) => attempts.deadline(limit).race(self.runtime.timer()).await,
+            None => attempts.race(self.runtime.timer()).await,
+        }
     }
 
     /// The stream of the winner, or the error naming every address tried.
@@ -650,4 +662,102 @@ fn unresolved(host: &str, queue: &Mutex<resolution::Queue>) -> ConnectError {
 /// `tried`, locked; no code of the user's runs under the lock.
 fn lock(tried: &Mutex<Vec<SocketAddr>>) -> MutexGuard<'_, Vec<SocketAddr>> {
     tried.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(all(test, feature = "net-tokio"))]
+mod tests {
+    use super::*;
+    use crate::net::runtime::sealed;
+    use crate::net::Tokio;
+    use crate::timer::TokioTimer;
+
+    /// Tokio, with a timer that records every sleep it makes or re-arms.
+    #[derive(Debug, Clone, Default)]
+    struct Counted(Arc<Mutex<Vec<Duration>>>);
+
+    impl Counted {
+        fn sleeps(&self) -> Vec<Duration> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    impl Timer for Counted {
+        type Sleep = ::tokio::time::Sleep;
+
+        fn sleep(&self, duration: Duration) -> Self::Sleep {
+            self.0.lock().unwrap().push(duration);
+            TokioTimer.sleep(duration)
+        }
+
+        fn reset(&self, sleep: Pin<&mut Self::Sleep>, duration: Duration) {
+            self.0.lock().unwrap().push(duration);
+            TokioTimer.reset(sleep, duration)
+        }
+    }
+
+    impl sealed::Sealed for Counted {}
+
+    impl Runtime for Counted {
+        type TcpStream = ::tokio::net::TcpStream;
+        type Timer = Self;
+
+        fn timer(&self) -> Self {
+            self.clone()
+        }
+
+        fn connect(
+            &self,
+            addr: SocketAddr,
+            options: &SocketOptions,
+        ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send {
+            Tokio.connect(addr, options)
+        }
+
+        fn unblock<T: Send + 'static>(
+            &self,
+            work: impl FnOnce() -> T + Send + 'static,
+        ) -> impl Future<Output = io::Result<T>> + Send {
+            Tokio.unblock(work)
+        }
+    }
+
+    /// Every sleep of a connect to a refusing address then a good one, with `timeout`.
+    fn sleeps_of_a_connect(timeout: Option<Duration>) -> Vec<Duration> {
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = ::tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let good = listener.local_addr().unwrap();
+            // A port that refuses: its listener is dropped at once.
+            let refusing = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let timer = Counted::default();
+            let connector = HappyEyeballs::new(timer.clone())
+                .attempt_delay(Duration::from_secs(1))
+                .timeout(timeout);
+            let stream = connector.connect([refusing, good]).await.unwrap();
+            assert_eq!(stream.peer_addr().unwrap(), good);
+            timer.sleeps()
+        })
+    }
+
+    /// Without a `timeout`, the race has no deadline: no `Duration::MAX` sleep is made (and so
+    /// none is polled on every poll). With one, its sleep is the deadline.
+    #[test]
+    fn no_timeout_makes_no_deadline_sleep() {
+        let ms = Duration::from_millis;
+        // Only the attempt delay (1 s) is armed; the refusal starts the second attempt at once.
+        let without = sleeps_of_a_connect(None);
+        assert!(!without.is_empty(), "the attempt delay is armed");
+        assert!(without.iter().all(|&d| d == ms(1000)), "{without:?}");
+        let with = sleeps_of_a_connect(Some(ms(5000)));
+        assert!(with.contains(&ms(5000)), "{with:?}");
+        assert!(!with.contains(&Duration::MAX), "{with:?}");
+    }
 }

@@ -5,12 +5,14 @@ use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use std::borrow::Cow;
 use std::boxed::Box;
 use std::format;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::string::ToString;
 use std::sync::Arc;
 use std::time::Duration;
+use std::vec::Vec;
 
 use ::tokio::net::TcpStream;
 use http::Uri;
@@ -23,7 +25,8 @@ use super::{ConnectError, HappyEyeballs, Tokio, MIN_ATTEMPT_DELAY};
 /// tokio: a [`tower_service::Service<Uri>`] whose streams implement hyper-util's
 /// [`Connection`](hyper_util::client::legacy::connect::Connection).
 ///
-/// It takes the URI's host and port (80 for `http`, 443 for `https`), resolves the host with
+/// It takes the URI's host and port (80 for `http`, 443 for `https`, when the port is absent
+/// or empty), resolves the host with
 /// the builder's [resolver](HappyEyeballs::resolver) (the system resolver by default, one
 /// lookup per family, RFC 8305 §3 as [`connect_host`](HappyEyeballs::connect_host) does it),
 /// and races the addresses with every option of the [`HappyEyeballs`] it
@@ -35,9 +38,7 @@ use super::{ConnectError, HappyEyeballs, Tokio, MIN_ATTEMPT_DELAY};
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::time::Duration;
-/// use hyper_util::client::legacy::connect::Connection;
-/// use hyper_util::client::legacy::Client;
-/// use hyper_util::rt::TokioExecutor;
+/// use hyper_util::client::legacy::connect::{Connect, Connection};
 /// use staggered::net::{HappyEyeballs, HttpConnector, Tokio};
 /// use tower_service::Service;
 ///
@@ -47,14 +48,17 @@ use super::{ConnectError, HappyEyeballs, Tokio, MIN_ATTEMPT_DELAY};
 ///         .timeout(Duration::from_secs(10))
 ///         .nodelay(true),
 /// );
-/// // What hyper-util's client takes (with its `http1` or `http2` feature to send requests):
-/// let _client: Client<HttpConnector, String> =
-///     Client::builder(TokioExecutor::new()).build(connector.clone());
+/// // What hyper-util's client takes: a `Connect`. With hyper-util's `http1` or `http2`
+/// // feature, `Client::builder(TokioExecutor::new()).build(connector)` is the client
+/// // (a `Client<HttpConnector, Body>`).
+/// fn for_the_client<C: Connect + Clone + Send + Sync + 'static>(connector: C) -> C {
+///     connector
+/// }
+/// let mut connector = for_the_client(connector);
 ///
 /// // What the client does with it: one connection per URI, with hyper-util's `HttpInfo`.
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let server = listener.local_addr()?;
-/// let mut connector = connector;
 /// let stream = connector.call(format!("http://localhost:{}/", server.port()).parse()?).await?;
 /// let connected = stream.connected();
 /// let mut extensions = http::Extensions::new();
@@ -82,7 +86,7 @@ use super::{ConnectError, HappyEyeballs, Tokio, MIN_ATTEMPT_DELAY};
 ///   a connector is set up step by step.
 /// - **The [`HappyEyeballs`] builder**, by value, then [`HttpConnector::from`]: every option
 ///   of the race, including those hyper-util has no setter for (a [resolver](HappyEyeballs::resolver)
-///   such as [`HickoryResolver`](super::HickoryResolver),
+///   such as [`HickoryResolver`][super::HickoryResolver],
 ///   [`attempt_timeout`](HappyEyeballs::attempt_timeout),
 ///   [`resolution_delay`](HappyEyeballs::resolution_delay),
 ///   [`first_address_family_count`](HappyEyeballs::first_address_family_count),
@@ -91,7 +95,7 @@ use super::{ConnectError, HappyEyeballs, Tokio, MIN_ATTEMPT_DELAY};
 /// They mix: a setter changes the options the connector was built with. Like hyper-util's,
 /// a setter on a clone changes that clone only (the options are copied on write), and the
 /// setters need a resolver that is `Clone` (the [`SystemResolver`] and
-/// [`HickoryResolver`](super::HickoryResolver) are).
+/// [`HickoryResolver`][super::HickoryResolver] are).
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -132,11 +136,17 @@ use super::{ConnectError, HappyEyeballs, Tokio, MIN_ATTEMPT_DELAY};
 /// | `set_happy_eyeballs_timeout` (default 300 ms): the preferred family's addresses one after another, the other family's after the timeout, also one after another; `None`: every address one after another | [`set_happy_eyeballs_timeout`](Self::set_happy_eyeballs_timeout) sets the [attempt delay](HappyEyeballs::attempt_delay) (default 250 ms, RFC 8305's): every address in the interleaved order (RFC 8305 §4), the next one starting when the one before fails or after the delay, so a black-holed address costs one delay, whichever family it is in; `None`: every address one after another, as in hyper-util |
 /// | `set_connect_timeout`: split evenly over the addresses of each family; name lookup not included | [`set_connect_timeout`](Self::set_connect_timeout) sets the [overall timeout](HappyEyeballs::timeout): the whole connect, name lookup included, not split (attempts overlap, so a split would not bound anything). A limit per attempt is [`attempt_timeout`](HappyEyeballs::attempt_timeout) |
 /// | `set_local_address`, `set_local_addresses`: with one family's address set, only that family's addresses are tried | [`set_local_address`](Self::set_local_address) (`None` clears both), [`set_local_addresses`](Self::set_local_addresses): the other family is still tried, from an unbound socket (to keep to one family, use a resolver that gives only that family) |
-/// | `new_with_resolver`: any `Service<Name>` (`GaiResolver`: one `getaddrinfo` for both families); the connect waits for the whole answer | [`new_with_resolver`](Self::new_with_resolver): a [`Resolve`], one lookup per family, [`SystemResolver`] by default or [`HickoryResolver`](super::HickoryResolver) (feature `net-hickory`), each bounded by [`resolve_timeout`](HappyEyeballs::resolve_timeout) (10 s); the race starts on the first useful answer, after the [Resolution Delay](HappyEyeballs::resolution_delay) (50 ms) if A beat AAAA, and later answers join it (RFC 8305 §3) |
+/// | `new_with_resolver`: any `Service<Name>` (`GaiResolver`: one `getaddrinfo` for both families); the connect waits for the whole answer | [`new_with_resolver`](Self::new_with_resolver): a [`Resolve`], one lookup per family, [`SystemResolver`] by default or [`HickoryResolver`][super::HickoryResolver] (feature `net-hickory`), each bounded by [`resolve_timeout`](HappyEyeballs::resolve_timeout) (10 s); the race starts on the first useful answer, after the [Resolution Delay](HappyEyeballs::resolution_delay) (50 ms) if A beat AAAA, and later answers join it (RFC 8305 §3) |
+/// | an IPv6 zone: the host, `%` and all, goes to `getaddrinfo`, so `[fe80::1%eth0]` and `[fe80::1%2]` connect with that scope id (glibc takes an interface name on a link-local address only), and RFC 6874's `[fe80::1%25eth0]` fails to resolve (`%252` is scope 252) | the same for `[fe80::1%eth0]` and `[fe80::1%2]`, without a lookup, and a name on any address; `%25` is decoded as RFC 6874 says (`[fe80::1%25eth0]` is zone `eth0`, `%252` is zone 2); a zone that names no interface is an `InvalidInput` error |
 /// | errors: one `ConnectError` with the last cause | [`ConnectError`]: every address tried, each with its own error |
 /// | HTTP/1 and HTTP/2 over the stream, `HttpInfo` in responses | the same: the stream is hyper-util's `TokioIo<TcpStream>` |
 ///
 /// [hyper-util's legacy client]: https://docs.rs/hyper-util/0.1/hyper_util/client/legacy/struct.Client.html
+#[cfg_attr(
+    not(feature = "net-hickory"),
+    doc = "",
+    doc = "[super::HickoryResolver]: crate#features"
+)]
 pub struct HttpConnector<D = SystemResolver<Tokio>> {
     inner: Arc<HappyEyeballs<Tokio, D>>,
     enforce_http: bool,
@@ -386,12 +396,51 @@ fn host_port(uri: &Uri, enforce_http: bool) -> Result<std::string::String, Conne
         .and_then(|rest| rest.strip_prefix(host))
         .and_then(|rest| rest.strip_prefix(':'));
     let port = match port {
-        Some(port) => parse_port(port).map_err(|why| invalid(&why))?,
-        None if scheme == Some("https") => 443,
-        None => 80,
+        // RFC 3986 §3.2.3: an empty port (`host:`) is the scheme's default, as hyper-util
+        // has it (`Uri::port` is `None` then).
+        Some(port) if !port.is_empty() => parse_port(port).map_err(|why| invalid(&why))?,
+        _ if scheme == Some("https") => 443,
+        _ => 80,
     };
+    let host = decode_zone(host).map_err(|why| invalid(&why))?;
     // An IPv6 host keeps its brackets in `Uri::host`.
     Ok(format!("{host}:{port}"))
+}
+
+/// `[v6%25zone]` as `[v6%zone]`: RFC 6874 writes an IPv6 zone in a URI as `%25` and the
+/// zone, percent-encoded, and `connect_host` takes it as `getaddrinfo` does, after a bare `%`.
+/// A bare `%` (which the `http` crate accepts too, and hyper-util hands to `getaddrinfo` as
+/// it is) is kept. So is every host without a `%`: `http` allows one only inside brackets.
+fn decode_zone(host: &str) -> Result<Cow<'_, str>, std::string::String> {
+    let Some((ip, zone)) = host.split_once('%') else {
+        return Ok(Cow::Borrowed(host));
+    };
+    let (Some(zone), Some(ip)) = (
+        zone.strip_prefix("25")
+            .and_then(|zone| zone.strip_suffix(']')),
+        ip.strip_prefix('['),
+    ) else {
+        return Ok(Cow::Borrowed(host));
+    };
+    let bad = || format!("invalid percent-encoding in the zone of {host}");
+    let mut bytes = Vec::with_capacity(zone.len());
+    let mut rest = zone.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b != b'%' {
+            bytes.push(b);
+            rest = tail;
+            continue;
+        }
+        let hex = tail
+            .get(..2)
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| core::str::from_utf8(hex).ok());
+        let byte = hex.and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        bytes.push(byte.ok_or_else(bad)?);
+        rest = &tail[2..];
+    }
+    let zone = std::string::String::from_utf8(bytes).map_err(|_| bad())?;
+    Ok(Cow::Owned(format!("[{ip}%{zone}]")))
 }
 
 #[cfg(test)]
@@ -439,5 +488,48 @@ mod tests {
             target("http://example.com:70000/", true).unwrap_err(),
             "invalid address \"http://example.com:70000/\": port 70000 is out of range (0 to 65535)"
         );
+    }
+
+    /// An IPv6 zone: RFC 6874's `%25` is a `%`, as is a bare `%` (which `http` takes and
+    /// hyper-util hands to `getaddrinfo`); the zone itself is read by `parse_target`.
+    #[test]
+    fn ipv6_zones_in_the_uri() {
+        assert_eq!(
+            target("http://[fe80::1%25eth0]:80/", true).unwrap(),
+            "[fe80::1%eth0]:80"
+        );
+        assert_eq!(
+            target("http://[fe80::1%eth0]/", true).unwrap(),
+            "[fe80::1%eth0]:80"
+        );
+        assert_eq!(
+            target("http://[fe80::1%254]/", true).unwrap(),
+            "[fe80::1%4]:80"
+        );
+        assert_eq!(
+            target("http://[fe80::1%25en%30]:81/", true).unwrap(),
+            "[fe80::1%en0]:81"
+        );
+        assert_eq!(
+            target("http://[fe80::1%25e%zz]/", true).unwrap_err(),
+            "invalid address \"http://[fe80::1%25e%zz]/\": invalid percent-encoding in the zone of [fe80::1%25e%zz]"
+        );
+    }
+
+    /// RFC 3986 §3.2.3: an empty port (`host:`) is the scheme's default, as in hyper-util's
+    /// connector (`Uri::port` is `None` for it).
+    #[test]
+    fn an_empty_port_is_the_schemes_default() {
+        assert_eq!(
+            target("http://example.com:/", true).unwrap(),
+            "example.com:80"
+        );
+        assert_eq!(target("http://u@[::1]:/a", true).unwrap(), "[::1]:80");
+        assert_eq!(
+            target("https://example.com:", false).unwrap(),
+            "example.com:443"
+        );
+        let uri: Uri = "http://example.com:/".parse().unwrap();
+        assert_eq!(uri.port(), None);
     }
 }

@@ -7,8 +7,8 @@
 //! the first attempt, and if it has not connected within a short delay (250 ms), starts the
 //! next beside it, and so on; the first connection wins and the others are closed.
 //!
-//! - [`HappyEyeballs`]: the builder. [`connect`](HappyEyeballs::connect) takes addresses,
-//!   [`connect_host`](HappyEyeballs::connect_host) takes `"host:port"` and resolves it without
+//! - [`HappyEyeballs`]: the builder. [`connect`][HappyEyeballs::connect] takes addresses,
+//!   [`connect_host`][HappyEyeballs::connect_host] takes `"host:port"` and resolves it without
 //!   blocking the executor. Socket options (`TCP_NODELAY`, keepalive, buffer sizes, a local
 //!   address per family) are set through `socket2` on every attempt.
 //! - [`Resolve`]: the resolver seam, one lookup per address family; [`SystemResolver`]
@@ -38,7 +38,7 @@
 //! - **Winner (§5).** The first connection wins; every other attempt is dropped before
 //!   `connect` returns, which closes its socket at once.
 //! - **Errors.** If none connects, [`ConnectError`] names every address with its own error.
-//! - **Resolution (§3).** [`connect_host`](HappyEyeballs::connect_host) sends the AAAA and
+//! - **Resolution (§3).** [`connect_host`][HappyEyeballs::connect_host] sends the AAAA and
 //!   A lookups separately and at once ([`Resolve`]: one future per family) and starts on the
 //!   first useful answer: an AAAA answer starts the race at once; an A answer that comes
 //!   first waits up to the Resolution Delay (50 ms) for AAAA; addresses that arrive later
@@ -88,6 +88,44 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+// A build without a feature has no page for its items: their links lead to the crate's
+// features table, which names the feature.
+#![cfg_attr(
+    not(any(feature = "net-tokio", feature = "net-async-io")),
+    doc = "",
+    doc = "[`HappyEyeballs`]: crate#features",
+    doc = "[HappyEyeballs::connect]: crate#features",
+    doc = "[HappyEyeballs::connect_host]: crate#features",
+    doc = "[`HappyEyeballs::resolve`]: crate#features",
+    doc = "[`Resolve`]: crate#features",
+    doc = "[`SystemResolver`]: crate#features",
+    doc = "[`ConnectError`]: crate#features",
+    doc = "[`ConnectEvent`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "net-tokio"),
+    doc = "",
+    doc = "[`Tokio`]: crate#features",
+    doc = "[`tokio::connect`]: crate#features",
+    doc = "[`tokio::connect_host`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "net-async-io"),
+    doc = "",
+    doc = "[`AsyncIo`]: crate#features",
+    doc = "[`async_io::connect`]: crate#features",
+    doc = "[`async_io::connect_host`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "net-hyper"),
+    doc = "",
+    doc = "[`HttpConnector`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "net-hickory"),
+    doc = "",
+    doc = "[`HickoryResolver`]: crate#features"
+)]
 
 mod interleave;
 

@@ -123,7 +123,11 @@ impl Queue {
         if let (Some(first6), false) = (self.addrs[0].front(), self.addrs[1].is_empty()) {
             if !first6.ip().is_loopback() && address_selection::source_for(*first6).is_none() {
                 // RFC 6724 rule 1 (avoid unusable destinations) before rule 6 (IPv6 first);
-                // loopback is always usable, and asking costs a socket.
+                // loopback is always usable, and asking costs a socket. One route lookup on
+                // the executor's thread, once per connect: it sends nothing and waits on no
+                // network (10 to 160 µs measured, `sort_cost_of_500_addresses`). After
+                // `HickoryResolver`'s sort this address was asked already; the answer is not
+                // kept, as a route can change in between and one lookup is cheap.
                 self.turn = Family::V4;
             }
         }

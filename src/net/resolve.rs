@@ -5,7 +5,7 @@ use core::future::Future;
 use std::borrow::ToOwned;
 use std::format;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::string::String;
 use std::vec::Vec;
 
@@ -58,7 +58,7 @@ impl fmt::Display for Family {
 /// one answer back for the other. A lookup that fails, or outlasts the
 /// [resolve timeout](super::HappyEyeballs::resolve_timeout), leaves its family out.
 ///
-/// The default is [`SystemResolver`]; [`HickoryResolver`](super::HickoryResolver) (feature
+/// The default is [`SystemResolver`]; [`HickoryResolver`][super::HickoryResolver] (feature
 /// `net-hickory`) is a DNS client. A resolver of your own (a DNS client, a cache, fixed
 /// answers in tests) plugs in with [`HappyEyeballs::resolver`](super::HappyEyeballs::resolver):
 ///
@@ -93,6 +93,11 @@ impl fmt::Display for Family {
     message = "`{Self}` is not a name resolver of `staggered::net`",
     label = "not a `staggered::net::Resolve`",
     note = "implement `staggered::net::Resolve` for it (one lookup per address family), or use `SystemResolver` or `HickoryResolver`"
+)]
+#[cfg_attr(
+    not(feature = "net-hickory"),
+    doc = "",
+    doc = "[super::HickoryResolver]: crate#features"
 )]
 pub trait Resolve {
     /// The addresses of `host` in `family`, each with `port`, in order of preference.
@@ -186,7 +191,7 @@ impl<R: Runtime> Resolve for SystemResolver<R> {
 #[cfg(unix)]
 fn getaddrinfo(host: &str, port: u16, family: Family) -> io::Result<Vec<SocketAddr>> {
     use std::ffi::{CStr, CString};
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    use std::net::{Ipv4Addr, SocketAddrV4};
 
     let c_host = CString::new(host).map_err(|_| {
         io::Error::new(io::ErrorKind::InvalidInput, "host name contains a NUL byte")
@@ -284,18 +289,25 @@ pub(crate) fn parse_target(host: &str) -> Result<Target<'_>, String> {
         return Err("no port (expected \"host:port\")".to_owned());
     };
     let port = parse_port(port)?;
-    let name = match name.strip_prefix('[') {
-        Some(inner) => inner
-            .strip_suffix(']')
-            .ok_or_else(|| "unbalanced '[' in the host".to_owned())?,
+    let (name, bracketed) = match name.strip_prefix('[') {
+        Some(inner) => (
+            inner
+                .strip_suffix(']')
+                .ok_or_else(|| "unbalanced '[' in the host".to_owned())?,
+            true,
+        ),
         None if name.contains(':') => {
             return Err("an IPv6 address needs brackets: \"[addr]:port\"".to_owned())
         }
-        None => name,
+        None => (name, false),
     };
     if let Ok(ip) = name.parse::<IpAddr>() {
-        // `[v4]:port`, or a v6 literal with a zone the std parser refused.
+        // `[v4]:port`.
         return Ok(Target::Addr(SocketAddr::new(ip, port)));
+    }
+    if let (true, Some((ip, zone))) = (bracketed, name.split_once('%')) {
+        // A v6 literal with a zone that is not a number (std parses `[v6%4]:port` itself).
+        return with_zone(name, ip, zone, port).map(Target::Addr);
     }
     if name.is_empty() {
         return Err("empty host name".to_owned());
@@ -304,6 +316,41 @@ pub(crate) fn parse_target(host: &str) -> Result<Target<'_>, String> {
         return Err(format!("invalid IPv6 address [{name}]"));
     }
     Ok(Target::Name(name, port))
+}
+
+/// `[ip%zone]:port`, where `text` is `ip%zone`: the zone is the scope id, a number, or the
+/// name of a network interface, whose index is the scope id (as `getaddrinfo` reads a zone,
+/// and so hyper-util's connector, though glibc takes a name on a link-local address only;
+/// a name needs Unix).
+fn with_zone(text: &str, ip: &str, zone: &str, port: u16) -> Result<SocketAddr, String> {
+    let Ok(ip) = ip.parse::<Ipv6Addr>() else {
+        return Err(format!("invalid IPv6 address [{text}]"));
+    };
+    if zone.is_empty() {
+        return Err(format!("empty zone in [{text}]"));
+    }
+    let scope_id = match zone.parse::<u32>() {
+        Ok(id) if zone.bytes().all(|b| b.is_ascii_digit()) => id,
+        _ => interface_index(zone)
+            .ok_or_else(|| format!("no network interface {zone:?} for the zone of [{text}]"))?,
+    };
+    Ok(SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope_id)))
+}
+
+/// The index of the network interface `name`, if there is one.
+#[cfg(unix)]
+fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `name` is a NUL-terminated string that lives through the call, which only
+    // reads it.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// Interface names are not looked up here: a zone must be a number.
+#[cfg(not(unix))]
+fn interface_index(_: &str) -> Option<u32> {
+    None
 }
 
 /// A port number, `0..=65535`.
@@ -366,6 +413,45 @@ mod tests {
         assert_eq!(
             parse_target("[::g]:80").unwrap_err(),
             "invalid IPv6 address [::g]"
+        );
+    }
+
+    /// An IPv6 literal with a zone: a number is the scope id (as std parses it), a name is the
+    /// interface's index (as `getaddrinfo` reads it, and so hyper-util's connector).
+    #[test]
+    fn ipv6_zones() {
+        let scoped = |target: &str| match parse_target(target) {
+            Ok(Target::Addr(SocketAddr::V6(addr))) => {
+                Ok((*addr.ip(), addr.port(), addr.scope_id()))
+            }
+            other => Err(std::format!("{other:?}")),
+        };
+        let fe80 = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+        assert_eq!(scoped("[fe80::1%4]:80"), Ok((fe80, 80, 4)));
+        #[cfg(unix)]
+        {
+            // SAFETY: a NUL-terminated string.
+            let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+            if lo != 0 {
+                assert_eq!(scoped("[fe80::1%lo]:443"), Ok((fe80, 443, lo)));
+                assert_eq!(scoped("[::1%lo]:443"), Ok((Ipv6Addr::LOCALHOST, 443, lo)));
+            }
+            assert_eq!(
+                parse_target("[fe80::1%no-such-if9]:80").unwrap_err(),
+                "no network interface \"no-such-if9\" for the zone of [fe80::1%no-such-if9]"
+            );
+        }
+        assert_eq!(
+            parse_target("[fe80::1%]:80").unwrap_err(),
+            "empty zone in [fe80::1%]"
+        );
+        assert_eq!(
+            parse_target("[127.0.0.1%1]:80").unwrap_err(),
+            "invalid IPv6 address [127.0.0.1%1]"
+        );
+        assert_eq!(
+            parse_target("[fe80::g%1]:80").unwrap_err(),
+            "invalid IPv6 address [fe80::g%1]"
         );
     }
 }

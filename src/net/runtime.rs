@@ -17,8 +17,8 @@ pub(crate) mod sealed {
 /// connect with socket options, a thread pool for blocking work (the system resolver), and a
 /// [`Timer`].
 ///
-/// Implemented by [`Tokio`](super::Tokio) (feature `net-tokio`) and
-/// [`AsyncIo`](super::AsyncIo) (feature `net-async-io`). It is sealed: its shape may still
+/// Implemented by [`Tokio`][super::Tokio] (feature `net-tokio`) and
+/// [`AsyncIo`][super::AsyncIo] (feature `net-async-io`). It is sealed: its shape may still
 /// change, so other runtimes are added inside the crate for now.
 ///
 /// # Example
@@ -40,6 +40,16 @@ pub(crate) mod sealed {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+#[cfg_attr(
+    not(feature = "net-tokio"),
+    doc = "",
+    doc = "[super::Tokio]: crate#features"
+)]
+#[cfg_attr(
+    not(feature = "net-async-io"),
+    doc = "",
+    doc = "[super::AsyncIo]: crate#features"
+)]
 pub trait Runtime: sealed::Sealed + Clone + Send + Sync {
     /// The connected stream this runtime gives.
     type TcpStream: core::fmt::Debug;

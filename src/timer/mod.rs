@@ -32,7 +32,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use staggered::{staggered_race, timer::FuturesTimer, Timer};
+//! use staggered::{staggered_race, Timer};
+//! # #[cfg(feature = "futures-timer")] // the example runs with the feature on
+//! use staggered::timer::FuturesTimer;
 //!
 //! // Any `Timer` will do: this function works on every runtime.
 //! async fn first_answer(timer: impl Timer) -> Option<usize> {
@@ -48,8 +50,29 @@
 //!     .winner_index()
 //! }
 //!
+//! # #[cfg(feature = "futures-timer")]
 //! assert_eq!(futures::executor::block_on(first_answer(FuturesTimer)), Some(1));
 //! ```
+#![cfg_attr(
+    not(feature = "tokio"),
+    doc = "",
+    doc = "[`TokioTimer`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "async-io"),
+    doc = "",
+    doc = "[`AsyncIoTimer`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "futures-timer"),
+    doc = "",
+    doc = "[`FuturesTimer`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "embassy-time"),
+    doc = "",
+    doc = "[`EmbassyTimer`]: crate#features"
+)]
 
 use core::future::Future;
 use core::pin::Pin;
@@ -73,7 +96,7 @@ pub use self::futures_timer::FuturesTimer;
 #[cfg(feature = "tokio")]
 pub use self::tokio::TokioTimer;
 
-/// A source of sleeps: the only thing [`staggered_race`](crate::staggered_race) needs from a
+/// A source of sleeps: the only thing [`staggered_race`][crate::staggered_race] needs from a
 /// runtime.
 ///
 /// The race keeps at most one sleep alive at a time. It creates it with [`sleep`](Timer::sleep)
@@ -234,6 +257,11 @@ pub use self::tokio::TokioTimer;
 #[cfg_attr(
     not(feature = "testing"),
     doc = "[`testing::check_timer`]: https://docs.rs/staggered/latest/staggered/testing/fn.check_timer.html"
+)]
+#[cfg_attr(
+    not(feature = "alloc"),
+    doc = "",
+    doc = "[crate::staggered_race]: crate#features"
 )]
 pub trait Timer {
     /// The future returned by [`sleep`](Timer::sleep). It completes once the duration has
