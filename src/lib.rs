@@ -217,6 +217,7 @@
     doc = "",
     doc = "[`testing::ManualClock`]: crate#features"
 )]
+#![cfg_attr(not(feature = "hedge"), doc = "", doc = "[`hedge`]: crate#features")]
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]

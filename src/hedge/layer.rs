@@ -143,7 +143,33 @@ impl<S, Req, Tm: Clone> tower_layer::Layer<S> for HedgeLayer<Req, Tm> {
 
 /// The service of a [`HedgeLayer`]: see there.
 ///
-/// An example is on [`HedgeLayer`].
+/// ```
+/// use std::time::Duration;
+/// use staggered::hedge::{Hedge, HedgeLayer, HedgeService};
+/// use staggered::testing::ManualClock;
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+/// # #[derive(Clone)]
+/// # struct Echo;
+/// # impl tower_service::Service<u32> for Echo {
+/// #     type Response = u32;
+/// #     type Error = std::io::Error;
+/// #     type Future = std::future::Ready<Result<u32, std::io::Error>>;
+/// #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), std::io::Error>> {
+/// #         std::task::Poll::Ready(Ok(()))
+/// #     }
+/// #     fn call(&mut self, n: u32) -> Self::Future { std::future::ready(Ok(n)) }
+/// # }
+///
+/// let clock = ManualClock::new();
+/// let layer = HedgeLayer::new(Hedge::fixed(Duration::from_millis(5)), clock.clone());
+/// let mut service: HedgeService<Echo, u32, ManualClock> = layer.layer(Echo);
+/// let answer = clock.block_on(async {
+///     std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+///     service.call(7).await
+/// });
+/// assert_eq!(answer.unwrap(), 7);
+/// ```
 pub struct HedgeService<S, Req, Tm> {
     inner: S,
     layer: HedgeLayer<Req, Tm>,
@@ -170,7 +196,29 @@ impl<S: std::fmt::Debug, Req, Tm> std::fmt::Debug for HedgeService<S, Req, Tm> {
 /// The response future of a [`HedgeService`]: the whole hedged call, boxed. Dropping it drops
 /// every attempt.
 ///
-/// An example is on [`HedgeLayer`].
+/// ```
+/// use std::time::Duration;
+/// use staggered::hedge::{Hedge, HedgeLayer, ResponseFuture};
+/// use staggered::testing::ManualClock;
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+/// # #[derive(Clone)]
+/// # struct Echo;
+/// # impl tower_service::Service<u32> for Echo {
+/// #     type Response = u32;
+/// #     type Error = std::io::Error;
+/// #     type Future = std::future::Ready<Result<u32, std::io::Error>>;
+/// #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), std::io::Error>> {
+/// #         std::task::Poll::Ready(Ok(()))
+/// #     }
+/// #     fn call(&mut self, n: u32) -> Self::Future { std::future::ready(Ok(n)) }
+/// # }
+///
+/// let clock = ManualClock::new();
+/// let mut service = HedgeLayer::new(Hedge::fixed(Duration::from_millis(5)), clock.clone()).layer(Echo);
+/// let response: ResponseFuture<u32, std::io::Error> = service.call(7);
+/// drop(response); // nothing was polled: no attempt ever started
+/// ```
 pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, AllFailed<E>>> + Send>>;
 
 impl<S, Req, Tm> tower_service::Service<Req> for HedgeService<S, Req, Tm>

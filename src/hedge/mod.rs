@@ -18,7 +18,7 @@
 //! - [`HedgeLayer`] (feature `hedge-tower`): the same as a tower layer, for any
 //!   `tower_service::Service` whose request can be cloned.
 //! - [`Clock`]: what the policy reads the time with: the timer's own clock, so virtual time
-//!   (tokio's paused clock, [`ManualClock`](crate::testing::ManualClock)) measures virtual
+//!   (tokio's paused clock, [`ManualClock`]) measures virtual
 //!   latencies.
 //!
 //! ```
@@ -64,6 +64,24 @@
 //! How it compares with tower's `hedge` on one synthetic service, in paused time
 //! (`cargo bench --bench hedge`): see the README's "Hedged requests" section.
 
+// Links to items of other features: to their page when the feature is on, else to the crate's
+// features table (a build without the feature has no page for them).
+#![cfg_attr(
+    feature = "testing",
+    doc = "",
+    doc = "[`ManualClock`]: crate::testing::ManualClock"
+)]
+#![cfg_attr(
+    not(feature = "testing"),
+    doc = "",
+    doc = "[`ManualClock`]: crate#features"
+)]
+#![cfg_attr(
+    not(feature = "hedge-tower"),
+    doc = "",
+    doc = "[`HedgeLayer`]: crate#features"
+)]
+
 use core::future::Future;
 use core::time::Duration;
 use std::any::Any;
@@ -85,9 +103,9 @@ pub use percentile::Percentile;
 /// starts and ends, to measure latencies; it is implemented by the timers, so that a timer
 /// in virtual time measures virtual latencies.
 ///
-/// Implemented for [`TokioTimer`](crate::timer::TokioTimer) (tokio's clock, paused or not),
-/// [`AsyncIoTimer`](crate::timer::AsyncIoTimer) and [`FuturesTimer`](crate::timer::FuturesTimer)
-/// (the standard clock), [`ManualClock`](crate::testing::ManualClock) (its virtual time), and
+/// Implemented for [`TokioTimer`] (tokio's clock, paused or not), [`AsyncIoTimer`] and
+/// [`FuturesTimer`] (the standard clock), [`ManualClock`] (its virtual time), each with its
+/// feature, and
 /// references to those.
 ///
 /// ```
@@ -98,6 +116,46 @@ pub use percentile::Percentile;
 /// clock.advance(Duration::from_millis(5));
 /// assert_eq!(Clock::now(&clock), Duration::from_millis(5));
 /// ```
+#[cfg_attr(
+    feature = "tokio",
+    doc = "",
+    doc = "[`TokioTimer`]: crate::timer::TokioTimer"
+)]
+#[cfg_attr(
+    not(feature = "tokio"),
+    doc = "",
+    doc = "[`TokioTimer`]: crate#features"
+)]
+#[cfg_attr(
+    feature = "async-io",
+    doc = "",
+    doc = "[`AsyncIoTimer`]: crate::timer::AsyncIoTimer"
+)]
+#[cfg_attr(
+    not(feature = "async-io"),
+    doc = "",
+    doc = "[`AsyncIoTimer`]: crate#features"
+)]
+#[cfg_attr(
+    feature = "futures-timer",
+    doc = "",
+    doc = "[`FuturesTimer`]: crate::timer::FuturesTimer"
+)]
+#[cfg_attr(
+    not(feature = "futures-timer"),
+    doc = "",
+    doc = "[`FuturesTimer`]: crate#features"
+)]
+#[cfg_attr(
+    feature = "testing",
+    doc = "",
+    doc = "[`ManualClock`]: crate::testing::ManualClock"
+)]
+#[cfg_attr(
+    not(feature = "testing"),
+    doc = "",
+    doc = "[`ManualClock`]: crate#features"
+)]
 pub trait Clock {
     /// The time since this clock's origin.
     fn now(&self) -> Duration;
@@ -294,7 +352,7 @@ impl Hedge {
 
     /// Only requests of type `Q` for which `eligible` returns `true` are hedged (idempotent
     /// ones, say); others go once. Checked by [`call_for`](Self::call_for) and
-    /// [`HedgeLayer`]; a request of another type than `Q` is eligible.
+    /// `HedgeLayer` (feature `hedge-tower`); a request of another type than `Q` is eligible.
     ///
     /// ```
     /// use std::time::Duration;

@@ -126,6 +126,11 @@
     doc = "",
     doc = "[`HickoryResolver`]: crate#features"
 )]
+#![cfg_attr(
+    not(feature = "net-reqwest"),
+    doc = "",
+    doc = "[`ReqwestResolver`]: crate#features"
+)]
 
 mod interleave;
 

@@ -41,18 +41,18 @@ use super::{HappyEyeballs, Tokio};
 /// alone (the A answer, still out, is dropped), so on a network whose IPv6 is broken but
 /// whose DNS answers AAAA quickly, that request has no IPv4 address to fall back to, where
 /// a resolver that waits for both would have given one. The race of
-/// [`HttpConnector`](super::HttpConnector) has no such cost: late answers join it.
+/// [`HttpConnector`] has no such cost: late answers join it.
 ///
 /// reqwest 0.13 takes no custom connector (`ClientBuilder::connector_layer` wraps its own,
 /// and must return reqwest's own connection type), so the race itself, with every address
 /// staggered and late answers joining, is not yet possible inside reqwest: for that, use
-/// hyper-util's client with [`HttpConnector`](super::HttpConnector) (feature `net-hyper`).
+/// hyper-util's client with [`HttpConnector`] (feature `net-hyper`).
 ///
 /// # Resolvers
 ///
 /// [`ReqwestResolver::new`] uses the [`SystemResolver`] (`getaddrinfo`, one call per family);
 /// [`From`] a [`HappyEyeballs`] takes its resolver and options, for example a
-/// [`HickoryResolver`](super::HickoryResolver) (feature `net-hickory`). The resolver need
+/// [`HickoryResolver`] (feature `net-hickory`). The resolver need
 /// not be `Clone` (the options are shared behind an `Arc`), but it must be
 /// `Send + Sync + 'static`, as reqwest shares it between tasks: the [`From`] impl asks for
 /// that, so a resolver that is not gets its error at the conversion, not as an unrelated
@@ -117,6 +117,16 @@ use super::{HappyEyeballs, Tokio};
 /// ```
 ///
 /// [reqwest]: https://docs.rs/reqwest/0.13
+#[cfg_attr(feature = "net-hyper", doc = "[`HttpConnector`]: super::HttpConnector")]
+#[cfg_attr(not(feature = "net-hyper"), doc = "[`HttpConnector`]: crate#features")]
+#[cfg_attr(
+    feature = "net-hickory",
+    doc = "[`HickoryResolver`]: super::HickoryResolver"
+)]
+#[cfg_attr(
+    not(feature = "net-hickory"),
+    doc = "[`HickoryResolver`]: crate#features"
+)]
 pub struct ReqwestResolver<D = SystemResolver<Tokio>> {
     inner: Arc<HappyEyeballs<Tokio, D>>,
 }
