@@ -103,9 +103,9 @@ pub use percentile::Percentile;
 /// starts and ends, to measure latencies; it is implemented by the timers, so that a timer
 /// in virtual time measures virtual latencies.
 ///
-/// Implemented for [`TokioTimer`] (tokio's clock, paused or not), [`AsyncIoTimer`] and
-/// [`FuturesTimer`] (the standard clock), [`ManualClock`] (its virtual time), each with its
-/// feature, and
+/// Implemented for `TokioTimer` (tokio's clock, paused or not), `AsyncIoTimer` and
+/// `FuturesTimer` (the standard clock), `ManualClock` (its virtual time), each with its
+/// feature (the implementors below, in a build with them), and
 /// references to those.
 ///
 /// ```
@@ -116,46 +116,6 @@ pub use percentile::Percentile;
 /// clock.advance(Duration::from_millis(5));
 /// assert_eq!(Clock::now(&clock), Duration::from_millis(5));
 /// ```
-#[cfg_attr(
-    feature = "tokio",
-    doc = "",
-    doc = "[`TokioTimer`]: crate::timer::TokioTimer"
-)]
-#[cfg_attr(
-    not(feature = "tokio"),
-    doc = "",
-    doc = "[`TokioTimer`]: crate#features"
-)]
-#[cfg_attr(
-    feature = "async-io",
-    doc = "",
-    doc = "[`AsyncIoTimer`]: crate::timer::AsyncIoTimer"
-)]
-#[cfg_attr(
-    not(feature = "async-io"),
-    doc = "",
-    doc = "[`AsyncIoTimer`]: crate#features"
-)]
-#[cfg_attr(
-    feature = "futures-timer",
-    doc = "",
-    doc = "[`FuturesTimer`]: crate::timer::FuturesTimer"
-)]
-#[cfg_attr(
-    not(feature = "futures-timer"),
-    doc = "",
-    doc = "[`FuturesTimer`]: crate#features"
-)]
-#[cfg_attr(
-    feature = "testing",
-    doc = "",
-    doc = "[`ManualClock`]: crate::testing::ManualClock"
-)]
-#[cfg_attr(
-    not(feature = "testing"),
-    doc = "",
-    doc = "[`ManualClock`]: crate#features"
-)]
 pub trait Clock {
     /// The time since this clock's origin.
     fn now(&self) -> Duration;
