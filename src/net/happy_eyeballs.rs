@@ -750,6 +750,7 @@ mod tests {
     /// Without a `timeout`, the race has no deadline: no `Duration::MAX` sleep is made (and so
     /// none is polled on every poll). With one, its sleep is the deadline.
     #[test]
+    #[cfg_attr(miri, ignore = "miri has no sockets")]
     fn no_timeout_makes_no_deadline_sleep() {
         let ms = Duration::from_millis;
         // Only the attempt delay (1 s) is armed; the refusal starts the second attempt at once.
