@@ -363,7 +363,151 @@ async fn a_server_that_never_answers_ends_at_the_resolve_timeout() -> io::Result
     assert_eq!(err.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(
         err.to_string(),
-        "connecting to hangs.test:443 timed out after 200ms (0 addresses tried)"
+        "connecting to hangs.test:443 timed out after 200ms (0 addresses tried); \
+         name lookups: IPv6 (AAAA) lookup had not answered; IPv4 (A) lookup had not answered"
+    );
+    assert_eq!(
+        err.resolve_error().map(io::Error::kind),
+        Some(io::ErrorKind::TimedOut)
+    );
+    Ok(())
+}
+
+/// Issue 23, item 1: AAAA answers with a refused `[::1]`, every A query is lost. The connect
+/// fails once the A lookup times out, and the error names that lookup, not only the refusal.
+#[tokio::test]
+async fn a_refused_address_and_a_lost_a_query_name_the_lookup() -> io::Result<()> {
+    let server = DnsServer::start().await?;
+    let (port, _keep) = on_one_port(&[(V6, Endpoint::Refusing)])?;
+    answers(
+        &server,
+        "c1.lb.test",
+        (0, addrs(&[V6])),
+        (0, Answer::NoAnswer),
+    );
+    let (connector, timeline) = connector(&server, ms(250));
+    let connector = connector.resolve_timeout(ms(300));
+    let host = format!("c1.lb.test:{port}");
+    let t0 = Instant::now();
+    let err = connector.connect_host(&host).await.unwrap_err();
+    let elapsed = t0.elapsed();
+    assert!(elapsed >= ms(300) && elapsed < ms(3000), "{elapsed:?}");
+    assert_eq!(err.kind(), ConnectErrorKind::AllFailed);
+    assert_eq!(err.attempts().len(), 1);
+    assert_eq!(err.attempts()[0].1.kind(), io::ErrorKind::ConnectionRefused);
+    let lookups = err
+        .resolve_error()
+        .expect("the A lookup's timeout is in the error");
+    assert_eq!(lookups.kind(), io::ErrorKind::TimedOut);
+    assert_eq!(
+        lookups.to_string(),
+        "IPv6 (AAAA) lookup found 1 address; \
+         IPv4 (A) lookup failed: no answer within the resolve timeout of 300ms"
+    );
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "could not connect to {host} (1 address tried): [0] [::1]:{port}: "
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            "; name lookups: IPv6 (AAAA) lookup found 1 address; \
+             IPv4 (A) lookup failed: no answer within the resolve timeout of 300ms"
+        ),
+        "{message}"
+    );
+    // The io::Error keeps the kind of the last attempt, as before.
+    assert_eq!(
+        io::Error::from(err).kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    assert!(what(&timeline).contains(&"#0 failed".to_owned()));
+
+    // Both lookups answered: nothing to blame on them.
+    answers(&server, "c2.lb.test", (0, addrs(&[V6])), (0, Answer::Empty));
+    let err = connector
+        .connect_host(&format!("c2.lb.test:{port}"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::AllFailed);
+    assert!(err.resolve_error().is_none(), "{err}");
+    assert!(!err.to_string().contains("lookup"), "{err}");
+    Ok(())
+}
+
+/// Issue 23, item 1: a black-holed `[::1]` and every A query lost. Whether the overall
+/// timeout or the attempt timeout ends it, the error names the A lookup: failed (its resolve
+/// timeout passed) or had not answered.
+#[tokio::test]
+async fn a_black_hole_and_a_lost_a_query_name_the_lookup() -> io::Result<()> {
+    let server = DnsServer::start().await?;
+    let (port, _keep) = on_one_port(&[(V6, Endpoint::BlackHole)])?;
+    answers(
+        &server,
+        "c1.hole.test",
+        (0, addrs(&[V6])),
+        (0, Answer::NoAnswer),
+    );
+    let host = format!("c1.hole.test:{port}");
+    let (connector, _) = connector(&server, ms(250));
+
+    // The overall timeout passes after the A lookup's resolve timeout.
+    let err = connector
+        .clone()
+        .resolve_timeout(ms(200))
+        .timeout(ms(500))
+        .connect_host(&host)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::TimedOut);
+    assert_eq!(err.attempts().len(), 1);
+    let message = err.to_string();
+    assert!(
+        message.ends_with(
+            "; name lookups: IPv6 (AAAA) lookup found 1 address; \
+             IPv4 (A) lookup failed: no answer within the resolve timeout of 200ms"
+        ),
+        "{message}"
+    );
+    assert_eq!(io::Error::from(err).kind(), io::ErrorKind::TimedOut);
+
+    // The overall timeout passes first: the A lookup had not answered.
+    let err = connector
+        .clone()
+        .resolve_timeout(ms(5000))
+        .timeout(ms(300))
+        .connect_host(&host)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::TimedOut);
+    let lookups = err
+        .resolve_error()
+        .expect("the unanswered lookup is in the error");
+    assert_eq!(lookups.kind(), io::ErrorKind::TimedOut);
+    assert!(
+        lookups
+            .to_string()
+            .ends_with("IPv4 (A) lookup had not answered"),
+        "{lookups}"
+    );
+
+    // No overall timeout, an attempt timeout (in place of the OS's two minutes): all
+    // failed, the attempt timed out, and the A lookup is named.
+    let err = connector
+        .clone()
+        .resolve_timeout(ms(200))
+        .attempt_timeout(ms(400))
+        .connect_host(&host)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::AllFailed);
+    assert_eq!(err.attempts()[0].1.kind(), io::ErrorKind::TimedOut);
+    assert!(
+        err.to_string()
+            .contains("IPv4 (A) lookup failed: no answer within the resolve timeout of 200ms"),
+        "{err}"
     );
     Ok(())
 }

@@ -264,7 +264,45 @@ impl<R, D> HappyEyeballs<R, D> {
 
     /// A limit on the whole connect, name resolution included: when it passes, every running
     /// attempt is dropped and the connect fails with a [`ConnectError`] whose kind is
-    /// [`TimedOut`](super::ConnectErrorKind::TimedOut). `None` (the default) sets no limit.
+    /// [`TimedOut`](super::ConnectErrorKind::TimedOut) (naming the lookups too, in
+    /// [`resolve_error`](ConnectError::resolve_error), if one of them failed or had not
+    /// answered). `None` (the default) sets no limit.
+    ///
+    /// # No default bound, on purpose
+    ///
+    /// Without a limit, a connect whose addresses all hang (a black hole: SYNs dropped) ends
+    /// when the OS gives up on the last attempt: on Linux, with `net.ipv4.tcp_syn_retries` at
+    /// its default 6, about 130 s after that attempt started (134.6 s measured in issue 23).
+    /// Name lookups are bounded on their own by the
+    /// [`resolve_timeout`](Self::resolve_timeout) (10 s). The default stays `None`, as in the
+    /// libraries this connector stands in for, and the connect is bounded by the OS:
+    ///
+    /// | | default bound on a connect |
+    /// |---|---|
+    /// | hyper-util `HttpConnector::set_connect_timeout` | `None` ("Default is `None`", its docs) |
+    /// | Go `net.Dialer.Timeout` | none (zero: the OS's timeout); `http.DefaultTransport`'s dialer sets 30 s |
+    /// | curl `CURLOPT_CONNECTTIMEOUT` | 300 s (name resolution, TCP and TLS); no overall `CURLOPT_TIMEOUT` |
+    /// | Firefox `network.http.connection-timeout` | 90 s |
+    /// | this crate | `None`: the OS's (about 130 s on Linux per attempt) |
+    ///
+    /// A library cannot know the caller's budget: an HTTP client has its own request
+    /// timeout, a database pool its own checkout timeout, and a second bound below theirs
+    /// would only cut a connect they were willing to wait for. Applications that call
+    /// `connect` directly should set one; Go's 30 s is a reasonable value for the Internet,
+    /// a few seconds for a data-center peer.
+    ///
+    /// ```
+    /// # #[cfg(feature = "net-tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use staggered::net::{ConnectErrorKind, HappyEyeballs, Tokio};
+    ///
+    /// let connector = HappyEyeballs::new(Tokio).timeout(Duration::from_secs(30));
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// connector.connect([listener.local_addr()?]).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
         self.timeout = limit.into();
         self
@@ -405,7 +443,13 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
             // The lookups ended with no address to try.
             return Err(unresolved(host, &queue));
         }
+        // A failed, timed-out or unanswered lookup could have brought the address that
+        // works: it is part of the error (issue 23).
         self.finish(Some(host), outcome, tried)
+            .map_err(|error| match resolution::trouble(&queue) {
+                Some(lookups) => error.with_lookups(lookups),
+                None => error,
+            })
     }
 
     /// Both lookups of `name`, each bounded by the resolve timeout, feeding `queue`.
