@@ -847,3 +847,80 @@ async fn sort_cost_against_hickorys_own_lookup() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Issue 23, item 4: connect times to an IPv4-only name through a DNS server that drops 30%
+/// of the queries, with
+/// hickory's default timeout and attempts and with shorter timeouts and more attempts.
+/// Prints the figures:
+///
+/// `cargo test --release --all-features --test dns dns_loss -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints figures; run by hand (about a minute)"]
+async fn dns_loss_tail_by_resolver_settings() -> io::Result<()> {
+    let server = DnsServer::start().await?;
+    // An IPv4-only name (AAAA: no records), the case of the issue: the connect waits for the
+    // A answer, and a lost A query costs the resolver's timeout. (With addresses in both
+    // families, both lookups must be lost for that.)
+    let (port, _accepting) = loopback::accepting_on_one_port(&[V4]).await?;
+    server.drop_share(300);
+    let n = 1000;
+    // A name of its own for each connect and setting: hickory shares one query among the
+    // lookups of a name in flight at once, which would hide the loss.
+    for i in 0..n * 4 {
+        answers(
+            &server,
+            &format!("c{i}.lossy.test"),
+            (0, Answer::Empty),
+            (0, addrs(&[V4])),
+        );
+    }
+    let mut next = 0;
+    for (timeout, attempts) in [(5000, 2), (2000, 2), (2000, 3), (1000, 4)] {
+        let resolver = server.resolver_with(|o| {
+            o.timeout = ms(timeout);
+            o.attempts = attempts;
+        })?;
+        let connector =
+            Arc::new(HappyEyeballs::new(Tokio).resolver(HickoryResolver::new(resolver)));
+        let gate = Arc::new(tokio::sync::Semaphore::new(100));
+        let t0 = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let host = format!("c{next}.lossy.test:{port}");
+            next += 1;
+            let (connector, gate) = (connector.clone(), gate.clone());
+            tasks.spawn(async move {
+                let _permit = gate.acquire().await.unwrap();
+                let t = Instant::now();
+                let ok = connector.connect_host(&host).await.is_ok();
+                (t.elapsed(), ok)
+            });
+        }
+        let mut times = Vec::new();
+        let mut failed = 0;
+        while let Some(done) = tasks.join_next().await {
+            let (took, ok) = done.unwrap();
+            times.push(took);
+            failed += usize::from(!ok);
+        }
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        let over = |limit: u64| times.iter().filter(|t| **t > ms(limit)).count() as f64 / n as f64;
+        println!(
+            "timeout {timeout} ms, attempts {attempts}: p50 {:?} p99 {:?} p99.9 {:?} max {:?}; \
+             over 1 s {:.1}%, over 2 s {:.1}%, over 5 s {:.1}%; failed {failed} of {n}; \
+             wall {:?}",
+            at(0.5),
+            at(0.99),
+            at(0.999),
+            times[times.len() - 1],
+            over(1000) * 100.0,
+            over(2000) * 100.0,
+            over(5000) * 100.0,
+            t0.elapsed()
+        );
+    }
+    let (dropped, seen) = server.dropped();
+    println!("dropped {dropped} of {seen} queries");
+    Ok(())
+}
