@@ -77,9 +77,7 @@ use std::vec::Vec;
 /// neighbour discovery), so their cost is CPU time: measured at 13 to 50 µs per lookup on a
 /// shared 2-core Linux VM, up to 120 µs at a load average of 9 (`sort_cost_of_500_addresses`).
 /// [`distinct_routes`] tells the caller how many lookups a sort will make, so that it can
-/// move a sort that needs many off the executor (as [`HickoryResolver`] does).
-///
-/// [`HickoryResolver`]: super::HickoryResolver
+/// move a sort that needs many off the executor (as `HickoryResolver` does).
 pub(crate) fn sort(addrs: &mut [SocketAddr]) {
     sort_asking(addrs, source_for)
 }
