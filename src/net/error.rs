@@ -56,7 +56,10 @@ pub enum ConnectErrorKind {
 ///   [`indexed_attempts`](ConnectError::indexed_attempts) pairs each with it.
 /// - [`Display`](fmt::Display) names the addresses, each numbered by its attempt index and
 ///   with its error (`[1] 127.0.0.1:80: Connection refused`), and the resolver's error when
-///   resolving failed. It prints up to 8 attempts whole; past 8, the first 6, a count of those
+///   resolving failed. When addresses were tried but a lookup of the name failed, timed out
+///   or had not answered, the message ends with both lookups (`; name lookups: IPv6 (AAAA)
+///   lookup found 1 address; IPv4 (A) lookup failed: ...`), which
+///   [`resolve_error`](ConnectError::resolve_error) also gives. It prints up to 8 attempts whole; past 8, the first 6, a count of those
 ///   left out and the last, so a name with 1,000 failed addresses makes a message of a few
 ///   hundred bytes. The value keeps every error, and the alternate form, `{:#}`, prints every
 ///   attempt.
