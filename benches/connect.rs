@@ -42,6 +42,7 @@ use loopback::{on_one_port, BlackHole, Endpoint};
 async fn main() -> io::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let runs = if quick { 1 } else { 5 };
+    sizes()?;
 
     let hole4 = BlackHole::new(Ipv4Addr::LOCALHOST.into())?;
     let good4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
@@ -108,6 +109,42 @@ async fn main() -> io::Result<()> {
     println!("staggered::net: attempt delay 250 ms (RFC 8305 default). hyper-util: fallback delay 300 ms (its default), no connect timeout.");
 
     resolution(runs).await
+}
+
+/// Issue 23, item 5: the size of the futures, as `std::mem::size_of_val` gives it (what each
+/// connect in flight holds, before any heap allocation). `cargo test --all-features --lib
+/// future_sizes -- --ignored --nocapture` prints the parts inside (debug build).
+fn sizes() -> io::Result<()> {
+    use std::mem::size_of_val;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 1));
+    let system = HappyEyeballs::new(Tokio);
+    // A resolver with no name server: only its futures' size is wanted.
+    let resolver = hickory_resolver::TokioResolver::builder_with_config(
+        hickory_resolver::config::ResolverConfig::from_parts(None, vec![], vec![]),
+        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+    )
+    .build()
+    .map_err(io::Error::other)?;
+    let hickory = HappyEyeballs::new(Tokio).resolver(HickoryResolver::new(resolver));
+    println!("size of the futures (bytes, std::mem::size_of_val):");
+    println!(
+        "  tokio::net::TcpStream::connect(addr)                  {:>5}",
+        size_of_val(&TcpStream::connect(addr))
+    );
+    println!(
+        "  HappyEyeballs::connect([addr])                        {:>5}",
+        size_of_val(&system.connect([addr]))
+    );
+    println!(
+        "  HappyEyeballs::connect_host, SystemResolver           {:>5}",
+        size_of_val(&system.connect_host("a.test:1"))
+    );
+    println!(
+        "  HappyEyeballs::connect_host, HickoryResolver          {:>5}",
+        size_of_val(&hickory.connect_host("a.test:1"))
+    );
+    println!();
+    Ok(())
 }
 
 /// Issue 12: RFC 8305 §3 resolution against waiting for both answers (what `connect_host` did

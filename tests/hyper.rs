@@ -388,8 +388,10 @@ async fn bad_input_fails_clearly_and_at_once() {
     assert_eq!(err.kind(), ConnectErrorKind::TimedOut);
     assert_eq!(
         err.to_string(),
-        "connecting to slow.test:80 timed out after 100ms (0 addresses tried)"
+        "connecting to slow.test:80 timed out after 100ms (0 addresses tried); name lookups: \
+         IPv6 (AAAA) lookup had not answered; IPv4 (A) lookup had not answered"
     );
+    assert!(err.resolve_error().is_some());
 }
 
 /// An IPv6 literal with a zone, against hyper-util's own connector (the reference), which

@@ -53,6 +53,7 @@
 //! as its IPv4 address throughout.
 
 use core::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::vec::Vec;
 
@@ -66,29 +67,95 @@ use std::vec::Vec;
 /// calls per distinct address (a destination that comes twice is asked once), and none for a
 /// list of fewer than two addresses, which is left as is.
 ///
-/// It runs on the executor's thread. The calls never wait on the network (a route lookup
-/// in the kernel, no packet, no neighbour discovery), so their cost is CPU time: measured at
-/// 13 to 50 µs per address on a shared 2-core Linux VM, up to 120 µs at a load average of 9
-/// (`sort_cost_of_500_addresses`): well under a millisecond for a usual DNS answer, 7 to 60 ms
-/// for 500 addresses. A hop to a blocking thread costs about as much as a short answer's
-/// sort, so it stays here.
+/// The OS is asked once per [route key](route_key), not once per address: destinations in
+/// one IPv6 /64 (or one IPv4 /24) with the same scope, zone and port share the answer of the
+/// first of them. Why that is safe is told at [`route_key`]; it makes the usual answer of a
+/// big name (a few subnets of a CDN or a load balancer) cost a few route lookups whatever its
+/// length.
+///
+/// The calls never wait on the network (a route lookup in the kernel, no packet, no
+/// neighbour discovery), so their cost is CPU time: measured at 13 to 50 µs per lookup on a
+/// shared 2-core Linux VM, up to 120 µs at a load average of 9 (`sort_cost_of_500_addresses`).
+/// [`distinct_routes`] tells the caller how many lookups a sort will make, so that it can
+/// move a sort that needs many off the executor (as `HickoryResolver` does).
 pub(crate) fn sort(addrs: &mut [SocketAddr]) {
     sort_asking(addrs, source_for)
 }
 
+/// What decides a destination's source address, as far as this sort can tell without the
+/// routing table: the family, the scope (RFC 6724 §3), the IPv6 zone (scope id), the port,
+/// and the routing prefix: the first 64 bits of an IPv6 address, the first 24 of an IPv4 one
+/// (an IPv4-mapped IPv6 address counts as IPv4).
+///
+/// Why destinations with one key can share one answer. The source address is the OS's pick
+/// among its own addresses for the route to the destination; the rules of the sort then
+/// compare the destination with that source (rule 2: scopes, rule 5: labels, rules 6 and 8:
+/// the destination's own precedence and scope, rule 9: the common prefix, counted up to 64
+/// bits), and the rank of each destination is still worked out with its own address against
+/// the shared source, so only the source is shared, never the rank.
+///
+/// - The route: routing is by longest prefix, and an IPv6 subnet is a /64 (RFC 4291's 64-bit
+///   interface identifiers), so destinations in one /64 take one route unless the host has a
+///   host route (/65 to /128) into it. For IPv4, routes longer than /24 are as rare on a
+///   client (a VPN's host route to its own server is the usual one); destinations of one
+///   DNS answer in one /24 are one provider's.
+/// - The OS's own source selection (RFC 6724 §5) among the candidates on that route: its
+///   rule 2 (scope) is in the key; its rule 8 (longest matching prefix) counts up to the
+///   candidate's prefix length, 64 on nearly every IPv6 address, so all of a /64 ranks the
+///   candidates alike; rules 3, 4 and 7 do not depend on the destination; and its rule 6
+///   (matching label) depends on the destination's label, which is the same throughout a
+///   /64 except in the special blocks of the policy table, whose rows are all /64 or shorter
+///   except `::1/128` (loopback, its own scope) and `::/96` (IPv4-compatible, deprecated).
+///
+/// What could differ inside a key is a host route or a policy-routing rule more specific than
+/// the key; the cost of being wrong is an order RFC 6724 would not pick, not a failed
+/// connect (every address is still tried).
+fn route_key(dest: SocketAddr) -> (u8, u8, u32, u16, u128) {
+    let scope_id = match dest {
+        SocketAddr::V6(v6) => v6.scope_id(),
+        SocketAddr::V4(_) => 0,
+    };
+    match dest.ip().to_canonical() {
+        IpAddr::V6(ip) => (
+            6,
+            scope(ip.into()),
+            scope_id,
+            dest.port(),
+            ip.to_bits() >> 64,
+        ),
+        IpAddr::V4(ip) => (
+            4,
+            scope(ip.into()),
+            0,
+            dest.port(),
+            u128::from(ip.to_bits() >> 8),
+        ),
+    }
+}
+
+/// How many route lookups [`sort`] makes for `addrs`: the number of distinct
+/// [route keys](route_key), 0 for fewer than two addresses.
+pub(crate) fn distinct_routes(addrs: &[SocketAddr]) -> usize {
+    if addrs.len() < 2 {
+        return 0;
+    }
+    let mut keys: Vec<_> = addrs.iter().map(|&dest| route_key(dest)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.len()
+}
+
 /// [`sort`], with `source` asked for a destination's source address, once per distinct
-/// destination.
+/// [route key](route_key).
 fn sort_asking(addrs: &mut [SocketAddr], mut source: impl FnMut(SocketAddr) -> Option<IpAddr>) {
     if addrs.len() < 2 {
         return;
     }
     let mut pairs: Vec<(SocketAddr, Option<IpAddr>)> = Vec::with_capacity(addrs.len());
+    // The keys asked, with their answers.
+    let mut asked = BTreeMap::new();
     for &dest in addrs.iter() {
-        let asked = pairs.iter().find(|(seen, _)| *seen == dest);
-        let from = match asked {
-            Some(&(_, from)) => from,
-            None => source(dest),
-        };
+        let from = *asked.entry(route_key(dest)).or_insert_with(|| source(dest));
         pairs.push((dest, from));
     }
     sort_with_sources(&mut pairs);
@@ -631,6 +698,42 @@ mod tests {
         assert_eq!(one, [v4]);
     }
 
+    #[test]
+    fn the_os_is_asked_once_per_route_key() {
+        let addr = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let addrs = [
+            addr("[2001:db8:0:1::1]:443"),
+            addr("[2001:db8:0:1::2]:443"), // same /64: not asked
+            addr("[2001:db8:0:2::1]:443"), // another /64
+            addr("192.0.2.1:443"),
+            addr("192.0.2.200:443"),        // same /24: not asked
+            addr("[::ffff:192.0.2.7]:443"), // IPv4-mapped: counts as 192.0.2.7
+            addr("198.51.100.1:443"),       // another /24
+            addr("[fe80::1%1]:443"),
+            addr("[fe80::2%2]:443"), // another zone
+            addr("[fe80::3%2]:443"), // same zone and /64
+        ];
+        let mut asked = Vec::new();
+        let mut sorted = addrs;
+        sort_asking(&mut sorted, |dest| {
+            asked.push(dest);
+            // Every destination's source is itself: each is then ranked on its own address.
+            Some(dest.ip())
+        });
+        assert_eq!(
+            asked,
+            [addrs[0], addrs[2], addrs[3], addrs[6], addrs[7], addrs[8]]
+        );
+        assert_eq!(distinct_routes(&addrs), 6);
+        assert_eq!(distinct_routes(&addrs[..1]), 0);
+        // Every address is still there, once.
+        let mut all = sorted.to_vec();
+        all.sort();
+        let mut want = addrs.to_vec();
+        want.sort();
+        assert_eq!(all, want);
+    }
+
     /// What [`sort`] costs on the executor thread: one UDP `bind` and `connect` per address,
     /// each a route lookup in the kernel (no packet is sent, nothing waits on the network).
     /// Prints the figures (`cargo test --all-features --lib sort_cost -- --nocapture`);
@@ -660,7 +763,7 @@ mod tests {
         }
         // A destination that comes again is not asked again.
         let twice: Vec<SocketAddr> = (0..n)
-            .map(|i| SocketAddr::new(Ipv4Addr::new(127, 1, 0, (i % 250) as u8).into(), 443))
+            .map(|i| SocketAddr::new(Ipv4Addr::new(127, 1, (i % 250) as u8, 1).into(), 443))
             .collect();
         let mut asked = Vec::new();
         let mut sorted = twice.clone();
@@ -670,6 +773,7 @@ mod tests {
         });
         assert_eq!(sorted, twice);
         assert_eq!(asked, twice[..250]);
+        assert_eq!(distinct_routes(&twice), 250);
         let one = SocketAddr::new(ip("2001:db8::1"), 443);
         let start = std::time::Instant::now();
         for _ in 0..n {

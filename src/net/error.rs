@@ -56,7 +56,10 @@ pub enum ConnectErrorKind {
 ///   [`indexed_attempts`](ConnectError::indexed_attempts) pairs each with it.
 /// - [`Display`](fmt::Display) names the addresses, each numbered by its attempt index and
 ///   with its error (`[1] 127.0.0.1:80: Connection refused`), and the resolver's error when
-///   resolving failed. It prints up to 8 attempts whole; past 8, the first 6, a count of those
+///   resolving failed. When addresses were tried but a lookup of the name failed, timed out
+///   or had not answered, the message ends with both lookups (`; name lookups: IPv6 (AAAA)
+///   lookup found 1 address; IPv4 (A) lookup failed: ...`), which
+///   [`resolve_error`](ConnectError::resolve_error) also gives. It prints up to 8 attempts whole; past 8, the first 6, a count of those
 ///   left out and the last, so a name with 1,000 failed addresses makes a message of a few
 ///   hundred bytes. The value keeps every error, and the alternate form, `{:#}`, prints every
 ///   attempt.
@@ -127,6 +130,17 @@ impl ConnectError {
             timeout: Some(timeout),
             attempts,
             ..Self::new(ConnectErrorKind::TimedOut, host)
+        }
+    }
+
+    /// The same error, naming the lookups of its name as well: a lookup failed, timed out
+    /// or had not answered while the connect failed with addresses tried (or timed out), so
+    /// the address that works may be the one it did not bring. Kept in
+    /// [`resolve_error`](Self::resolve_error) and printed after the attempts.
+    pub(crate) fn with_lookups(self, lookups: io::Error) -> Self {
+        ConnectError {
+            resolve: Some(lookups),
+            ..self
         }
     }
 
@@ -210,15 +224,57 @@ impl ConnectError {
         }
     }
 
-    /// The resolver's error, when resolving the host failed.
+    /// The resolver's error: one error naming both lookups of the name (AAAA and A), each
+    /// with how it ended.
+    ///
+    /// - With [`Resolve`](ConnectErrorKind::Resolve): resolving the host failed, no address
+    ///   was found.
+    /// - With [`AllFailed`](ConnectErrorKind::AllFailed) or
+    ///   [`TimedOut`](ConnectErrorKind::TimedOut), from
+    ///   [`connect_host`](super::HappyEyeballs::connect_host) or the HTTP connector: a
+    ///   lookup failed, timed out (the [resolve
+    ///   timeout](super::HappyEyeballs::resolve_timeout)) or had not answered when the
+    ///   connect ended, while the other one's addresses were tried. That lookup could have
+    ///   brought the address that works, so it is part of why the connect failed. Its kind
+    ///   is the failed lookup's ([`io::ErrorKind::TimedOut`] for one that had not
+    ///   answered).
+    ///
+    /// `None` otherwise: both lookups answered, or there was no name to look up.
+    ///
+    /// ```
+    /// # #[cfg(feature = "net-tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use staggered::net::{HappyEyeballs, Tokio};
+    ///
+    /// // An address literal is not looked up: no lookup can be to blame.
+    /// let refusing = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    /// let err = HappyEyeballs::new(Tokio).connect_host(&refusing.to_string()).await.unwrap_err();
+    /// assert!(err.resolve_error().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn resolve_error(&self) -> Option<&io::Error> {
         self.resolve.as_ref()
     }
 
+    /// The error whose kind the `io::Error` takes: the resolver's when resolving failed,
+    /// else the last attempt's (the resolver's if no attempt was made).
     fn last_error(&self) -> Option<&io::Error> {
+        match (self.kind, &self.resolve) {
+            (ConnectErrorKind::Resolve, Some(error)) => Some(error),
+            _ => self
+                .attempts
+                .last()
+                .map(|(_, error)| error)
+                .or(self.resolve.as_ref()),
+        }
+    }
+
+    /// After the attempts: the lookups, when one failed or had not answered.
+    fn write_lookups(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.resolve {
-            Some(error) => Some(error),
-            None => self.attempts.last().map(|(_, error)| error),
+            Some(error) => write!(f, "; name lookups: {error}"),
+            None => Ok(()),
         }
     }
 
@@ -265,7 +321,8 @@ impl fmt::Display for ConnectError {
                     f.write_str(" timed out")?;
                 }
                 write!(f, " ({n} address{plural} tried)")?;
-                self.write_attempts(f)
+                self.write_attempts(f)?;
+                self.write_lookups(f)
             }
             (_, host) => {
                 match (host, n) {
@@ -275,7 +332,8 @@ impl fmt::Display for ConnectError {
                     (None, 1) => f.write_str("could not connect")?,
                     (None, _) => write!(f, "could not connect to any of {n} addresses")?,
                 }
-                self.write_attempts(f)
+                self.write_attempts(f)?;
+                self.write_lookups(f)
             }
         }
     }
@@ -404,6 +462,36 @@ mod tests {
         assert_eq!(err.to_string(), "h:1 resolved to no addresses");
         assert!(err.source().is_none());
         assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn lookups_follow_the_attempts_and_keep_the_io_kind() {
+        let lookups = io::Error::new(
+            io::ErrorKind::TimedOut,
+            "IPv6 (AAAA) lookup found 1 address; IPv4 (A) lookup failed: slow",
+        );
+        let err = ConnectError::all_failed(Some("h:1"), vec![(addr("[::1]:1"), refused())])
+            .with_lookups(lookups);
+        assert_eq!(err.kind(), ConnectErrorKind::AllFailed);
+        assert_eq!(
+            err.to_string(),
+            "could not connect to h:1 (1 address tried): [0] [::1]:1: refused; \
+             name lookups: IPv6 (AAAA) lookup found 1 address; IPv4 (A) lookup failed: slow"
+        );
+        assert_eq!(err.resolve_error().unwrap().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            io::Error::from(err).kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+        // Timed out before any attempt: the lookups' kind.
+        let err =
+            ConnectError::timed_out(Some("h:1"), Duration::from_secs(1), Vec::new()).with_lookups(
+                io::Error::new(io::ErrorKind::TimedOut, "both had not answered"),
+            );
+        assert_eq!(
+            err.to_string(),
+            "connecting to h:1 timed out after 1s (0 addresses tried); name lookups: both had not answered"
+        );
     }
 
     /// `n` refused attempts, at `[2001:db8::i]:443`.

@@ -264,7 +264,45 @@ impl<R, D> HappyEyeballs<R, D> {
 
     /// A limit on the whole connect, name resolution included: when it passes, every running
     /// attempt is dropped and the connect fails with a [`ConnectError`] whose kind is
-    /// [`TimedOut`](super::ConnectErrorKind::TimedOut). `None` (the default) sets no limit.
+    /// [`TimedOut`](super::ConnectErrorKind::TimedOut) (naming the lookups too, in
+    /// [`resolve_error`](ConnectError::resolve_error), if one of them failed or had not
+    /// answered). `None` (the default) sets no limit.
+    ///
+    /// # No default bound, on purpose
+    ///
+    /// Without a limit, a connect whose addresses all hang (a black hole: SYNs dropped) ends
+    /// when the OS gives up on the last attempt: on Linux, with `net.ipv4.tcp_syn_retries` at
+    /// its default 6, about 130 s after that attempt started (134.6 s measured in issue 23).
+    /// Name lookups are bounded on their own by the
+    /// [`resolve_timeout`](Self::resolve_timeout) (10 s). The default stays `None`, as in the
+    /// libraries this connector stands in for, and the connect is bounded by the OS:
+    ///
+    /// | | default bound on a connect |
+    /// |---|---|
+    /// | hyper-util `HttpConnector::set_connect_timeout` | `None` ("Default is `None`", its docs) |
+    /// | Go `net.Dialer.Timeout` | none (zero: the OS's timeout); `http.DefaultTransport`'s dialer sets 30 s |
+    /// | curl `CURLOPT_CONNECTTIMEOUT` | 300 s (name resolution, TCP and TLS); no overall `CURLOPT_TIMEOUT` |
+    /// | Firefox `network.http.connection-timeout` | 90 s |
+    /// | this crate | `None`: the OS's (about 130 s on Linux per attempt) |
+    ///
+    /// A library cannot know the caller's budget: an HTTP client has its own request
+    /// timeout, a database pool its own checkout timeout, and a second bound below theirs
+    /// would only cut a connect they were willing to wait for. Applications that call
+    /// `connect` directly should set one; Go's 30 s is a reasonable value for the Internet,
+    /// a few seconds for a data-center peer.
+    ///
+    /// ```
+    /// # #[cfg(feature = "net-tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use staggered::net::{ConnectErrorKind, HappyEyeballs, Tokio};
+    ///
+    /// let connector = HappyEyeballs::new(Tokio).timeout(Duration::from_secs(30));
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// connector.connect([listener.local_addr()?]).await?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn timeout(mut self, limit: impl Into<Option<Duration>>) -> Self {
         self.timeout = limit.into();
         self
@@ -405,7 +443,13 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
             // The lookups ended with no address to try.
             return Err(unresolved(host, &queue));
         }
+        // A failed, timed-out or unanswered lookup could have brought the address that
+        // works: it is part of the error (issue 23).
         self.finish(Some(host), outcome, tried)
+            .map_err(|error| match resolution::trouble(&queue) {
+                Some(lookups) => error.with_lookups(lookups),
+                None => error,
+            })
     }
 
     /// Both lookups of `name`, each bounded by the resolve timeout, feeding `queue`.
@@ -416,24 +460,12 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
         queue: &'a Mutex<resolution::Queue>,
         log: &'a Log<'a>,
     ) -> impl Future<Output = ()> + 'a {
-        let bounded = |family| {
-            let lookup = self.resolver.lookup(name, port, family);
-            let limit = self.resolve_timeout;
-            let sleep = limit.map(|limit| self.runtime.timer().sleep(limit));
-            async move {
-                let Some(sleep) = sleep else {
-                    return lookup.await;
-                };
-                timeout(lookup, sleep).await.unwrap_or_else(|| {
-                    Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "no answer within the resolve timeout of {:?}",
-                            limit.unwrap_or_default()
-                        ),
-                    ))
-                })
-            }
+        let bounded = |family| Bounded {
+            lookup: self.resolver.lookup(name, port, family),
+            sleep: self
+                .resolve_timeout
+                .map(|limit| self.runtime.timer().sleep(limit)),
+            limit: self.resolve_timeout.unwrap_or_default(),
         };
         // AAAA first: both are sent at once, in this order.
         let v6 = bounded(Family::V6);
@@ -607,6 +639,44 @@ impl<R: Runtime, D: Resolve> HappyEyeballs<R, D> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// One lookup, bounded by the resolve timeout when `sleep` is there. A struct rather than
+    /// an async block: the block kept the lookup and the sleep twice (as captured, and again
+    /// in the timeout it awaited), 2.3 KB a family with hickory's lookup (issue 23, item 5).
+    struct Bounded<F, S> {
+        #[pin]
+        lookup: F,
+        #[pin]
+        sleep: Option<S>,
+        limit: Duration,
+    }
+}
+
+impl<F, S> Future for Bounded<F, S>
+where
+    F: Future<Output = io::Result<Vec<SocketAddr>>>,
+    S: Future<Output = ()>,
+{
+    type Output = io::Result<Vec<SocketAddr>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        // The lookup first: an answer that is in at the deadline wins over the timeout.
+        if let Poll::Ready(answer) = this.lookup.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        match this.sleep.as_pin_mut() {
+            Some(sleep) => sleep.poll(cx).map(|()| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within the resolve timeout of {:?}", this.limit),
+                ))
+            }),
+            None => Poll::Pending,
+        }
+    }
+}
+
 impl<R: Default + Clone> Default for HappyEyeballs<R> {
     fn default() -> Self {
         Self::new(R::default())
@@ -760,5 +830,107 @@ mod tests {
         let with = sleeps_of_a_connect(Some(ms(5000)));
         assert!(with.contains(&ms(5000)), "{with:?}");
         assert!(!with.contains(&Duration::MAX), "{with:?}");
+    }
+}
+
+/// Where the bytes of a connect's future go (issue 23, item 5): prints `size_of_val` of the
+/// futures and their parts. Figures only, no assertion:
+/// `cargo test --all-features --lib future_sizes -- --ignored --nocapture`.
+#[cfg(all(test, feature = "net-tokio"))]
+mod sizes {
+    use super::*;
+    use crate::net::Tokio;
+    use core::mem::size_of_val;
+    use std::println;
+
+    fn print_parts<R: Runtime, D: Resolve>(what: &str, connector: &HappyEyeballs<R, D>) {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let log = Log::new(None);
+        let queue = resolution::queue(1);
+        println!("{what}:");
+        println!(
+            "  connect([addr])            {:>5} B",
+            size_of_val(&connector.connect([addr]))
+        );
+        println!(
+            "  connect_host(name)         {:>5} B",
+            size_of_val(&connector.connect_host("a.test:1"))
+        );
+        println!(
+            "  connect_name               {:>5} B",
+            size_of_val(&connector.connect_name("a.test:1", "a.test", 1))
+        );
+        println!(
+            "  one attempt                {:>5} B",
+            size_of_val(&connector.attempt(addr))
+        );
+        println!(
+            "  runtime connect            {:>5} B",
+            size_of_val(&connector.runtime.connect(addr, &connector.socket))
+        );
+        println!(
+            "  timer sleep                {:>5} B",
+            size_of_val(&connector.runtime.timer().sleep(Duration::ZERO))
+        );
+        println!(
+            "  one lookup (resolver's)    {:>5} B",
+            size_of_val(&connector.resolver.lookup("a.test", 1, Family::V6))
+        );
+        println!(
+            "  both lookups (bounded)     {:>5} B",
+            size_of_val(&connector.lookups("a.test", 1, &queue, &log))
+        );
+        let tried = Mutex::new(Vec::new());
+        let attempts = resolution::addresses(&queue, |addr| {
+            lock(&tried).push(addr);
+            move || connector.attempt(addr)
+        });
+        println!(
+            "  race over the stream       {:>5} B",
+            size_of_val(&connector.race(&log, Staggered::from_stream(attempts), &tried))
+        );
+    }
+
+    #[test]
+    #[ignore = "prints figures"]
+    fn future_sizes() {
+        let runtime = ::tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+            println!(
+                "tokio TcpStream::connect     {:>5} B",
+                size_of_val(&::tokio::net::TcpStream::connect(addr))
+            );
+            print_parts(
+                "HappyEyeballs<Tokio> (SystemResolver)",
+                &HappyEyeballs::new(Tokio),
+            );
+            #[cfg(feature = "net-hickory")]
+            {
+                let hickory = crate::net::HickoryResolver::new(
+                    hickory_resolver::TokioResolver::builder_with_config(
+                        hickory_resolver::config::ResolverConfig::from_parts(
+                            None,
+                            std::vec![],
+                            std::vec![],
+                        ),
+                        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+                    )
+                    .build()
+                    .unwrap(),
+                );
+                println!(
+                    "hickory ipv6_lookup          {:>5} B",
+                    size_of_val(&hickory.inner().ipv6_lookup("a.test"))
+                );
+                print_parts(
+                    "HappyEyeballs<Tokio, HickoryResolver>",
+                    &HappyEyeballs::new(Tokio).resolver(hickory),
+                );
+            }
+        });
     }
 }

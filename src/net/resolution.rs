@@ -173,21 +173,51 @@ impl Queue {
             Some(Ended::Failed(kind, _)) => Some(*kind),
             _ => None,
         })?;
+        Some(io::Error::new(kind, self.describe()))
+    }
+
+    /// When a lookup failed or had not answered (yet): one error naming both lookups, with
+    /// the kind of the first failure ([`io::ErrorKind::TimedOut`] when none failed and one
+    /// had not answered). `None` when both answered. For a connect that failed with
+    /// addresses tried: the lookup that failed could have brought the address that works.
+    fn trouble(&self) -> Option<io::Error> {
+        let failed = self.ended.iter().find_map(|ended| match ended {
+            Some(Ended::Failed(kind, _)) => Some(*kind),
+            _ => None,
+        });
+        let kind = match failed {
+            Some(kind) => kind,
+            None if !self.done() => io::ErrorKind::TimedOut,
+            None => return None,
+        };
+        Some(io::Error::new(kind, self.describe()))
+    }
+
+    /// How each lookup ended, AAAA first: `"IPv6 (AAAA) lookup found 1 address; IPv4 (A)
+    /// lookup failed: ..."`.
+    fn describe(&self) -> String {
         let parts: Vec<String> = [Family::V6, Family::V4]
             .into_iter()
             .map(|family| match &self.ended[slot(family)] {
                 Some(Ended::Failed(_, why)) => format!("{family} lookup failed: {why}"),
-                Some(Ended::Found(_)) => format!("{family} lookup found no addresses"),
+                Some(Ended::Found(0)) => format!("{family} lookup found no addresses"),
+                Some(Ended::Found(1)) => format!("{family} lookup found 1 address"),
+                Some(Ended::Found(n)) => format!("{family} lookup found {n} addresses"),
                 None => format!("{family} lookup had not answered"),
             })
             .collect();
-        Some(io::Error::new(kind, parts.join("; ")))
+        parts.join("; ")
     }
 }
 
 /// [`Queue::failure`] of a shared queue.
 pub(crate) fn failure(queue: &Mutex<Queue>) -> Option<io::Error> {
     lock(queue).failure()
+}
+
+/// [`Queue::trouble`] of a shared queue.
+pub(crate) fn trouble(queue: &Mutex<Queue>) -> Option<io::Error> {
+    lock(queue).trouble()
 }
 
 pin_project_lite::pin_project! {

@@ -22,6 +22,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -81,7 +82,8 @@ pub enum Answer {
     NxDomain,
     /// SERVFAIL.
     ServFail,
-    /// Never respond (the resolver times out).
+    /// Never respond (the resolver times out): every query of this name and family is
+    /// dropped. [`DnsServer::drop_share`] drops a share of all queries instead.
     NoAnswer,
 }
 
@@ -110,6 +112,12 @@ struct Shared {
     log: Mutex<Vec<LoggedQuery>>,
     /// The replies being sent (after their delay); aborted when the [`DnsServer`] is dropped.
     replies: Mutex<JoinSet<()>>,
+    /// The share of queries dropped unanswered, in thousandths ([`DnsServer::drop_share`]).
+    drop_per_mille: AtomicU64,
+    /// The queries seen so far: the input of the drop decision.
+    seen: AtomicU64,
+    /// The queries dropped so far.
+    dropped: AtomicU64,
 }
 
 /// hickory's request handler: looks the question up in [`Shared`] and spawns the reply.
@@ -127,6 +135,9 @@ impl DnsServer {
             answers: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             replies: Mutex::new(JoinSet::new()),
+            drop_per_mille: AtomicU64::new(0),
+            seen: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         });
         let mut server = Server::new(Handler(shared.clone()));
         server.register_socket(udp);
@@ -156,6 +167,25 @@ impl DnsServer {
         lock(&self.shared.answers).insert((normalize(name), family), (delay, answer));
     }
 
+    /// From now on, drop `per_mille` thousandths of all queries, whatever their name: no
+    /// reply, as if the query or its answer were lost on the way. Which ones is decided by a
+    /// fixed pseudo-random sequence over the queries' order of arrival (the same share, and
+    /// no pattern a resolver's resends could fall into). A dropped query is logged as usual.
+    pub fn drop_share(&self, per_mille: u64) {
+        self.shared
+            .drop_per_mille
+            .store(per_mille, Ordering::Relaxed);
+    }
+
+    /// How many queries have been dropped by [`DnsServer::drop_share`], and how many
+    /// arrived, so far.
+    pub fn dropped(&self) -> (u64, u64) {
+        (
+            self.shared.dropped.load(Ordering::Relaxed),
+            self.shared.seen.load(Ordering::Relaxed),
+        )
+    }
+
     /// The queries received so far, in order of arrival. A query the resolver sent again is
     /// logged each time it arrives: hickory resends a UDP query that has had no reply for a
     /// while (seen here: at about 0.6 s and 1.2 s, 3 sends in all), so an answer delayed that
@@ -169,6 +199,12 @@ impl DnsServer {
     /// (`ndots` 0, so `host.test` is asked as it is), a single attempt (no retry after a failure
     /// or a timeout) and a 5 s timeout per lookup. Errors if hickory fails to build it.
     pub fn resolver(&self) -> io::Result<TokioResolver> {
+        self.resolver_with(|_| {})
+    }
+
+    /// [`DnsServer::resolver`], with its options changed by `tune` after the ones it sets
+    /// (to try other timeouts and attempts).
+    pub fn resolver_with(&self, tune: impl FnOnce(&mut ResolverOpts)) -> io::Result<TokioResolver> {
         let mut name_server = NameServerConfig::udp_and_tcp(self.addr.ip());
         for connection in &mut name_server.connections {
             connection.port = self.addr.port();
@@ -184,6 +220,7 @@ impl DnsServer {
         options.positive_max_ttl = Some(Duration::ZERO);
         options.negative_max_ttl = Some(Duration::ZERO);
         options.use_hosts_file = ResolveHosts::Never;
+        tune(&mut options);
 
         Resolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(options)
@@ -201,6 +238,25 @@ impl Drop for DnsServer {
 }
 
 impl Shared {
+    /// Whether to drop the query that just arrived: splitmix64 of its arrival number, against
+    /// the drop share.
+    fn drop_this(&self) -> bool {
+        let share = self.drop_per_mille.load(Ordering::Relaxed);
+        let n = self.seen.fetch_add(1, Ordering::Relaxed);
+        if share == 0 {
+            return false;
+        }
+        let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let drop = z % 1000 < share;
+        if drop {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        drop
+    }
+
     /// What to do with a query for `name` (normalized) and `record_type`: the delay and answer.
     fn plan(&self, name: &str, record_type: RecordType) -> (Duration, Answer) {
         let answers = lock(&self.answers);
@@ -247,6 +303,9 @@ impl RequestHandler for Handler {
         let owner = query.original().name().clone();
         lock(&self.0.log).push((self.0.start.elapsed(), name.clone(), record_type.into()));
 
+        if self.0.drop_this() {
+            return info(metadata);
+        }
         let (delay, answer) = self.0.plan(&name, record_type);
         let (code, addrs) = match answer {
             Answer::Addrs(addrs) => (ResponseCode::NoError, addrs),

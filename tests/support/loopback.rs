@@ -142,3 +142,41 @@ impl Refusing {
         })
     }
 }
+
+/// Listeners at each of `ips`, all on one port number, that accept every connection and
+/// close it at once, on the current tokio runtime: endpoints that stay good under thousands
+/// of connects (a plain [`Endpoint::Good`] listener is never accepted from, so its accept
+/// queue fills up and it turns into a black hole). Returns the port and the accept tasks,
+/// which end when the set is dropped (closing the listeners).
+pub async fn accepting_on_one_port(ips: &[IpAddr]) -> io::Result<(u16, tokio::task::JoinSet<()>)> {
+    let mut last = None;
+    'port: for _ in 0..20 {
+        let first = ips.first().copied().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let port = std::net::TcpListener::bind(SocketAddr::new(first, 0))?
+            .local_addr()?
+            .port();
+        let mut listeners = Vec::new();
+        for &ip in ips {
+            match tokio::net::TcpListener::bind(SocketAddr::new(ip, port)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    last = Some(e);
+                    continue 'port;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for listener in listeners {
+            tasks.spawn(async move {
+                loop {
+                    if let Ok((stream, _)) = listener.accept().await {
+                        drop(stream);
+                    }
+                }
+            });
+        }
+        return Ok((port, tasks));
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no port free on every address")))
+}
