@@ -8,6 +8,8 @@ extern crate std;
 
 #[path = "../src/builder/mod.rs"]
 pub mod builder;
+#[path = "../src/error_list.rs"]
+mod error_list;
 #[path = "../src/geometry.rs"]
 mod geometry;
 #[path = "../src/outcome.rs"]
