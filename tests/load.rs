@@ -27,7 +27,7 @@ mod dns;
 mod loopback;
 
 use dns::{Answer, DnsServer, Family as Query};
-use loopback::{accepting_on_one_port, BlackHole, Refusing};
+use loopback::{accepting_on_one_port, connecting_to, BlackHole, Refusing};
 
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -46,28 +46,6 @@ fn ms(n: u64) -> Duration {
 /// The number of open file descriptors of this process.
 fn open_fds() -> Option<usize> {
     Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
-}
-
-/// The number of this machine's TCP sockets in SYN_SENT towards `addr` (as tests/net.rs
-/// counts them).
-fn connecting_to(addr: SocketAddr) -> Option<usize> {
-    let (table, octets) = match addr.ip() {
-        IpAddr::V4(ip) => ("/proc/net/tcp", ip.octets().to_vec()),
-        IpAddr::V6(ip) => ("/proc/net/tcp6", ip.octets().to_vec()),
-    };
-    let want: String = octets
-        .chunks(4)
-        .map(|word| format!("{:08X}", u32::from_ne_bytes(word.try_into().unwrap())))
-        .collect();
-    let want = format!("{want}:{:04X}", addr.port());
-    let text = std::fs::read_to_string(table).ok()?;
-    Some(
-        text.lines()
-            .skip(1)
-            .map(|line| line.split_whitespace().collect::<Vec<&str>>())
-            .filter(|fields| fields[2] == want && fields[3] == "02")
-            .count(),
-    )
 }
 
 /// The kinds of name, by connect number.

@@ -22,7 +22,7 @@ use staggered::Timer;
 
 #[path = "support/loopback.rs"]
 mod loopback;
-use loopback::{BlackHole, Refusing};
+use loopback::{connecting_to, BlackHole, Refusing};
 
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
@@ -49,32 +49,6 @@ fn ipv6(test: &str) -> bool {
             false
         }
     }
-}
-
-/// The number of this machine's TCP sockets in SYN_SENT towards `addr`: the attempts still
-/// trying to connect to it. `None` where `/proc/net/tcp` is not there to read.
-///
-/// The table prints an address as its 32-bit words in hex, each in host byte order, then the
-/// port; both are compared (a port alone would also count a socket connecting to the same
-/// port on the other family's loopback, from a test running beside this one).
-fn connecting_to(addr: SocketAddr) -> Option<usize> {
-    let (table, octets) = match addr.ip() {
-        IpAddr::V4(ip) => ("/proc/net/tcp", ip.octets().to_vec()),
-        IpAddr::V6(ip) => ("/proc/net/tcp6", ip.octets().to_vec()),
-    };
-    let want: String = octets
-        .chunks(4)
-        .map(|word| format!("{:08X}", u32::from_ne_bytes(word.try_into().unwrap())))
-        .collect();
-    let want = format!("{want}:{:04X}", addr.port());
-    let text = std::fs::read_to_string(table).ok()?;
-    let count = text
-        .lines()
-        .skip(1)
-        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
-        .filter(|fields| fields[2] == want && fields[3] == "02")
-        .count();
-    Some(count)
 }
 
 // ---------------------------------------------------------------------------------------------

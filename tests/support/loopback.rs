@@ -180,3 +180,44 @@ pub async fn accepting_on_one_port(ips: &[IpAddr]) -> io::Result<(u16, tokio::ta
     }
     Err(last.unwrap_or_else(|| io::Error::other("no port free on every address")))
 }
+
+/// The number of this machine's TCP sockets in SYN_SENT towards `addr`: the attempts still
+/// trying to connect to it. `None` where `/proc/net/tcp` is not there to read.
+///
+/// The table prints an address as its 32-bit words in hex, each in host byte order, then the
+/// port; both are compared (a port alone would also count a socket connecting to the same
+/// port on the other family's loopback, from a test running beside this one).
+pub fn connecting_to(addr: SocketAddr) -> Option<usize> {
+    let (table, octets) = match addr.ip() {
+        IpAddr::V4(ip) => ("/proc/net/tcp", ip.octets().to_vec()),
+        IpAddr::V6(ip) => ("/proc/net/tcp6", ip.octets().to_vec()),
+    };
+    let want: String = octets
+        .chunks(4)
+        .map(|word| format!("{:08X}", u32::from_ne_bytes(word.try_into().unwrap())))
+        .collect();
+    let want = format!("{want}:{:04X}", addr.port());
+    // The kernel writes the table a page at a time and walks it again for each page, so a socket
+    // made or closed by another test during the read can shift it: one socket listed twice (the
+    // same inode), or one skipped. Count distinct inodes, and take two reads in a row that agree.
+    let count = || -> Option<usize> {
+        let text = std::fs::read_to_string(table).ok()?;
+        let inodes: std::collections::BTreeSet<&str> = text
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<&str>>())
+            .filter(|fields| fields[2] == want && fields[3] == "02")
+            .map(|fields| fields[9])
+            .collect();
+        Some(inodes.len())
+    };
+    let mut last = count()?;
+    for _ in 0..50 {
+        let now = count()?;
+        if now == last {
+            return Some(now);
+        }
+        last = now;
+    }
+    panic!("{table} changed on every read");
+}
