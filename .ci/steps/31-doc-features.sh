@@ -18,20 +18,15 @@
 # same crate (the one a plain `cargo test` builds). The script asks cargo which features each
 # X resolves to (`cargo tree`, dev-dependencies unified in) and runs each distinct set once,
 # so every feature is covered by the run of its set; today that is 5 sets, not 13.
-#   - The first set (the one most features share, no feature of its own) runs the whole
-#     suite: unit tests, every integration test, doctests.
-#   - Each other set adds one feature to it (futures-timer, embassy-time, net-hyper,
-#     portable-atomic): it runs the unit tests (`--lib`) and the doctests (`--doc`), where
-#     the code and the examples of that feature are. Not its integration tests: they would
-#     rebuild a dozen test binaries per set (about 2 minutes each on 2 cores, for tests that
-#     run in seconds), and each of those features already runs the integration suite with
-#     every feature on (20-test.sh: tests/fairness.rs with futures-timer, tests/extra's
-#     runtime_embassy.rs and hyper.rs) and on its own path where it matters (50-miri.sh runs
-#     the semantics suite with portable-atomic).
-# Measured (2 cores shared with two other builds, load average about 12): 10 minutes warm
-# (docs 29 s, the full suite 99 s, each other set about 2 minutes, most of it the 80
-# doctests, each compiled on its own); the doctests of each set are most of it. Each step
-# prints its figures.
+#   - Each set runs the unit tests (`--lib`) and the doctests (`--doc`), where the code and
+#     the examples of its features are. Not the integration tests: they would rebuild a
+#     dozen test binaries per set (about 2 minutes each on 2 cores, for tests that run in
+#     seconds), and 20-test.sh runs them all with every feature on (among them
+#     tests/fairness.rs with futures-timer, tests/extra's runtime_embassy.rs and hyper.rs),
+#     and 50-miri.sh runs the semantics suite on portable-atomic's path.
+# Measured on a fresh clone (2 cores, nothing else running): 413 s when the first set also
+# ran the integration suite; each set is about 45 s, most of it its 120 doctests, each
+# compiled on its own. Each step prints its figures.
 set -euo pipefail
 t0=$(date +%s)
 
@@ -63,7 +58,6 @@ for feature in "" $features; do
   fi
 done
 
-first=1
 for resolved in "${order[@]}"; do
   # The first feature of the set names it on the command line (none: no --features).
   x=${runs[$resolved]%% *}
@@ -71,13 +65,8 @@ for resolved in "${order[@]}"; do
   [ "$x" = none ] || args+=(--features "$x")
   t=$(date +%s)
   echo "--- features ${runs[$resolved]} resolve to: $resolved"
-  if [ $first = 1 ]; then
-    timeout 1200 cargo test "${args[@]}"
-    first=0
-  else
-    timeout 900 cargo test "${args[@]}" --lib
-    timeout 900 cargo test "${args[@]}" --doc
-  fi
+  timeout 900 cargo test "${args[@]}" --lib
+  timeout 900 cargo test "${args[@]}" --doc
   echo "31-doc-features: tests for (${runs[$resolved]}) in $(( $(date +%s) - t ))s"
 done
 echo "31-doc-features: ${#order[@]} test builds for $(( $(echo $features | wc -w) + 1 )) feature sets; $(( $(date +%s) - t0 ))s in all"
