@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# Happy Eyeballs (staggered::net): each runtime feature builds alone (and the hyper connector
-# on its own), the README's demo runs and shows its timeline, the reqwest example gets an
-# answer through staggered's resolver, and the connect bench runs once per case. Loopback
-# only; no network.
+# Happy Eyeballs (staggered::net): the README's demo runs and shows its timeline, the reqwest
+# example gets an answer through staggered's resolver, the hedge example prints its figures,
+# and the connect bench runs once per case. Loopback only; no network.
 # Budget: every command is under `timeout`; about a minute when the build is warm.
 set -euo pipefail
 t0=$(date +%s)
 
-# Feature hygiene: each runtime on its own, without the other or the default features.
-timeout 600 cargo build --no-default-features --features net-tokio
-timeout 600 cargo build --no-default-features --features net-async-io
-timeout 600 cargo build --no-default-features --features net-hyper
-timeout 600 cargo build --no-default-features --features net-hickory
-timeout 600 cargo build --no-default-features --features net-reqwest
+# Each net feature on its own is checked (warnings as errors) by 60-features.sh's powerset,
+# and its docs and unit tests by 31-doc-features.sh.
 
 # The demo, as the README runs it: no flags. It must connect to the good endpoint, and print
 # a win, a refusal, cancellations and the capped sequential run; and part 4 (issue 12) the
