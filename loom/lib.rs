@@ -6,6 +6,8 @@
 extern crate alloc;
 extern crate std;
 
+#[path = "../src/attempt.rs"]
+mod attempt;
 #[path = "../src/builder/mod.rs"]
 pub mod builder;
 #[path = "../src/error_list.rs"]
@@ -14,7 +16,9 @@ mod error_list;
 mod geometry;
 #[path = "../src/outcome.rs"]
 mod outcome;
-#[path = "../src/race.rs"]
+#[path = "../src/policy/mod.rs"]
+mod policy;
+#[path = "../src/race/mod.rs"]
 mod race;
 #[path = "../src/storage/mod.rs"]
 mod storage;
@@ -29,6 +33,7 @@ mod waker;
 mod models;
 
 pub use outcome::{AllFailed, ArrayAllFailed, ArrayOutcome, Attempt, Outcome};
-pub use race::{staggered_race, staggered_race_array, AttemptFn, StaggeredRace, StaggeredRaceArray};
+pub use attempt::AttemptFn;
+pub use race::{staggered_race, staggered_race_array, StaggeredRace, StaggeredRaceArray};
 pub use builder::{Event, Staggered};
 pub use timer::Timer;

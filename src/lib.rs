@@ -234,12 +234,14 @@ pub use timer::Timer;
 pub mod builder;
 pub use builder::{Event, Staggered};
 
+mod attempt;
 #[cfg(feature = "alloc")]
 mod boxed;
 mod error_list;
 #[cfg(feature = "alloc")]
 mod geometry;
 mod outcome;
+mod policy;
 mod race;
 mod storage;
 #[cfg(feature = "alloc")]
@@ -251,6 +253,7 @@ mod waker;
 /// [`ArrayAllFailed::into_errors`], re-exported from the `arrayvec` crate.
 #[doc(no_inline)]
 pub use arrayvec::ArrayVec;
+pub use attempt::AttemptFn;
 #[cfg(feature = "alloc")]
 pub use boxed::{boxed, boxed_local, BoxAttempt, LocalBoxAttempt};
 #[cfg(feature = "alloc")]
@@ -258,7 +261,7 @@ pub use outcome::{AllFailed, Outcome};
 pub use outcome::{ArrayAllFailed, ArrayOutcome, Attempt};
 #[cfg(feature = "alloc")]
 pub use race::{staggered_race, StaggeredRace};
-pub use race::{staggered_race_array, AttemptFn, StaggeredRaceArray};
+pub use race::{staggered_race_array, StaggeredRaceArray};
 
 #[cfg(feature = "testing")]
 pub mod testing;

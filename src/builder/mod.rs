@@ -36,22 +36,19 @@
 
 use core::time::Duration;
 
+use crate::attempt::AttemptFn;
 #[cfg(feature = "alloc")]
 use crate::race::StaggeredRace;
-use crate::race::{AttemptFn, StaggeredRaceArray};
+use crate::race::StaggeredRaceArray;
 use crate::Timer;
 
-mod delay;
-mod event;
-mod limits;
-mod source;
-
-pub use delay::{Delay, DelayFn, Fixed};
-pub use event::{Event, NoEvents, Observe, OnEvent};
-pub use limits::{Limited, Limits, NoLimits};
-pub use source::{FromStream, Source};
+// The policies live below the race, in `crate::policy`; their public path is here.
+pub use crate::policy::{Delay, DelayFn, Fixed};
+pub use crate::policy::{Event, NoEvents, Observe, OnEvent};
+pub use crate::policy::{FromStream, Source};
 #[doc(hidden)]
-pub use source::{IterDriver, SourceDriver};
+pub use crate::policy::{IterDriver, SourceDriver};
+pub use crate::policy::{Limited, Limits, NoLimits};
 
 /// A staggered race with every option: the source of attempts, the delay policy, a cap on
 /// attempts running at once, a deadline and an observer of events. [`race`][Self::race]

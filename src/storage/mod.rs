@@ -1,6 +1,6 @@
 //! Attempt storage: where the running attempts of a race live, and how the race learns which
-//! of them to poll. The state machine (`race.rs`) is generic over [`Storage`]; each storage is
-//! one file:
+//! of them to poll. The state machine (`race/state.rs`) is generic over [`Storage`]; each
+//! storage is one file:
 //!
 //! - [`Slab`] (needs `alloc`): a slab of pinned slots grown in chunks, with a waker per slot,
 //!   so a wake-up polls exactly the attempt that was woken. Any number of attempts.

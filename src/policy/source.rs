@@ -6,7 +6,7 @@ use core::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::race::AttemptFn;
+use crate::attempt::AttemptFn;
 
 mod sealed {
     pub trait Sealed {}

@@ -1,0 +1,281 @@
+//! [`staggered_race`] and the future it returns, [`StaggeredRace`]: the race over a slab,
+//! which polls exactly the attempts that were woken.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use super::race_core::{Core, Options};
+use super::{ErrorOf, FutureOf};
+use crate::attempt::AttemptFn;
+use crate::outcome::{Attempt, Outcome};
+use crate::policy::{Delay, Fixed, Limits, NoEvents, NoLimits, Observe, Source};
+use crate::storage::Slab;
+use crate::timer::Timer;
+
+/// Runs attempts with staggered start times and keeps the first that succeeds.
+///
+/// This is CPython's `asyncio.staggered.staggered_race`, as a hand-written future:
+///
+/// - The first attempt starts on the first poll. Nothing happens before that.
+/// - Attempt `i + 1` starts as soon as attempt `i` fails, or `delay` after attempt `i`
+///   started, whichever comes first. Only the immediately preceding attempt's failure counts.
+/// - `delay: None` runs the attempts one after another and never calls the timer.
+///   `Some(Duration::ZERO)` starts them all at once (as CPython and Trio do), also without the
+///   timer.
+/// - The first `Ok` wins. Every other running attempt is dropped before the race returns, and
+///   the iterator is not advanced again.
+/// - If none wins, the race completes when the last attempt fails, with every error in start
+///   order. An empty iterator completes at once.
+///
+/// After its start, an attempt is polled only when its own waker is woken (with one exception,
+/// below: "Wakers only when needed"), and one poll of the race does a bounded amount of work,
+/// so endless iterators and attempts that wake themselves cannot hang the executor.
+///
+/// # Fairness and co-operation
+///
+/// A poll of the race works in *rounds*. A round takes every wake-up that has arrived (of
+/// attempts and of the delay's sleep) and handles them in the order they arrived, polling each
+/// woken attempt once; wake-ups that arrive meanwhile wait for the next round. A start that is
+/// due (the delay passed, or the newest attempt failed) is made between two rounds, before the
+/// next round begins. Hence:
+///
+/// - **A due start is never held back by busy attempts.** It waits only for the round under
+///   way and the round of the wake-up that made it due, never for the wake-ups that running
+///   attempts keep making after, whatever they do: wake themselves, wake each other, or get
+///   woken from other threads without pause. A round holds each running attempt (and the
+///   sleep) at most once, and 128 wake-ups are handled per poll, so with `n` attempts running
+///   the start is made within `ceil((2n + 1) / 128) + 1` polls of the race after that
+///   wake-up: at most **two polls** while fewer than 64 attempts run.
+/// - **Ties go to the attempts.** An attempt whose completion arrives in the same round as the
+///   sleep's wake-up is handled first, so a win at that instant starts nothing.
+/// - **Bounded work per poll.** A poll does at most 128 units of work (a start, a poll of an
+///   attempt or of the sleep), and one more start if one is due when the budget runs out; a
+///   round too large for what is left goes on, where it was, in the next poll. Once two
+///   attempts woke themselves while polled, the poll ends at the end of the round, after the
+///   due start. With work left the race wakes its task and returns `Pending`, so the executor
+///   runs other tasks (this also keeps one poll within tokio's co-operative budget). Starts
+///   that come due one after another (a zero delay) take at most half the budget while
+///   wake-ups wait, so neither can starve the other. The one exception is the poll that
+///   sees the [deadline](crate::Staggered::deadline) pass, the race's last: it takes in
+///   every wake-up that had arrived, whatever their number, so that no outcome that had
+///   arrived is lost.
+/// - **Precise wake-ups.** Each wake-up of an attempt polls that attempt once, and no other.
+/// - **Wakers only when needed.** The race makes its wakers (one allocation for the queue, one
+///   per chunk of slots) when the first attempt stays pending. Until then attempts are polled
+///   with the task's own waker; that first pending attempt is then polled once more, in the
+///   next round, with its own waker (a future answers to the waker of its latest poll). So a
+///   race whose attempts all finish on their first poll allocates only its slots and its
+///   outcome: two allocations.
+///
+/// # Differences from asyncio
+///
+/// - **Cancellation is drop.** A losing attempt is dropped, which runs its destructors at once;
+///   it gets no chance to run `except CancelledError` code, and there is no error value for it:
+///   its entry is [`Attempt::Cancelled`]. Dropping the race itself drops every running attempt
+///   and the pending sleep on the spot, where asyncio cancels the tasks and waits for them.
+/// - **No tasks.** Attempts are polled inside the race's own `poll`, on the caller's task;
+///   nothing is spawned. So attempts may borrow from the caller and need not be `Send` or
+///   `'static`.
+/// - **Eager starts.** A started attempt is polled at once, in the same `poll`, like asyncio's
+///   eager tasks (gh-124309): one that is ready on its first poll is handled immediately.
+/// - **Ties.** When the sleep fires at the same instant as an attempt completes, the attempt is
+///   handled first, so no attempt is started only to be dropped.
+///
+/// # Panics
+///
+/// A panic in an attempt, a closure, the iterator or the timer reaches the caller of `poll`.
+///
+/// [`NoTimer`](crate::timer::NoTimer) cannot sleep: with it, a `delay` other than `None` or
+/// zero panics (clearly worded) as soon as the race arms its first sleep, that is, once an
+/// attempt is running and the next one is due later. The delay is a run-time value, so the
+/// types cannot rule this out; give such a race a real [`Timer`].
+///
+/// ```should_panic
+/// use std::time::Duration;
+/// use staggered::{staggered_race, timer::NoTimer};
+///
+/// let race = staggered_race(
+///     [|| std::future::pending::<Result<(), ()>>()],
+///     Some(Duration::from_millis(250)),
+///     NoTimer, // panics: "NoTimer cannot sleep (asked for 250ms) ..."
+/// );
+/// futures::executor::block_on(race);
+/// ```
+///
+/// # Example
+///
+/// ```
+/// use staggered::{staggered_race, timer::NoTimer};
+///
+/// let hosts = ["primary", "backup", "last-resort"];
+/// let race = staggered_race(
+///     hosts.iter().map(|host| move || async move {
+///         if *host == "primary" { Err("unreachable") } else { Ok(*host) }
+///     }),
+///     None, // one after another
+///     NoTimer,
+/// );
+/// let outcome = futures::executor::block_on(race);
+/// assert_eq!(outcome.winner, Some((1, "backup")));
+/// assert_eq!(outcome.into_result().unwrap(), (1, "backup"));
+/// ```
+pub fn staggered_race<I, F, Fut, T, E, Tm>(
+    attempts: I,
+    delay: Option<Duration>,
+    timer: Tm,
+) -> StaggeredRace<I::IntoIter, Tm>
+where
+    I: IntoIterator<Item = F>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    Tm: Timer,
+{
+    StaggeredRace::from_parts(
+        attempts.into_iter().into_driver(),
+        Fixed(delay),
+        NoLimits,
+        NoEvents,
+        timer,
+    )
+}
+
+/// The types of a [`StaggeredRace`], as one [`Options`] bundle for its [`Core`]: never a
+/// value, only a type.
+pub(super) struct SlabOptions<S, Tm, D, Ev, L>(PhantomData<(S, Tm, D, Ev, L)>);
+
+impl<S, Tm, D, Ev, L> Options for SlabOptions<S, Tm, D, Ev, L>
+where
+    S: Source,
+    Tm: Timer,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
+{
+    type Source = S::Driver;
+    type Storage = Slab<FutureOf<S::Driver>>;
+    type Record = Vec<Attempt<ErrorOf<S::Driver>>>;
+    type Timer = Tm;
+    type Delay = D;
+    type Observe = Ev;
+    type Limits = L;
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`staggered_race`] and by
+    /// [`Staggered::race`](crate::Staggered::race). It resolves to an [`Outcome`].
+    ///
+    /// `S` is the source of attempts (an iterator, or a [`FromStream`](crate::builder::FromStream)),
+    /// `D` the delay policy and `Ev` the observer; the defaults are what
+    /// [`staggered_race`] uses.
+    ///
+    /// It is `Send` when the source, the attempts' futures and values, the timer and its
+    /// sleep, the delay policy and the observer are, and it is `Unpin` when the timer's
+    /// sleep (and a stream source) is.
+    ///
+    /// # Panics
+    ///
+    /// Polling it again after it returned `Ready`, or after a poll panicked (because an
+    /// attempt, a closure, the source, the timer, the delay policy or the observer panicked),
+    /// panics with a message that says so.
+    /// [`FusedFuture::is_terminated`](futures_core::FusedFuture::is_terminated) tells whether
+    /// it may still be polled.
+    ///
+    /// # Example
+    ///
+    /// It is a plain future: await it, poll it by hand, or keep it in a struct.
+    ///
+    /// ```
+    /// use futures::{future::FusedFuture, FutureExt};
+    /// use staggered::{staggered_race, timer::NoTimer};
+    ///
+    /// let mut race = staggered_race([|| async { Ok::<_, ()>("up") }], None, NoTimer);
+    /// assert!(!race.is_terminated());
+    /// let outcome = (&mut race).now_or_never().expect("ready on its first poll");
+    /// assert_eq!(outcome.winner, Some((0, "up")));
+    /// assert!(race.is_terminated()); // polling it again would panic
+    /// ```
+    #[must_use = "a race does nothing unless polled"]
+    pub struct StaggeredRace<S, Tm, D = Fixed, Ev = NoEvents, L = NoLimits>
+    where
+        S: Source,
+        Tm: Timer,
+        Ev: Observe<<S::Item as AttemptFn>::Error>,
+        L: Limits,
+    {
+        #[pin]
+        core: Core<SlabOptions<S, Tm, D, Ev, L>>,
+    }
+}
+
+impl<S, Tm, D, Ev, L> StaggeredRace<S, Tm, D, Ev, L>
+where
+    S: Source,
+    Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
+{
+    pub(crate) fn from_parts(
+        source: S::Driver,
+        delay: D,
+        limits: L,
+        events: Ev,
+        timer: Tm,
+    ) -> Self {
+        StaggeredRace {
+            core: Core::new(source, delay, limits, events, timer, Slab::new()),
+        }
+    }
+}
+
+impl<S, Tm, D, Ev, L> Future for StaggeredRace<S, Tm, D, Ev, L>
+where
+    S: Source,
+    Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
+{
+    type Output = Outcome<<S::Item as AttemptFn>::Ok, <S::Item as AttemptFn>::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .core
+            .poll_race(cx, "StaggeredRace")
+            .map(|(winner, attempts, timed_out)| Outcome {
+                winner,
+                attempts,
+                timed_out,
+            })
+    }
+}
+
+impl<S, Tm, D, Ev, L> futures_core::FusedFuture for StaggeredRace<S, Tm, D, Ev, L>
+where
+    S: Source,
+    Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
+{
+    fn is_terminated(&self) -> bool {
+        self.core.is_terminated()
+    }
+}
+
+impl<S, Tm, D, Ev, L> fmt::Debug for StaggeredRace<S, Tm, D, Ev, L>
+where
+    S: Source,
+    Tm: Timer,
+    D: Delay,
+    Ev: Observe<<S::Item as AttemptFn>::Error>,
+    L: Limits,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.debug(f, "StaggeredRace")
+    }
+}

@@ -1,0 +1,352 @@
+//! [`State`]: the race's fields borrowed for one poll, and the scheduler that runs on them
+//! (`drive`, `expire`, the starts, the attempts' polls and the cancellations).
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use super::race_core::{Options, RunOptions, SleepOf};
+use super::record::Record;
+use super::{Finish, OkOf};
+use crate::attempt::AttemptFn;
+use crate::outcome::Attempt;
+use crate::policy::{Delay, Event, Limits, Observe, SourceDriver};
+use crate::storage::{Storage, Woken};
+use crate::timer::Timer;
+
+/// Most units of work one `poll` of the race does before it yields. A unit is one attempt
+/// started, one attempt polled, or one poll of the sleep.
+pub(crate) const BUDGET: u32 = 128;
+/// After this many attempts woke themselves during their own poll, the race yields: they are
+/// asking the executor to run something else (as `FuturesUnordered` does).
+pub(crate) const YIELD_AFTER_SELF_WAKES: u32 = 2;
+
+/// The fields of the race, borrowed for one poll.
+pub(super) struct State<'a, O: Options> {
+    pub(super) source: Pin<&'a mut O::Source>,
+    pub(super) timer: &'a O::Timer,
+    pub(super) delay: &'a mut O::Delay,
+    pub(super) limits: &'a O::Limits,
+    pub(super) events: &'a mut O::Observe,
+    pub(super) sleep: Pin<&'a mut Option<SleepOf<O>>>,
+    pub(super) storage: Pin<&'a mut O::Storage>,
+    pub(super) attempts: &'a mut O::Record,
+    pub(super) flags: &'a mut Flags,
+}
+
+/// The race's flags.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Flags {
+    /// The next attempt should start now: the newest one failed, or the delay passed.
+    pub(super) start_due: bool,
+    /// The source has ended.
+    pub(super) exhausted: bool,
+    /// The sleep is counting down to the next start.
+    pub(super) armed: bool,
+    /// The source was pending: a due start waits for the next poll (see `State::drive`).
+    pub(super) waiting: bool,
+    /// The deadline has passed: nothing more starts.
+    pub(super) expired: bool,
+}
+
+impl<O: RunOptions> State<'_, O> {
+    /// A start is due and can be made now: the source is not known to be pending, and the
+    /// cap leaves room (or the oldest may be cancelled). (Once the deadline has passed, the
+    /// race runs `expire`, never `drive`: nothing starts.)
+    fn can_start(&self) -> bool {
+        let f = &*self.flags;
+        // (The constant folds away the check a race without a stream never needs.)
+        let waiting = O::Source::CAN_PEND && f.waiting;
+        f.start_due && !f.exhausted && !waiting && self.limits.may_start(self.storage.len())
+    }
+
+    /// Runs until the race is over, the budget is spent, or nothing is left to do now.
+    ///
+    /// The work goes in *rounds*: a round takes everything woken so far (attempts and the
+    /// sleep) and handles it in wake order; what is woken meanwhile waits for the next round.
+    /// A start that is due is made between two rounds, before the next round begins. So a
+    /// completion woken together with the sleep is handled before the start the sleep makes
+    /// due (the tie rule), and a due start waits only for the wake-ups that had arrived before
+    /// it, never for those that busy attempts keep making after. The budget ends a poll
+    /// anywhere in a round of the slab (the rest goes on in the next poll, where it was), and
+    /// never inside a round of the inline storage, which must be whole
+    /// ([`Storage::WHOLE_ROUNDS`]); the self-wake rule ends a poll only between rounds, after
+    /// the due start. Runs only before the deadline (after it, `expire`).
+    pub(super) fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<O::Source>>> {
+        let mut budget = BUDGET;
+        let mut self_wakes = 0;
+        if O::Source::CAN_PEND && self.flags.waiting {
+            // The stream was pending, and this poll may be its wake-up: what was woken with
+            // it goes first, then the stream is asked again. So a completion at the instant
+            // an item arrives is handled before the start the item makes possible (as with
+            // the sleep), and a win then starts nothing.
+            self.storage.as_mut().take_round();
+            self.flags.waiting = false;
+        }
+        loop {
+            if self.storage.in_round() {
+                if budget == 0 && !O::Storage::WHOLE_ROUNDS {
+                    // The rest of this round goes first in the next poll.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                // (A whole round may overdraw the budget: then only the due start follows.)
+                budget = budget.saturating_sub(1);
+                if let Some(finish) = self.handle_next(cx, &mut self_wakes) {
+                    return Poll::Ready(finish);
+                }
+                continue;
+            }
+
+            // Between rounds: the due start first, always. More starts that come due one
+            // after another (a zero delay, or attempts failing on their first poll) follow
+            // while more than half the budget is left, so that neither starts nor rounds can
+            // starve the other.
+            let mut first = true;
+            while self.can_start() && (first || budget > BUDGET / 2) {
+                first = false;
+                budget = budget.saturating_sub(1);
+                if let Some(finish) = self.start_next(cx, &mut self_wakes) {
+                    return Poll::Ready(finish);
+                }
+            }
+            if !self.flags.armed && self.sleep.is_some() && !self.can_start() {
+                // A sleep nothing waits for (its attempt failed while the start it made due
+                // waits, or the next attempt has no delay) would only wake the task for
+                // nothing: drop it. (A plain race re-arms or drops its sleep as it starts
+                // the next attempt, so it gets here only past its budget.)
+                self.sleep.set(None);
+            }
+            if budget == 0 || self_wakes >= YIELD_AFTER_SELF_WAKES {
+                if self.storage.has_woken() || self.can_start() {
+                    // Work is left: let the executor run other tasks, then come back.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            } else if self.storage.as_mut().take_round() || self.can_start() {
+                continue;
+            }
+
+            if self.storage.is_empty() && self.flags.exhausted {
+                return Poll::Ready(None);
+            }
+            // Idle. Register, then look once more: a wake that raced with the registration
+            // is either seen now or wakes the new waker.
+            self.storage.register(cx.waker());
+            if !self.storage.has_woken() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Handles the next entry of the round under way: polls the attempt or the sleep.
+    fn handle_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        self_wakes: &mut u32,
+    ) -> Option<Finish<OkOf<O::Source>>> {
+        match self.storage.as_mut().pop_round()? {
+            Woken::Timer => {
+                self.poll_sleep(cx);
+                None
+            }
+            Woken::Attempt(key) => self.poll_attempt(key, cx, self_wakes),
+        }
+    }
+
+    /// The poll that sees the deadline pass, and the race's last: takes in every wake-up that
+    /// had arrived, whatever the budget (the round a budget cut short, then one round of
+    /// everything woken since), so that no completion that had arrived is lost. The rounds
+    /// are bounded (each holds a running attempt at most once), and nothing starts. Then, if
+    /// nothing runs and a start is due (a failure made it so), the source is asked once
+    /// whether anything was left to start: the race is all-failed if not, timed out if so
+    /// (an attempt it yields is dropped, never started).
+    pub(super) fn expire(&mut self, cx: &mut Context<'_>) -> Finish<OkOf<O::Source>> {
+        let mut self_wakes = 0;
+        let rounds = if self.storage.in_round() { 2 } else { 1 };
+        for _ in 0..rounds {
+            if !self.storage.in_round() && !self.storage.as_mut().take_round() {
+                break;
+            }
+            while self.storage.in_round() {
+                if let Some(finish) = self.handle_next(cx, &mut self_wakes) {
+                    return finish;
+                }
+            }
+        }
+        let f = &*self.flags;
+        if self.storage.is_empty() && f.start_due && !f.exhausted {
+            if let Poll::Ready(None) = self.source.as_mut().poll_next(cx) {
+                self.flags.exhausted = true;
+            }
+        }
+        None
+    }
+
+    /// Starts the next attempt, if the source has one now, and polls it at once.
+    fn start_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        self_wakes: &mut u32,
+    ) -> Option<Finish<OkOf<O::Source>>> {
+        let make = match self.source.as_mut().poll_next(cx) {
+            Poll::Ready(Some(make)) => make,
+            Poll::Ready(None) => {
+                self.flags.start_due = false;
+                self.flags.exhausted = true;
+                self.flags.armed = false;
+                // No start will ever need the sleep again.
+                self.sleep.set(None);
+                return None;
+            }
+            Poll::Pending => {
+                // The start stays due; the source's wake-up brings the race back.
+                self.flags.waiting = true;
+                return None;
+            }
+        };
+        self.flags.start_due = false;
+        if self.limits.must_cancel_oldest(self.storage.len()) {
+            // `can_start` let this through at the cap only to cancel the oldest.
+            self.cancel_oldest();
+        }
+        let index = self.attempts.len();
+        if index == 0 {
+            self.attempts.reserve(self.source.upper_bound());
+        }
+        let fut = make.start();
+        self.attempts.push(Attempt::Cancelled);
+        let key = self.storage.as_mut().insert(index, fut);
+        // Until the next start, this is the newest attempt: its failure starts the next one.
+        self.flags.armed = false;
+        if O::Observe::ENABLED {
+            self.events.event(Event::Started { index });
+        }
+        // The policy is asked as the attempt starts; a fixed delay, which no one can watch
+        // being asked, only when it is needed (it costs nothing to carry across the poll).
+        let asked = if O::Delay::FIXED {
+            None
+        } else {
+            Some(self.delay.after(index))
+        };
+        if let Some(finish) = self.poll_attempt(key, cx, self_wakes) {
+            return Some(finish);
+        }
+        if !self.flags.start_due {
+            // Still running (a failure would have made the next start due): schedule it.
+            match asked.unwrap_or_else(|| self.delay.after(index)) {
+                None => {}
+                Some(Duration::ZERO) => self.flags.start_due = true,
+                Some(delay) => self.arm(delay, cx),
+            }
+        }
+        None
+    }
+
+    /// Cancels the running attempt that started first, to make room under the cap.
+    fn cancel_oldest(&mut self) {
+        let mut oldest: Option<(u32, usize)> = None;
+        self.storage.for_each(|key, index| {
+            if oldest.map_or(true, |(_, i)| index < i) {
+                oldest = Some((key, index));
+            }
+        });
+        if let Some((key, index)) = oldest {
+            self.storage.as_mut().remove(key);
+            if O::Observe::ENABLED {
+                self.events.event(Event::Cancelled { index });
+            }
+        }
+    }
+
+    /// Sets the sleep to fire `delay` from now, and polls it once so it registers its waker.
+    fn arm(&mut self, delay: Duration, cx: &mut Context<'_>) {
+        match self.sleep.as_mut().as_pin_mut() {
+            Some(sleep) => self.timer.reset(sleep, delay),
+            None => self.sleep.set(Some(self.timer.sleep(delay))),
+        }
+        self.flags.armed = true;
+        self.poll_sleep(cx);
+    }
+
+    /// Polls the sleep, if it is counting down; when it fires, the next start is due.
+    fn poll_sleep(&mut self, cx: &mut Context<'_>) {
+        if !self.flags.armed {
+            return; // A stale wake from a sleep that no longer matters.
+        }
+        let Some(sleep) = self.sleep.as_mut().as_pin_mut() else {
+            return;
+        };
+        if self
+            .storage
+            .as_mut()
+            .poll_timer(cx, |cx| sleep.poll(cx))
+            .is_ready()
+        {
+            self.flags.armed = false;
+            self.flags.start_due = true;
+        }
+    }
+
+    /// Polls the attempt in slot `key` and handles its result.
+    fn poll_attempt(
+        &mut self,
+        key: u32,
+        cx: &mut Context<'_>,
+        self_wakes: &mut u32,
+    ) -> Option<Finish<OkOf<O::Source>>> {
+        let polled = self.storage.as_mut().poll(key, cx)?;
+        match polled.poll {
+            Poll::Pending => {
+                if polled.woke_itself {
+                    *self_wakes += 1;
+                }
+                None
+            }
+            Poll::Ready(result) => {
+                // The future is done: drop it now, not when the race ends.
+                self.storage.as_mut().remove(key);
+                let index = polled.index;
+                match result {
+                    Ok(value) => {
+                        self.attempts.set(index, Attempt::Won);
+                        if O::Observe::ENABLED {
+                            self.events.event(Event::Won { index });
+                        }
+                        Some(Some((index, value)))
+                    }
+                    Err(error) => {
+                        if O::Observe::ENABLED {
+                            self.events.event(Event::Failed {
+                                index,
+                                error: &error,
+                            });
+                        }
+                        self.attempts.set(index, Attempt::Failed(error));
+                        if index + 1 == self.attempts.len() && !self.flags.exhausted {
+                            // The newest attempt failed: start the next one now.
+                            self.flags.start_due = true;
+                            self.flags.armed = false;
+                        }
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels every running attempt (reporting each once it is dropped, in the order they
+    /// are dropped) and drops the sleep.
+    pub(super) fn cancel_all(&mut self) {
+        if O::Observe::ENABLED {
+            let events = &mut *self.events;
+            self.storage
+                .as_mut()
+                .clear_with(|index| events.event(Event::Cancelled { index }));
+        } else {
+            self.storage.as_mut().clear();
+        }
+        self.sleep.set(None);
+    }
+}
