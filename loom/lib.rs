@@ -8,7 +8,7 @@ extern crate std;
 
 #[path = "../src/attempt.rs"]
 mod attempt;
-#[path = "../src/builder/mod.rs"]
+#[path = "../src/builder.rs"]
 pub mod builder;
 #[path = "../src/error_list.rs"]
 mod error_list;
