@@ -23,6 +23,9 @@
 //! * a waker that sets the bit owns `next` until its push succeeds;
 //! * after that the consumer owns it, until it clears the bit.
 //!
+//! What the consumer takes at once is a *round*. It comes off the stack in wake order; the
+//! slab then relinks it in start order ([`Batch::sort_by_rank`]), and pops it in that order.
+//!
 //! # Stale wakers
 //!
 //! A cell belongs to a slot, and a slot is reused by later attempts. So that a waker of a
@@ -303,8 +306,9 @@ impl Batch {
     }
 
     /// If the batch is empty, takes every cell woken so far off the stack into it, in wake
-    /// order: one *round*. Cells woken from now on go to the next round. Returns `true` if the
-    /// batch has cells.
+    /// order: one *round* (which the slab then puts in start order with
+    /// [`sort_by_rank`](Self::sort_by_rank)). Cells woken from now on go to the next round.
+    /// Returns `true` if the batch has cells.
     ///
     /// # Safety
     ///
@@ -331,6 +335,96 @@ impl Batch {
         }
         self.next = reversed;
         !self.next.is_null()
+    }
+
+    /// Puts the cells of the batch in the order of `rank(key)`, lowest first; cells of equal
+    /// rank keep their order. A stable merge sort of the intrusive list: no allocation,
+    /// `O(n log n)` calls of `rank`, and one pass when the batch is in order already (one
+    /// cell, or cells woken in order), the common case. `rank` must not touch the batch.
+    pub(crate) fn sort_by_rank(&mut self, mut rank: impl FnMut(u32) -> usize) {
+        if self.next.is_null() {
+            return;
+        }
+        // The cells of the batch are live (the `refill` contract: their chunks are owned by
+        // the batch's owner) and queued, so their `next` fields are ours; the sort only
+        // relinks them, and each cell stays in the batch exactly once.
+        // SAFETY: `cell` is a cell of the batch (see above).
+        let key = |cell: *const Cell| unsafe { (*cell).key };
+        // SAFETY: as above.
+        let next = |cell: *const Cell| unsafe { (*cell).next.load(Ordering::Relaxed) }.cast_const();
+        let set_next = |cell: *const Cell, to: *const Cell| {
+            // SAFETY: as above; `to` is null or a cell of the batch.
+            unsafe { (*cell).next.store(to.cast_mut(), Ordering::Relaxed) }
+        };
+        // In order already?
+        let mut cell = self.next;
+        let mut last = rank(key(cell));
+        loop {
+            let after = next(cell);
+            if after.is_null() {
+                return;
+            }
+            let r = rank(key(after));
+            if r < last {
+                break;
+            }
+            last = r;
+            cell = after;
+        }
+        // Merges two sorted lists, `a`'s cells before `b`'s on equal rank.
+        let mut merge = |mut a: *const Cell, mut b: *const Cell| -> *const Cell {
+            let mut head: *const Cell = ptr::null();
+            let mut tail: *const Cell = ptr::null();
+            while !a.is_null() && !b.is_null() {
+                let take = if rank(key(b)) < rank(key(a)) {
+                    let t = b;
+                    b = next(b);
+                    t
+                } else {
+                    let t = a;
+                    a = next(a);
+                    t
+                };
+                if tail.is_null() {
+                    head = take;
+                } else {
+                    set_next(tail, take);
+                }
+                tail = take;
+            }
+            let rest = if a.is_null() { b } else { a };
+            if tail.is_null() {
+                rest
+            } else {
+                set_next(tail, rest);
+                head
+            }
+        };
+        // Bottom-up, with a binary counter of sorted runs: `runs[i]` is empty or holds `2^i`
+        // cells, all woken before the cells of `runs[j]` for `j < i`. A batch holds fewer
+        // than `2^33` cells (keys are `u32`), so 34 runs are enough.
+        let mut runs: [*const Cell; 34] = [ptr::null(); 34];
+        let mut cell = self.next;
+        while !cell.is_null() {
+            let after = next(cell);
+            set_next(cell, ptr::null());
+            let mut carry = cell;
+            let mut i = 0;
+            while !runs[i].is_null() {
+                carry = merge(runs[i], carry);
+                runs[i] = ptr::null();
+                i += 1;
+            }
+            runs[i] = carry;
+            cell = after;
+        }
+        let mut sorted: *const Cell = ptr::null();
+        for run in runs {
+            if !run.is_null() {
+                sorted = merge(run, sorted);
+            }
+        }
+        self.next = sorted;
     }
 
     /// Takes the next cell of the current round (never refills), and clears its `QUEUED` bit

@@ -404,14 +404,15 @@ fn model_timer_tie_attempt_first() {
 }
 
 #[test]
-fn model_same_instant_wake_order_decides() {
+fn model_same_instant_start_order_decides() {
     use Ending::*;
-    // All three start at 0 and complete at 4; attempt 2 is woken first and wins; 0 and 1 are
-    // dropped before their completion is seen.
+    // All three start at 0 and complete at 4, woken in reverse start order (2, 1, then 0):
+    // the round goes in start order, so 0 fails, 1 wins and 2 is dropped before its
+    // completion is seen, in both races.
     let mut plans = vec![p(Err, 4), p(Ok, 4), p(Ok, 4)];
     plans[2].tie = 0;
-    plans[0].tie = 1;
-    plans[1].tie = 2;
+    plans[1].tie = 1;
+    plans[0].tie = 2;
     let script = Script {
         plans,
         delay: Some(0),
@@ -419,7 +420,7 @@ fn model_same_instant_wake_order_decides() {
         options: Options::default(),
     };
     let t = model(&script);
-    assert_eq!(t.fates, [Fate::Cancelled, Fate::Cancelled, Fate::Won]);
+    assert_eq!(t.fates, [Fate::Failed, Fate::Won, Fate::Cancelled]);
     check(&script, &[]);
     check(&script, &[7, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3]);
 }

@@ -444,9 +444,9 @@ fn exactly_one_winner_when_several_finish_in_one_wake_up() {
     );
     assert_eq!(clock.now(), ms(400));
     assert_eq!(outcome.attempts.iter().filter(|a| a.is_won()).count(), 1);
-    let (index, value) = outcome.winner.unwrap();
-    assert_eq!(index, value);
-    assert_eq!(outcome.attempts[index], Won);
+    // The tie goes to the attempt that started first, whatever the order of the wake-ups.
+    assert_eq!(outcome.winner, Some((0, 0)));
+    assert_eq!(outcome.attempts, [Won, Cancelled, Cancelled, Cancelled]);
 }
 
 #[test]
@@ -455,6 +455,275 @@ fn a_completion_at_the_same_instant_as_the_delay_wins_without_a_new_start() {
     let (outcome, trace, _) = run(&[Act::Ok(250), Act::Ok(0)], Some(ms(250)));
     assert_eq!(outcome.winner, Some((0, 0)));
     assert_eq!(trace.starts.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ties: attempts that complete in one wake-up go in start order, in both races, whatever the
+// order their wakers fired in.
+// ---------------------------------------------------------------------------------------------
+
+/// Attempts whose results the test sets, and whose latest wakers it fires, in any order.
+#[derive(Clone, Default)]
+struct Gates(Rc<RefCell<Vec<GateState>>>);
+
+#[derive(Default)]
+struct GateState {
+    result: Option<Result<usize, usize>>,
+    waker: Option<std::task::Waker>,
+    polls: usize,
+}
+
+impl Gates {
+    fn new(n: usize) -> Self {
+        Gates(Rc::new(RefCell::new(
+            (0..n).map(|_| GateState::default()).collect(),
+        )))
+    }
+
+    /// Attempt `i`: pending until the test gives it a result.
+    fn attempt(&self, i: usize) -> impl Future<Output = Result<usize, usize>> {
+        let gates = self.clone();
+        std::future::poll_fn(move |cx| {
+            let mut gates = gates.0.borrow_mut();
+            let gate = &mut gates[i];
+            gate.polls += 1;
+            match gate.result.take() {
+                Some(result) => Poll::Ready(result),
+                None => {
+                    gate.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+    }
+
+    /// Gives attempt `i` its result, without waking it.
+    fn finish(&self, i: usize, result: Result<usize, usize>) {
+        self.0.borrow_mut()[i].result = Some(result);
+    }
+
+    /// Takes attempt `i`'s latest waker.
+    fn waker(&self, i: usize) -> std::task::Waker {
+        self.0.borrow_mut()[i]
+            .waker
+            .take()
+            .expect("attempt {i} has a waker")
+    }
+
+    fn polls(&self, i: usize) -> usize {
+        self.0.borrow()[i].polls
+    }
+}
+
+/// What the observer saw, as `(kind, index)`; `"failed"` carries the error in `index`.
+type Seen = Rc<RefCell<Vec<(&'static str, usize)>>>;
+
+fn observer(seen: &Seen) -> impl FnMut(staggered::Event<'_, usize>) {
+    let seen = seen.clone();
+    move |event| {
+        let entry = match event {
+            staggered::Event::Started { index } => ("started", index),
+            staggered::Event::Failed { error, .. } => ("failed", *error),
+            staggered::Event::Won { index } => ("won", index),
+            staggered::Event::Cancelled { index } => ("cancelled", index),
+        };
+        seen.borrow_mut().push(entry);
+    }
+}
+
+/// The two races over `N` gated attempts, all started at once (a zero delay); each `run`
+/// polls its race until every attempt is pending, calls `tie` (which sets results and fires
+/// wakers), then polls once more and returns the winner, the attempts' fates and the events
+/// after the starts.
+type TieRun = (
+    Option<(usize, usize)>,
+    Vec<Attempt<usize>>,
+    Vec<(&'static str, usize)>,
+);
+
+fn tie_in_slab<const N: usize>(tie: impl FnOnce(&Gates)) -> TieRun {
+    let gates = Gates::new(N);
+    let seen = Seen::default();
+    let g = gates.clone();
+    let race = staggered::Staggered::new((0..N).map(move |i| {
+        let g = g.clone();
+        move || g.attempt(i)
+    }))
+    .delay(Duration::ZERO)
+    .on_event(observer(&seen))
+    .race(NoTimer);
+    let mut race = pin!(race);
+    let outcome = drive_tie(race.as_mut(), &gates, N, tie);
+    let events = seen.borrow()[N..].to_vec();
+    (outcome.winner, outcome.attempts, events)
+}
+
+fn tie_in_array<const N: usize>(tie: impl FnOnce(&Gates)) -> TieRun {
+    let gates = Gates::new(N);
+    let seen = Seen::default();
+    let attempts: [_; N] = std::array::from_fn(|i| {
+        let g = gates.clone();
+        move || g.attempt(i)
+    });
+    let race = staggered::Staggered::new(attempts)
+        .delay(Duration::ZERO)
+        .on_event(observer(&seen))
+        .race_array(NoTimer);
+    let mut race = pin!(race);
+    let outcome = drive_tie(race.as_mut(), &gates, N, tie);
+    let events = seen.borrow()[N..].to_vec();
+    (outcome.winner, outcome.attempts.to_vec(), events)
+}
+
+fn drive_tie<F: Future>(
+    mut race: std::pin::Pin<&mut F>,
+    gates: &Gates,
+    n: usize,
+    tie: impl FnOnce(&Gates),
+) -> F::Output {
+    let (_, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    for _ in 0..4 {
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+    }
+    assert!((0..n).all(|i| gates.polls(i) > 0), "every attempt started");
+    tie(gates);
+    match race.as_mut().poll(&mut cx) {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => panic!("the tie must end the race in one poll"),
+    }
+}
+
+/// Both races, same tie, same result.
+fn tie_in_both<const N: usize>(tie: impl Fn(&Gates)) -> TieRun {
+    let slab = tie_in_slab::<N>(&tie);
+    let array = tie_in_array::<N>(&tie);
+    assert_eq!(slab, array, "the two races break the tie alike");
+    slab
+}
+
+#[test]
+fn a_tie_goes_to_the_earliest_started_ok_whatever_the_wake_order() {
+    // Four attempts complete in one wake-up, their wakers fired last started first: the two
+    // failures are handled, then attempt 2 wins, and attempt 3's `Ok` is never seen.
+    let (winner, attempts, events) = tie_in_both::<4>(|gates| {
+        for (i, result) in [Err(0), Err(1), Ok(2), Ok(3)].into_iter().enumerate() {
+            gates.finish(i, result);
+        }
+        for i in (0..4).rev() {
+            gates.waker(i).wake();
+        }
+    });
+    assert_eq!(winner, Some((2, 2)));
+    assert_eq!(attempts, [Failed(0), Failed(1), Won, Cancelled]);
+    assert_eq!(
+        events,
+        [("failed", 0), ("failed", 1), ("won", 2), ("cancelled", 3)]
+    );
+}
+
+#[test]
+fn an_earlier_failure_and_a_later_success_in_one_wake_up() {
+    // The success's waker fires first; the failure is still handled, and reported.
+    let (winner, attempts, events) = tie_in_both::<2>(|gates| {
+        gates.finish(0, Err(0));
+        gates.finish(1, Ok(1));
+        gates.waker(1).wake();
+        gates.waker(0).wake();
+    });
+    assert_eq!(winner, Some((1, 1)));
+    assert_eq!(attempts, [Failed(0), Won]);
+    assert_eq!(events, [("failed", 0), ("won", 1)]);
+}
+
+#[test]
+fn a_tie_woken_from_other_threads_goes_to_the_earliest_started_ok() {
+    // The wakers fire from two threads, the later attempt's strictly first.
+    let (winner, attempts, _) = tie_in_both::<3>(|gates| {
+        gates.finish(0, Ok(0));
+        gates.finish(2, Ok(2));
+        let (late, early) = (gates.waker(2), gates.waker(0));
+        std::thread::spawn(move || late.wake()).join().unwrap();
+        std::thread::spawn(move || early.wake()).join().unwrap();
+    });
+    assert_eq!(winner, Some((0, 0)));
+    assert_eq!(attempts, [Won, Cancelled, Cancelled]);
+}
+
+#[test]
+fn failures_in_one_wake_up_are_reported_in_start_order() {
+    let (winner, attempts, events) = tie_in_both::<3>(|gates| {
+        for i in 0..3 {
+            gates.finish(i, Err(i));
+        }
+        for i in [2, 0, 1] {
+            gates.waker(i).wake();
+        }
+    });
+    assert_eq!(winner, None);
+    assert_eq!(attempts, [Failed(0), Failed(1), Failed(2)]);
+    assert_eq!(events, [("failed", 0), ("failed", 1), ("failed", 2)]);
+}
+
+/// A tie with the sleep: at 200 ms the sleep fires (attempt 2 is due) and attempts 1 and 0
+/// complete, woken in that order, after the sleep. Attempt 0 wins; attempt 2 never starts.
+fn tie_with_the_sleep(array: bool) {
+    let clock = ManualClock::new();
+    let gates = Gates::new(3);
+    let seen = Seen::default();
+    let attempts: [_; 3] = std::array::from_fn(|i| {
+        let g = gates.clone();
+        move || g.attempt(i)
+    });
+    let builder = staggered::Staggered::new(attempts)
+        .delay(ms(100))
+        .on_event(observer(&seen));
+    let (_, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    let tie = |clock: &ManualClock| {
+        assert_eq!(gates.polls(2), 0);
+        clock.advance_to(ms(200)); // the sleep's waker fires first
+        gates.finish(0, Ok(0));
+        gates.finish(1, Ok(1));
+        gates.waker(1).wake();
+        gates.waker(0).wake();
+    };
+    let (winner, fates) = if array {
+        let mut race = pin!(builder.race_array(clock.clone()));
+        for at in [0, 100] {
+            clock.advance_to(ms(at));
+            assert!(race.as_mut().poll(&mut cx).is_pending());
+        }
+        tie(&clock);
+        let Poll::Ready(outcome) = race.as_mut().poll(&mut cx) else {
+            panic!("the tie ends the race")
+        };
+        (outcome.winner, outcome.attempts.to_vec())
+    } else {
+        let mut race = pin!(builder.race(clock.clone()));
+        for at in [0, 100] {
+            clock.advance_to(ms(at));
+            assert!(race.as_mut().poll(&mut cx).is_pending());
+        }
+        tie(&clock);
+        let Poll::Ready(outcome) = race.as_mut().poll(&mut cx) else {
+            panic!("the tie ends the race")
+        };
+        (outcome.winner, outcome.attempts)
+    };
+    assert_eq!(winner, Some((0, 0)));
+    assert_eq!(fates, [Won, Cancelled], "attempt 2 never starts");
+    assert_eq!(gates.polls(2), 0);
+    assert_eq!(
+        seen.borrow()[..],
+        [("started", 0), ("started", 1), ("won", 0), ("cancelled", 1)]
+    );
+}
+
+#[test]
+fn a_tie_with_the_sleep_goes_to_the_earliest_started_attempt() {
+    tie_with_the_sleep(false);
+    tie_with_the_sleep(true);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 //!
 //! Without a heap a waker cannot point into the race: an attempt may keep a waker after the
 //! race is gone. So every attempt is polled with the task's own waker, nothing tells which
-//! one was woken, and each poll of the race is one round over every running attempt (in
-//! start order), then the sleep. A wake-up costs `O(N)` attempt polls; `N` is known at
+//! one was woken, and each poll of the race is one round over every running attempt in start
+//! order (slot `i` is attempt `i`), then the sleep: the order of the slab's rounds too. A wake-up costs `O(N)` attempt polls; `N` is known at
 //! compile time and usually small (the addresses of one host, the replicas of a service).
 
 use core::future::Future;

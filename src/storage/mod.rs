@@ -3,7 +3,8 @@
 //! storage is one file:
 //!
 //! - [`Slab`] (needs `alloc`): a slab of pinned slots grown in chunks, with a waker per slot,
-//!   so a wake-up polls exactly the attempt that was woken. Any number of attempts.
+//!   so a wake-up polls exactly the attempt that was woken. Any number of attempts. A round
+//!   is what was woken when it was taken, put in start order.
 //! - [`Inline`]: a fixed array of `N` slots inside the race itself, no heap at all. Without a
 //!   heap a waker cannot point into the race (the race may be gone before a waker an attempt
 //!   kept), so every attempt is polled with the task's own waker, and a poll of the race
@@ -42,8 +43,10 @@ pub(crate) struct Polled<O> {
 /// The surface the state machine uses. Keys are the storage's own names for slots.
 ///
 /// The work of a poll goes in *rounds* (`take_round`, then `pop_round` until `None`): what
-/// was woken when the round began, in wake order. `begin_poll` is called once at the start of
-/// every poll of the race.
+/// was woken when the round began, attempts in start order (the attempt that started first
+/// goes first, whatever the order of the wake-ups: the tie rule of both races), then the
+/// sleep. The order is fixed when the round is taken. `begin_poll` is called once at the
+/// start of every poll of the race.
 ///
 /// What a round costs: each entry `pop_round` yields (an attempt to poll, or the sleep) is one
 /// unit of the race's budget, and a round yields nothing else: once its last entry is popped,
@@ -88,7 +91,7 @@ pub(crate) trait Storage {
     fn in_round(&self) -> bool;
     /// Takes a round, if there is anything to do; `true` if it has anything in it.
     fn take_round(self: Pin<&mut Self>) -> bool;
-    /// The next slot or timer of the current round.
+    /// The next slot or timer of the current round: attempts in start order, then the timer.
     fn pop_round(self: Pin<&mut Self>) -> Option<Woken>;
     /// Remembers the task to wake when an attempt or the sleep is woken.
     fn register(&self, waker: &Waker);

@@ -8,6 +8,10 @@
 //! Each chunk of slots has a matching [`WakerChunk`]: slot `k`'s waker is cell `k` of it. The
 //! first chunk has one more cell, for the race's sleep.
 //!
+//! A round is every cell woken so far, taken off the wakers' queue at once; the slab puts it
+//! in the start order of the slots' attempts, then the sleep ([`Slab::take_round`]), so that
+//! ties go to the attempt that started first, as in the inline storage.
+//!
 //! Where keys and cells sit in the chunks is `geometry.rs`'s business, shared with the wakers.
 
 use alloc::boxed::Box;
@@ -306,15 +310,35 @@ impl<Fut> Slab<Fut> {
     }
 
     /// Starts a round, if none is under way: takes every slot (and the timer) woken so far,
-    /// to be popped in wake order by [`pop_round`](Self::pop_round). What is woken from now on
-    /// waits for the next round. `true` if the round has anything in it.
+    /// to be popped by [`pop_round`](Self::pop_round) in start order (the attempt that
+    /// started first goes first, whatever the order of the wake-ups), then the timer. What is
+    /// woken from now on waits for the next round. `true` if the round has anything in it.
+    ///
+    /// The order is fixed here, as the round is taken, so a round the budget cuts short goes
+    /// on in the same order in the next poll. (A slot in the round keeps its attempt until
+    /// the round polls it: its cell stays queued, so the slot is not reused, and attempts are
+    /// only started between rounds.)
     pub(crate) fn take_round(&mut self) -> bool {
-        let Some(shared) = self.shared.as_deref() else {
+        if self.in_round() {
+            return true;
+        }
+        let Slab {
+            first,
+            rest,
+            shared,
+            batch,
+            ..
+        } = self;
+        let Some(shared) = shared.as_deref() else {
             return false;
         };
         // SAFETY: `shared` is this slab's, and the slab owns every chunk whose cells can be
         // on its queue (chunks are only freed with the slab, which drops the batch too).
-        unsafe { self.batch.refill(shared) }
+        if !unsafe { batch.refill(shared) } {
+            return false;
+        }
+        batch.sort_by_rank(|key| start_index(first.as_mut(), rest, key));
+        true
     }
 
     /// `true` while a round is under way: taken, and not all of it popped yet.
@@ -322,7 +346,8 @@ impl<Fut> Slab<Fut> {
         !self.batch.is_empty()
     }
 
-    /// The next woken slot or timer of the current round, in wake order.
+    /// The next woken slot or timer of the current round: attempts in start order, then the
+    /// timer.
     pub(crate) fn pop_round(&mut self) -> Option<Woken> {
         let key = self.batch.pop_taken()?;
         Some(if key == TIMER {
@@ -390,6 +415,29 @@ impl<Fut: Future> Slab<Fut> {
             poll,
             woke_itself,
         })
+    }
+}
+
+/// Where the entry `key` of a round goes: the start index of the attempt in slot `key`, so
+/// that the attempt that started first goes first. The timer goes after every attempt, as in
+/// the inline storage (its place changes nothing: a start it makes due is made after the
+/// round). A vacant slot (a stale wake-up, which polls nothing) goes there too.
+///
+/// The slot is reached through `&mut`, as everywhere else in the slab: a shared reference to
+/// an occupied slot would also cover its future, which may hold references into itself (an
+/// `async` block that borrows its own locals), and reading through it would invalidate them.
+fn start_index<Fut>(first: Option<&mut Chunk<Fut>>, rest: &mut [Chunk<Fut>], key: u32) -> usize {
+    if key == TIMER {
+        return usize::MAX;
+    }
+    let (c, i) = locate(key);
+    let chunk = match c {
+        0 => first,
+        _ => rest.get_mut(c - 1),
+    };
+    match chunk.map(|chunk| &mut chunk.slots[i]) {
+        Some(Slot::Occupied { index, .. }) => *index,
+        _ => usize::MAX,
     }
 }
 
@@ -666,7 +714,7 @@ mod tests {
     }
 
     #[test]
-    fn woken_slots_pop_in_wake_order_once() {
+    fn woken_slots_pop_in_start_order_once() {
         let mut slab = Slab::new();
         let keys: Vec<u32> = (0..3)
             .map(|i| slab.insert(i, core::future::pending::<()>()))
@@ -680,9 +728,11 @@ mod tests {
             [keys[0], keys[2]]
         );
         assert!(slab.take_round());
-        wakers[1].wake_by_ref(); // woken after the round was taken: in the next one
-        assert_eq!(slab.pop_round(), Some(Woken::Attempt(keys[2])));
+        // Woken after the round was taken: in the next one.
+        wakers[1].wake_by_ref();
+        // Attempt 0 started first: it goes first, though it was woken second.
         assert_eq!(slab.pop_round(), Some(Woken::Attempt(keys[0])));
+        assert_eq!(slab.pop_round(), Some(Woken::Attempt(keys[2])));
         assert_eq!(slab.pop_round(), None);
         assert!(slab.take_round());
         assert_eq!(slab.pop_round(), Some(Woken::Attempt(keys[1])));
@@ -693,5 +743,68 @@ mod tests {
         for w in wakers {
             w.wake();
         }
+    }
+
+    /// A round of many attempts, woken in a scrambled order, with the timer and stale
+    /// wake-ups of vacant slots among them: the attempts pop in start order, then the rest;
+    /// the order is fixed when the round is taken, and a round cut short keeps it.
+    #[test]
+    fn a_round_pops_attempts_in_start_order_then_the_timer() {
+        let n = if cfg!(miri) { 40 } else { 300 };
+        let mut slab = Slab::new();
+        // Start indices that do not follow the keys: slots are reused last freed first.
+        let mut keys: Vec<(u32, usize)> = Vec::new();
+        for i in 0..n {
+            let key = slab.insert(i, core::future::pending::<()>());
+            keys.push((key, i));
+            if i % 3 == 1 {
+                slab.remove(key);
+                keys.pop();
+            }
+        }
+        let wakers: Vec<(Waker, usize)> = keys
+            .iter()
+            .map(|&(k, i)| (clone_waker(&mut slab, k), i))
+            .collect();
+        // A vacant slot with a live waker (set aside, never reused while it lives).
+        let gone = slab.insert(n, core::future::pending::<()>());
+        let stale = clone_waker(&mut slab, gone);
+        slab.remove(gone);
+        // A scrambled wake order: a stride through the attempts, the timer and the stale
+        // waker in the middle.
+        let len = wakers.len();
+        let stride = 7;
+        assert_ne!(len % stride, 0);
+        for step in 0..len {
+            wakers[(step * stride) % len].0.wake_by_ref();
+            if step == len / 2 {
+                slab.with_timer_waker(|cx| cx.waker().wake_by_ref());
+                stale.wake_by_ref();
+            }
+        }
+        assert!(slab.take_round());
+        let mut popped = Vec::new();
+        while let Some(woken) = slab.pop_round() {
+            if popped.len() == len / 3 {
+                // Woken again mid-round: for the next round, not this one.
+                wakers[0].0.wake_by_ref();
+                // A round the budget cut short is taken again: same order.
+                assert!(slab.take_round());
+            }
+            popped.push(woken);
+        }
+        let mut want: Vec<(u32, usize)> = keys.clone();
+        want.sort_by_key(|&(_, i)| i);
+        let attempts: Vec<Woken> = want.iter().map(|&(k, _)| Woken::Attempt(k)).collect();
+        assert_eq!(popped[..len], attempts[..]);
+        let mut tail = popped[len..].to_vec();
+        tail.sort_by_key(|w| matches!(w, Woken::Timer));
+        assert_eq!(tail, [Woken::Attempt(gone), Woken::Timer]);
+        assert!(slab.take_round());
+        assert_eq!(slab.pop_round(), Some(Woken::Attempt(want[0].0)));
+        assert_eq!(slab.pop_round(), None);
+        drop(slab);
+        drop(wakers);
+        drop(stale);
     }
 }

@@ -18,8 +18,10 @@
 //! instant it handles, in this order:
 //!
 //! 1. the race being dropped (before anything else at that instant);
-//! 2. the attempts that complete now, in wake order (`tie`, then index): the first `Ok` wins
-//!    and ends the race; an `Err` of the newest attempt makes the next start due;
+//! 2. the attempts that complete now, in start order (index), for both races and whatever
+//!    the order of their wake-ups (`tie`, which only the driver uses): the first `Ok` wins
+//!    and ends the race, and the later ones are cancelled; an `Err` of the newest attempt
+//!    makes the next start due;
 //! 3. the delay timer firing, which makes the next start due (so an attempt completing at the
 //!    same instant is handled first, and a win at that instant starts nothing);
 //! 4. the deadline, if it is due: nothing starts any more (every completion of this instant
@@ -73,7 +75,8 @@ pub type Time = u64;
 /// Which race runs the script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Race {
-    /// `staggered_race`: precise wakers; attempts completing in one wake-up go in wake order.
+    /// `staggered_race`: precise wakers; attempts completing in one wake-up go in start
+    /// order, whatever their wake order.
     Slab,
     /// `staggered_race_array`: the task's waker; attempts completing in one poll go in start
     /// order.
@@ -126,7 +129,9 @@ pub struct Plan {
     pub ending: Ending,
     /// Ticks from its start to its end; 0 means ready on its first poll. Ignored for `Never`.
     pub after: Time,
-    /// Wake order among attempts completing at the same instant: lower first, then lower index.
+    /// The driver's wake order among attempts completing at the same instant: lower first,
+    /// then lower index. It must not change the result: the race handles the completions of
+    /// one round in start order.
     pub tie: u8,
 }
 
@@ -414,15 +419,12 @@ impl Model<'_> {
                 }
                 break End::Dropped { at: self.now };
             }
-            // 2. Completions, in wake order.
-            let mut due: Vec<usize> = self
+            // 2. Completions, in start order (the tie rule of both races; `tie` is only the
+            // order the driver wakes them in).
+            let due: Vec<usize> = self
                 .running()
                 .filter(|&i| self.deadline(i) == Some(self.now))
                 .collect();
-            match self.race {
-                Race::Slab => due.sort_by_key(|&i| (self.script.plans[i].tie, i)),
-                Race::Array => due.sort(),
-            }
             for i in due {
                 if self.winner.is_some() {
                     break; // dropped with the other losers
@@ -1594,8 +1596,9 @@ pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
             // Dropped before the wakes of this instant arrive.
             continue;
         }
-        // The wakes of this instant: due attempts in wake order, the timer somewhere among
-        // them, spurious wakes of attempts that are not due, stale wakers and the timer.
+        // The wakes of this instant: due attempts in wake order (`tie`, which must not change
+        // who wins: the race goes by start order), the timer somewhere among them, spurious
+        // wakes of attempts that are not due, stale wakers and the timer.
         let mut plan: Vec<(Target, bool)> = {
             let s = sim.borrow();
             let mut due: Vec<usize> = (0..s.attempts.len())
