@@ -55,8 +55,9 @@
 //!
 //! # Which race
 //!
-//! Both run one state machine (the same semantics, point for point: who wins, when each
-//! attempt starts, what is reported, fairness, the budget); they differ in where the running
+//! Both run one state machine (the same semantics, point for point: who wins, ties in one
+//! wake-up going to the attempt that started first, when each attempt starts, what is
+//! reported, fairness, the budget); they differ in where the running
 //! attempts live and how a wake-up finds them.
 //!
 //! | | [`staggered_race`] | [`staggered_race_array`] |
@@ -64,7 +65,6 @@
 //! | attempts | any `IntoIterator`, endless too | a `[F; N]` |
 //! | heap | slots in doubling chunks; wakers made when the first attempt stays pending; 2 allocations when every attempt finishes on its first poll, `O(log n)` for `n` running at once | none: no `alloc` feature, no allocator |
 //! | a wake-up polls | exactly the attempt that was woken | every running attempt (up to `N`), with the task's waker |
-//! | ties in one wake-up | in wake order | in start order |
 //! | pick it for | libraries, many or unknown attempts, long races | firmware without a heap; a few attempts known at compile time |
 //!
 //! # The engine

@@ -1111,6 +1111,41 @@ fn attempts_may_borrow_and_need_not_be_unpin_or_send() {
     assert_eq!(outcome.winner, Some((1, 6)));
 }
 
+/// Attempts that borrow from their own future (a local held by reference across an await)
+/// through every path that finds a slot by key or walks the slots: a cap that cancels the
+/// oldest (the walk that finds it), ties taken in start order (the sort that reads each
+/// woken slot's start index), a win that cancels the rest. Under miri this checks that none
+/// of them reads a slot in a way that invalidates the future's borrow of itself.
+#[test]
+fn self_borrowing_attempts_through_the_cap_the_tie_sort_and_a_win() {
+    use staggered::Staggered;
+    let clock = ManualClock::new();
+    let race = Staggered::new((0..4u32).map(|i| {
+        let clock = clock.clone();
+        move || async move {
+            let local = [i; 4];
+            // A borrow of the future's own state, held across the awaits.
+            let borrowed: &[u32; 4] = &local;
+            // Attempts 2 and 3 (started at 2 and 3 ms) both finish at 40 ms: a tie.
+            clock.sleep(ms(40 - u64::from(i))).await;
+            support::yield_now().await;
+            if borrowed[3] >= 2 {
+                Ok(borrowed.iter().sum::<u32>())
+            } else {
+                Err(borrowed[0])
+            }
+        }
+    }))
+    .delay(ms(1))
+    .max_running(2)
+    .cancel_oldest_when_full()
+    .race(clock.clone());
+    let outcome = clock.block_on(race);
+    // 0 and 1 are cancelled by the cap when 2 and 3 start; the tie goes to 2, started first.
+    assert_eq!(outcome.winner, Some((2, 8)));
+    assert_eq!(outcome.attempts, [Cancelled, Cancelled, Won, Cancelled]);
+}
+
 #[test]
 fn the_race_is_send_when_its_parts_are() {
     fn assert_send<T: Send>(t: T) -> T {

@@ -42,8 +42,6 @@ use crate::timer::Timer;
 ///   more) still ends in that poll, with room for the one start that is due. The budget never
 ///   splits it: a round cut short would have to begin again in the next poll (nothing tells
 ///   which attempt was woken meanwhile), and at `N` near the budget that never ends.
-/// - **Ties.** Attempts that complete in the same poll are handled in start order (the race
-///   cannot see the order of their wake-ups), still before the sleep's start.
 ///
 /// ```
 /// use std::time::Duration;

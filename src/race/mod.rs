@@ -19,7 +19,8 @@
 //!   always did: the [`Delay`] (asked once per start), the [`Limits`] (the cap, checked in
 //!   `State::can_start`, and the deadline) and the observer ([`Observe`]).
 //!
-//! `State::drive` is the whole scheduler: in rounds, handle what was woken, in wake order, and
+//! `State::drive` is the whole scheduler: in rounds, handle what was woken, in start order (the
+//! earliest-started attempt first, then the sleep), and
 //! between rounds start the next attempt if one is due and can be made, within a budget (the
 //! "Fairness and co-operation" section of [`staggered_race`]). Every start, failure, win and
 //! cancellation happens at one place each, and reports its event there: `start_next`, the two

@@ -53,6 +53,11 @@ use crate::timer::Timer;
 ///   wake-up: at most **two polls** while fewer than 64 attempts run.
 /// - **Ties go to the attempts.** An attempt whose completion arrives in the same round as the
 ///   sleep's wake-up is handled first, so a win at that instant starts nothing.
+/// - **Ties between attempts go to the one that started first.** Attempts whose completions
+///   arrive in the same round are handled in start order, whatever the order their wakers
+///   fired in: the earliest-started `Ok` wins, the errors of attempts started before it are
+///   reported, and later ones are cancelled.
+///   [`staggered_race_array`](crate::staggered_race_array) has the same rule.
 /// - **Bounded work per poll.** A poll does at most 128 units of work (a start, a poll of an
 ///   attempt or of the sleep), and one more start if one is due when the budget runs out; a
 ///   round too large for what is left goes on, where it was, in the next poll. Once two
@@ -84,7 +89,10 @@ use crate::timer::Timer;
 /// - **Eager starts.** A started attempt is polled at once, in the same `poll`, like asyncio's
 ///   eager tasks (gh-124309): one that is ready on its first poll is handled immediately.
 /// - **Ties.** When the sleep fires at the same instant as an attempt completes, the attempt is
-///   handled first, so no attempt is started only to be dropped.
+///   handled first, so no attempt is started only to be dropped. Attempts that complete in the
+///   same wake-up are handled in start order; asyncio resumes them in the order their results
+///   arrived. Start order makes the winner of a tie the same in both races and independent of
+///   which waker happened to fire first.
 ///
 /// # Panics
 ///

@@ -64,7 +64,8 @@ impl<O: RunOptions> State<'_, O> {
     /// Runs until the race is over, the budget is spent, or nothing is left to do now.
     ///
     /// The work goes in *rounds*: a round takes everything woken so far (attempts and the
-    /// sleep) and handles it in wake order; what is woken meanwhile waits for the next round.
+    /// sleep) and handles it in start order, then the sleep (the storage fixes that order as it
+    /// takes the round); what is woken meanwhile waits for the next round.
     /// A start that is due is made between two rounds, before the next round begins. So a
     /// completion woken together with the sleep is handled before the start the sleep makes
     /// due (the tie rule), and a due start waits only for the wake-ups that had arrived before
