@@ -322,7 +322,8 @@ impl Batch {
             return false;
         }
         let mut top = shared.head.swap(ptr::null_mut(), Ordering::Acquire);
-        // The stack is newest first; reverse it so cells are polled in wake order.
+        // The stack is newest first; reverse it into wake order (the slab then puts the round
+        // in start order: `sort_by_rank`).
         let mut reversed: *const Cell = ptr::null();
         while !top.is_null() {
             // SAFETY: cells on the stack are live (caller's contract) and queued, so their
@@ -371,18 +372,29 @@ impl Batch {
             last = r;
             cell = after;
         }
-        // Merges two sorted lists, `a`'s cells before `b`'s on equal rank.
+        // Merges two sorted lists, `a`'s cells before `b`'s on equal rank. The rank of each
+        // list's head is kept, so each step asks `rank` once, for the cell that moves up.
         let mut merge = |mut a: *const Cell, mut b: *const Cell| -> *const Cell {
             let mut head: *const Cell = ptr::null();
             let mut tail: *const Cell = ptr::null();
+            if a.is_null() || b.is_null() {
+                return if a.is_null() { b } else { a };
+            }
+            let (mut rank_a, mut rank_b) = (rank(key(a)), rank(key(b)));
             while !a.is_null() && !b.is_null() {
-                let take = if rank(key(b)) < rank(key(a)) {
+                let take = if rank_b < rank_a {
                     let t = b;
                     b = next(b);
+                    if !b.is_null() {
+                        rank_b = rank(key(b));
+                    }
                     t
                 } else {
                     let t = a;
                     a = next(a);
+                    if !a.is_null() {
+                        rank_a = rank(key(a));
+                    }
                     t
                 };
                 if tail.is_null() {
