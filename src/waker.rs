@@ -357,6 +357,10 @@ impl Batch {
             // SAFETY: as above; `to` is null or a cell of the batch.
             unsafe { (*cell).next.store(to.cast_mut(), Ordering::Relaxed) }
         };
+        // One cell (a round of one wake-up, the common case): nothing to ask `rank`.
+        if next(self.next).is_null() {
+            return;
+        }
         // In order already?
         let mut cell = self.next;
         let mut last = rank(key(cell));

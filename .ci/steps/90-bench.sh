@@ -27,4 +27,13 @@ assert not missing, f"missing from target/peers.json: {missing}"
 print(f"target/peers.json: {len(rows)} figures, every scenario, N and implementation present")
 PY
 test -s "$out/peers-wake.svg"
+
+# Instructions per race under callgrind (valgrind comes with 82-valgrind.sh): the same on
+# every run of the same build, whatever the load. Each scenario's row must be there.
+table=$(timeout 300 cargo bench --bench instructions)
+echo "$table"
+for row in "lifecycle *1 " "fallthrough *2 " "fallthrough *16 " "tie *100 "; do
+  grep -q "^$row *[0-9][0-9]* *[0-9][0-9]*$" <<<"$table" \
+    || { echo "90-bench: the instructions table lacks its row $row" >&2; exit 1; }
+done
 echo "90-bench: $(( $(date +%s) - t0 ))s"

@@ -116,6 +116,7 @@ fn panicking() -> bool {
 }
 
 impl<O: RunOptions> Core<O> {
+    #[inline]
     pub(super) fn new(
         source: O::Source,
         delay: O::Delay,
@@ -141,6 +142,7 @@ impl<O: RunOptions> Core<O> {
 
     /// Polls the race: the winner (or `None`), the record and whether the deadline ended it,
     /// once it is over.
+    #[inline]
     pub(super) fn poll_race(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
