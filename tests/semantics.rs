@@ -678,8 +678,6 @@ fn tie_with_the_sleep(array: bool) {
     let builder = staggered::Staggered::new(attempts)
         .delay(ms(100))
         .on_event(observer(&seen));
-    let (_, waker) = CountWaker::new();
-    let mut cx = Context::from_waker(&waker);
     let tie = |clock: &ManualClock| {
         assert_eq!(gates.polls(2), 0);
         clock.advance_to(ms(200)); // the sleep's waker fires first
@@ -688,27 +686,29 @@ fn tie_with_the_sleep(array: bool) {
         gates.waker(1).wake();
         gates.waker(0).wake();
     };
-    let (winner, fates) = if array {
-        let mut race = pin!(builder.race_array(clock.clone()));
+    // Polls the race at 0 and 100 ms (attempts 0 and 1 start), then through the tie.
+    fn through_the_tie<F: Future>(
+        mut race: std::pin::Pin<&mut F>,
+        clock: &ManualClock,
+        tie: impl FnOnce(&ManualClock),
+    ) -> F::Output {
+        let (_, waker) = CountWaker::new();
+        let mut cx = Context::from_waker(&waker);
         for at in [0, 100] {
             clock.advance_to(ms(at));
             assert!(race.as_mut().poll(&mut cx).is_pending());
         }
-        tie(&clock);
+        tie(clock);
         let Poll::Ready(outcome) = race.as_mut().poll(&mut cx) else {
             panic!("the tie ends the race")
         };
+        outcome
+    }
+    let (winner, fates) = if array {
+        let outcome = through_the_tie(pin!(builder.race_array(clock.clone())), &clock, tie);
         (outcome.winner, outcome.attempts.to_vec())
     } else {
-        let mut race = pin!(builder.race(clock.clone()));
-        for at in [0, 100] {
-            clock.advance_to(ms(at));
-            assert!(race.as_mut().poll(&mut cx).is_pending());
-        }
-        tie(&clock);
-        let Poll::Ready(outcome) = race.as_mut().poll(&mut cx) else {
-            panic!("the tie ends the race")
-        };
+        let outcome = through_the_tie(pin!(builder.race(clock.clone())), &clock, tie);
         (outcome.winner, outcome.attempts)
     };
     assert_eq!(winner, Some((0, 0)));
