@@ -15,6 +15,7 @@ const KEYS: usize = TIMER as usize;
 
 /// Where the waker cell of `key` sits: its index in its chunk, and the chunk's length (chunk
 /// 0 has one more cell than slots, the sleep's, at its end).
+#[inline]
 pub(crate) fn cell_place(key: u32) -> (usize, usize) {
     if key == TIMER {
         return (BASE, BASE + 1);
@@ -24,6 +25,7 @@ pub(crate) fn cell_place(key: u32) -> (usize, usize) {
 }
 
 /// The first slot key of chunk `chunk`, and its number of slots.
+#[inline]
 pub(crate) fn chunk_keys(chunk: usize) -> (u32, u32) {
     let start = BASE * ((1 << chunk) - 1);
     let size = BASE << chunk;
@@ -35,6 +37,7 @@ pub(crate) fn chunk_keys(chunk: usize) -> (u32, u32) {
 }
 
 /// Chunk index and offset of slot `key`.
+#[inline]
 pub(crate) fn locate(key: u32) -> (usize, usize) {
     let k = key as usize;
     let chunk = (k / BASE + 1).ilog2() as usize;

@@ -63,8 +63,8 @@
 //! | | [`staggered_race`] | [`staggered_race_array`] |
 //! |---|---|---|
 //! | attempts | any `IntoIterator`, endless too | a `[F; N]` |
-//! | heap | slots in doubling chunks; wakers made when the first attempt stays pending; 2 allocations when every attempt finishes on its first poll, `O(log n)` for `n` running at once | none: no `alloc` feature, no allocator |
-//! | a wake-up polls | exactly the attempt that was woken | every running attempt (up to `N`), with the task's waker |
+//! | heap | slots in doubling chunks; wakers made once more than 8 attempts run at once; 2 allocations while no more than 8 do, `O(log n)` for `n` running at once | none: no `alloc` feature, no allocator |
+//! | a wake-up polls | up to 8 running: every running attempt, with the task's waker; past that, exactly the attempt that was woken | every running attempt (up to `N`), with the task's waker |
 //! | pick it for | libraries, many or unknown attempts, long races | firmware without a heap; a few attempts known at compile time |
 //!
 //! # The engine
@@ -74,9 +74,11 @@
 //!   running at once, and the slot of a finished attempt is reused. An attempt's future is
 //!   dropped as soon as it completes. [`staggered_race_array`] keeps its `N` attempts inside
 //!   its own future.
-//! - **Precise wake-ups.** Each attempt of [`staggered_race`] has its own waker, kept in the
-//!   same chunked allocations, so a wake-up polls only the attempt that was woken. This works
-//!   without `std`.
+//! - **Precise wake-ups.** Once more than 8 of its attempts run at once, each attempt of
+//!   [`staggered_race`] has its own waker, kept in the same chunked allocations, so a
+//!   wake-up polls only the attempt that was woken. This works without `std`. Smaller races
+//!   poll their few attempts with the task's waker, as [`staggered_race_array`] does, and
+//!   make no wakers at all.
 //! - **Co-operative and fair.** One poll does a bounded amount of work (starts and attempt
 //!   polls). With work left, the race wakes itself and yields: endless iterators, endless
 //!   failures and attempts that wake themselves cannot hang the executor, and a start that is

@@ -78,7 +78,7 @@ fn bytes_allocated<R>(f: impl FnOnce() -> R) -> (R, usize) {
     (r, BYTES.with(Cell::get) - before)
 }
 
-const NS: [usize; 4] = [1, 10, 1_000, 10_000];
+const NS: [usize; 6] = [1, 8, 9, 10, 1_000, 10_000];
 
 /// The target: `2 * ceil(log2 n) + 4`.
 fn bound(n: usize) -> usize {
@@ -86,15 +86,15 @@ fn bound(n: usize) -> usize {
 }
 
 /// The allocations the current strategy makes for a race that starts `started` attempts
-/// from an exact-size iterator, at most `running` of them at once, and `pending` if any of
-/// them stays pending on its first poll:
-/// - per chunk of slots (8, 16, 32, … slots), one boxed slot slice;
-/// - only once an attempt stays pending: one `Arc<Shared>` (the ready queue and the parent's
-///   waker), and per chunk one `Arc<[Cell]>` of wakers;
+/// from an exact-size iterator, at most `running` of them at once:
+/// - per chunk of slots (8, 16, 32, … slots), one slot vector;
+/// - only once more than 8 attempts run at once (the race leaves *task mode*, where the
+///   attempts are polled with the task's waker): one `Arc<Shared>` (the ready queue and the
+///   parent's waker), and per chunk one `Arc<[Cell]>` of wakers;
 /// - from the second chunk on, the `Vec` of chunks: reserved for 8, then doubled;
 /// - `Outcome::attempts`: reserved from the iterator's size hint, capped at 4096, then grown
 ///   by doubling.
-fn model(started: usize, running: usize, pending: bool) -> usize {
+fn model(started: usize, running: usize) -> usize {
     let mut chunks = 0;
     let mut capacity = 0;
     while capacity < running {
@@ -116,7 +116,7 @@ fn model(started: usize, running: usize, pending: bool) -> usize {
         cap *= 2;
         outcome += 1;
     }
-    let wakers = if pending { 1 + chunks } else { 0 };
+    let wakers = if running > 8 { 1 + chunks } else { 0 };
     chunks + wakers + chunk_list + outcome
 }
 
@@ -282,15 +282,16 @@ impl<'a> Timer for &'a Alarm {
 
 #[test]
 fn model_matches_the_documented_strategy() {
-    // One chunk of 8: Shared + slots + cells + Outcome's Vec.
-    assert_eq!(model(1, 1, true), 4);
-    // Attempts that finish on their first poll need no wakers: slots + Outcome's Vec.
-    assert_eq!(model(2, 1, false), 2);
-    // 10 at once: two chunks (8 + 16) and the chunk list.
-    assert_eq!(model(10, 10, true), 1 + 4 + 1 + 1);
+    // Up to 8 at once, pending or not, in task mode: slots + Outcome's Vec.
+    assert_eq!(model(1, 1), 2);
+    assert_eq!(model(8, 8), 2);
+    // 9 at once: two chunks (8 + 16), Shared, their cells, and the chunk list.
+    assert_eq!(model(9, 9), 2 + 3 + 1 + 1);
+    // 10 at once: the same.
+    assert_eq!(model(10, 10), 1 + 4 + 1 + 1);
     // 10,000 at once: 11 chunks (8 … 8192 slots), a chunk list grown once (8 -> 16), and
     // Outcome's Vec reserved at 4096 then doubled twice.
-    assert_eq!(model(10_000, 10_000, true), 1 + 22 + 2 + 3);
+    assert_eq!(model(10_000, 10_000), 1 + 22 + 2 + 3);
     assert_eq!(bound(1), 4);
     assert_eq!(bound(10), 12);
     assert_eq!(bound(1_000), 24);
@@ -324,7 +325,7 @@ fn a_race_of_attempts_failing_at_once_allocates_within_the_bound() {
                 bound(n)
             );
             // Never more than one attempt runs at once: one chunk.
-            assert_eq!(allocs, model(n, 1, false), "N = {n}, delay {delay:?}");
+            assert_eq!(allocs, model(n, 1), "N = {n}, delay {delay:?}");
         }
     }
 }
@@ -359,7 +360,7 @@ fn a_race_of_attempts_pending_at_once_allocates_within_the_bound() {
             "N = {n}: {allocs} allocations, target {}",
             bound(n)
         );
-        assert_eq!(allocs, model(n, n, true), "N = {n}");
+        assert_eq!(allocs, model(n, n), "N = {n}");
     }
 }
 

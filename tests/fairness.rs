@@ -116,10 +116,12 @@ fn a_self_waking_attempt_does_not_hold_back_a_start_after_a_failure() {
     assert_eq!(clock.now(), ms(250));
 }
 
-/// Two attempts that wake each other on every poll, and never themselves: the race's budget
-/// runs out on every poll, and the due start must still come.
-#[test]
-fn attempts_waking_each_other_do_not_hold_back_a_start() {
+/// Two attempts that wake each other on every poll, and never themselves, and the due start
+/// must still come. In task mode (up to 8 attempts running) each poll of the race is one round
+/// of every running attempt; with `fillers` hanging attempts started before them, more than 8
+/// run and the race has wakers of its own: the pair wakes each other's cells, the budget runs
+/// out on every poll.
+fn ping_pong_race(fillers: usize) {
     let clock = ManualClock::new();
     let wakers: Rc<RefCell<[Option<Waker>; 2]>> = Rc::default();
     let polls = Rc::new(RefCell::new([0u64; 2]));
@@ -138,30 +140,48 @@ fn attempts_waking_each_other_do_not_hold_back_a_start() {
             })
         }
     };
-    let attempts: Vec<BoxAttempt<'_>> = vec![
-        boxed(ping_pong(0)),
-        boxed(ping_pong(1)),
-        boxed(|| async { Ok("third") }),
-    ];
+    let mut attempts: Vec<BoxAttempt<'_>> = (0..fillers)
+        .map(|_| boxed(std::future::pending::<Res>))
+        .collect();
+    attempts.push(boxed(ping_pong(0)));
+    attempts.push(boxed(ping_pong(1)));
+    attempts.push(boxed(|| async { Ok("third") }));
     let mut race = pin!(staggered_race(attempts, Some(ms(100)), clock.clone()));
     assert!(poll_up_to(race.as_mut(), 1).is_none());
+    for _ in 0..fillers {
+        clock.advance(ms(100));
+        assert!(poll_up_to(race.as_mut(), BOUND).is_none());
+    }
+    assert!(polls.borrow()[0] > 0, "the first of the pair started");
     clock.advance(ms(100));
-    // Attempt 1 starts within the bound, and from then on they wake each other.
+    // Attempt `fillers + 1` starts within the bound, and from then on they wake each other.
     assert!(poll_up_to(race.as_mut(), BOUND).is_none());
-    assert!(polls.borrow()[1] > 0, "attempt 1 started");
+    assert!(polls.borrow()[1] > 0, "the second of the pair started");
     assert!(poll_up_to(race.as_mut(), 20).is_none());
     let before = *polls.borrow();
+    // Each poll of the race polls each of them at least once: in task mode once (a round of
+    // every attempt), with wakers as often as the budget allows.
+    let least = if fillers + 2 > 8 { 100 } else { 20 };
     assert!(
-        before[0] > 100 && before[1] > 100,
+        before[0] >= least && before[1] >= least,
         "they keep each other busy: {before:?}"
     );
     clock.advance(ms(100));
-    let (outcome, _) = poll_up_to(race, BOUND).expect("attempt 2 starts within the bound");
-    assert_eq!(outcome.winner, Some((2, "third")));
-    assert_eq!(
-        outcome.attempts,
-        [Attempt::Cancelled, Attempt::Cancelled, Attempt::Won]
-    );
+    let (outcome, _) = poll_up_to(race, BOUND).expect("the last attempt starts within the bound");
+    assert_eq!(outcome.winner, Some((fillers + 2, "third")));
+    let mut want = vec![Attempt::Cancelled; fillers + 2];
+    want.push(Attempt::Won);
+    assert_eq!(outcome.attempts, want);
+}
+
+#[test]
+fn attempts_waking_each_other_do_not_hold_back_a_start() {
+    ping_pong_race(0);
+}
+
+#[test]
+fn attempts_waking_each_other_through_their_own_wakers_do_not_hold_back_a_start() {
+    ping_pong_race(7);
 }
 
 /// An attempt that is woken from another thread without pause: every one of its polls sees a

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures_core::FusedFuture;
-use staggered::{staggered_race, testing::ManualClock, timer::NoTimer, Attempt, Timer};
+use staggered::{staggered_race, testing::ManualClock, timer::NoTimer, Attempt, Staggered, Timer};
 
 /// What happened to each attempt.
 #[derive(Default)]
@@ -172,34 +172,48 @@ fn attempt_panics_on_its_first_poll() {
     assert_each_made_attempt_dropped_once(&log);
 }
 
+/// Hanging attempts to start before the ones a test is about: with `TASK_MODE` of them,
+/// more than 8 attempts run and the race has wakers of its own (it leaves task mode as the
+/// ninth starts, which is then polled with its own waker from its first poll).
+const TASK_MODE: usize = 8;
+
+fn with_fillers(fillers: usize, plans: Vec<Vec<Act>>) -> Vec<Vec<Act>> {
+    let mut all = vec![vec![Hang]; fillers];
+    all.extend(plans);
+    all
+}
+
 #[test]
 fn attempt_panics_on_a_later_poll() {
-    let log = log(2);
-    // Attempt 0 is the race's first to stay pending: it is polled twice in the first poll of
-    // the race (once with the task's waker, once with its own), and panics on the third,
-    // after a wake.
-    let plans = vec![vec![Hang, Hang, Panic], vec![Hang]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, None, None),
-        Some(Duration::ZERO),
-        NoTimer,
-    ));
-    assert!(poll_once(&mut race).is_pending());
-    let waker = log.borrow().wakers[0].clone().unwrap();
-    waker.wake();
-    assert_eq!(poll_panic(&mut race), "attempt 0 panics in poll");
-    assert!(poll_panic(&mut race).contains(AFTER_PANIC));
-    drop(race);
-    assert_each_made_attempt_dropped_once(&log);
-    // The attempts' wakers outlive the race harmlessly.
-    let wakers: Vec<Waker> = log
-        .borrow_mut()
-        .wakers
-        .iter_mut()
-        .flat_map(Option::take)
-        .collect();
-    for w in wakers {
-        w.wake();
+    // In task mode (no fillers) and with wakers of the race's own (fillers): attempt `k` is
+    // polled once as it starts, and panics on its second poll, after a wake.
+    for fillers in [0, TASK_MODE] {
+        let k = fillers;
+        let log = log(fillers + 2);
+        let plans = with_fillers(fillers, vec![vec![Hang, Panic], vec![Hang]]);
+        let mut race = Box::pin(staggered_race(
+            probes(&log, plans, None, None),
+            Some(Duration::ZERO),
+            NoTimer,
+        ));
+        assert!(poll_once(&mut race).is_pending());
+        assert_eq!(log.borrow().polls[k], 1, "{fillers} fillers");
+        let waker = log.borrow().wakers[k].clone().unwrap();
+        waker.wake();
+        assert_eq!(poll_panic(&mut race), format!("attempt {k} panics in poll"));
+        assert!(poll_panic(&mut race).contains(AFTER_PANIC));
+        drop(race);
+        assert_each_made_attempt_dropped_once(&log);
+        // The attempts' wakers outlive the race harmlessly.
+        let wakers: Vec<Waker> = log
+            .borrow_mut()
+            .wakers
+            .iter_mut()
+            .flat_map(Option::take)
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
     }
 }
 
@@ -426,56 +440,66 @@ impl Wake for Count {
 
 #[test]
 fn wakers_kept_past_the_race_are_harmless() {
-    for finish in [false, true] {
-        let log = log(3);
-        // Two attempts hang; the third wins at once if `finish`, else hangs too.
-        let last = if finish { Win } else { Hang };
-        let plans = vec![vec![Hang], vec![Hang], vec![last]];
-        let count = Arc::new(Count::default());
-        let task = Waker::from(Arc::clone(&count));
-        let mut race = Box::pin(staggered_race(
-            probes(&log, plans, None, None),
-            Some(Duration::ZERO),
-            NoTimer,
-        ));
-        let polled = race.as_mut().poll(&mut Context::from_waker(&task));
-        assert_eq!(polled.is_ready(), finish);
-        drop(race);
-        assert_each_made_attempt_dropped_once(&log);
-        let kept: Vec<Waker> = log
-            .borrow_mut()
-            .wakers
-            .iter_mut()
-            .flat_map(Option::take)
-            .collect();
-        assert_eq!(kept.len(), 3);
-        // Attempt 0, the first to stay pending, was polled with the task's own waker before
-        // the race made its wakers; when the race ends in that same poll (`finish`), it keeps
-        // that one. Waking it wakes the task, as any spurious wake-up may. The race's own
-        // wakers never do, once the race is gone.
-        // By data pointer, not `will_wake` (which miri may answer wrong). `Waker::data` is Rust
-        // 1.83, above the library's MSRV; the tests run on stable.
-        #[allow(clippy::incompatible_msrv)]
-        let (task_wakers, kept): (Vec<Waker>, Vec<Waker>) =
-            kept.into_iter().partition(|w| w.data() == task.data());
-        assert_eq!(task_wakers.len(), usize::from(finish));
-        let before = count.0.load(std::sync::atomic::Ordering::SeqCst);
-        // Wake them here, clone them, and wake and drop them on other threads.
-        for w in &kept {
-            w.wake_by_ref();
-            #[allow(clippy::waker_clone_wake)] // an owned clone, consumed by `wake`
-            w.clone().wake();
-        }
-        std::thread::scope(|s| {
-            for w in kept {
-                s.spawn(move || {
-                    w.wake_by_ref();
-                    w.wake();
-                });
+    for fillers in [0, TASK_MODE] {
+        for finish in [false, true] {
+            let n = fillers + 3;
+            let log = log(n);
+            // Two attempts hang; the third wins at once if `finish`, else hangs too.
+            let last = if finish { Win } else { Hang };
+            let plans = with_fillers(fillers, vec![vec![Hang], vec![Hang], vec![last]]);
+            let count = Arc::new(Count::default());
+            let task = Waker::from(Arc::clone(&count));
+            let mut race = Box::pin(staggered_race(
+                probes(&log, plans, None, None),
+                Some(Duration::ZERO),
+                NoTimer,
+            ));
+            let polled = race.as_mut().poll(&mut Context::from_waker(&task));
+            assert_eq!(polled.is_ready(), finish);
+            drop(race);
+            assert_each_made_attempt_dropped_once(&log);
+            let kept: Vec<Waker> = log
+                .borrow_mut()
+                .wakers
+                .iter_mut()
+                .flat_map(Option::take)
+                .collect();
+            assert_eq!(kept.len(), n);
+            // In task mode every attempt is polled with the task's own waker, and keeps it.
+            // With the fillers, the race leaves task mode as the ninth attempt starts: the
+            // attempts after that have wakers of the race's own from their first poll, and
+            // the fillers get theirs in the next round, unless the race ended first
+            // (`finish`): then they keep the task's. Waking the task's wakes the task, as any
+            // spurious wake-up may. The race's own wakers never do, once the race is gone.
+            // By data pointer, not `will_wake` (which miri may answer wrong). `Waker::data` is
+            // Rust 1.83, above the library's MSRV; the tests run on stable.
+            #[allow(clippy::incompatible_msrv)]
+            let (task_wakers, kept): (Vec<Waker>, Vec<Waker>) =
+                kept.into_iter().partition(|w| w.data() == task.data());
+            let expected = match (fillers, finish) {
+                (0, _) => n,
+                (_, true) => fillers,
+                (_, false) => 0,
+            };
+            assert_eq!(task_wakers.len(), expected, "{fillers} fillers, {finish}");
+            let before = count.0.load(std::sync::atomic::Ordering::SeqCst);
+            // Wake them here, clone them, and wake and drop them on other threads.
+            for w in &kept {
+                w.wake_by_ref();
+                #[allow(clippy::waker_clone_wake)] // an owned clone, consumed by `wake`
+                w.clone().wake();
             }
-        });
-        // The race is gone: its task is never woken again.
-        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), before);
+            std::thread::scope(|s| {
+                for w in kept {
+                    s.spawn(move || {
+                        w.wake_by_ref();
+                        w.wake();
+                    });
+                }
+            });
+            // The race is gone: its task is never woken again.
+            assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), before);
+        }
     }
 }
 
@@ -485,28 +509,35 @@ fn wakers_kept_past_the_race_are_harmless() {
 /// (This was a finding of the reference-model driver and loom: with a channel-like attempt
 /// completed from another thread, the attempt can see the value and finish before the
 /// sender's wake lands, and that wake used to poll the attempt started in the freed slot.)
+///
+/// Wakers of the race's own exist once more than 8 attempts run: 8 hanging fillers first,
+/// then attempt 8, which hangs until woken, then fails; a cap of 9 running holds attempt 9
+/// back until that failure. (In task mode every attempt has the task's waker, and a kept one
+/// wakes the task, which polls every running attempt once, as the array race does.)
 #[test]
 fn stale_waker_does_not_poll_the_next_attempt() {
-    let log = log(2);
-    // Attempt 0 hangs until woken, then fails; attempt 1 (started by that failure) hangs.
-    let plans = vec![vec![Hang, Fail], vec![Hang]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, None, None),
-        None,
-        NoTimer,
-    ));
+    let log = log(TASK_MODE + 2);
+    let plans = with_fillers(TASK_MODE, vec![vec![Hang, Fail], vec![Hang]]);
+    let mut race = Box::pin(
+        Staggered::new(probes(&log, plans, None, None))
+            .all_at_once()
+            .max_running(TASK_MODE + 1)
+            .race(NoTimer),
+    );
+    let (first, next) = (TASK_MODE, TASK_MODE + 1);
     assert!(poll_once(&mut race).is_pending());
-    let stale = log.borrow().wakers[0].clone().unwrap();
+    assert_eq!(log.borrow().polls[first..], [1, 0]);
+    let stale = log.borrow().wakers[first].clone().unwrap();
     stale.wake_by_ref();
     assert!(poll_once(&mut race).is_pending());
-    assert_eq!(log.borrow().polls, [2, 1]);
-    assert_eq!(log.borrow().drops, [1, 0]);
-    // Attempt 0 is gone; waking its kept waker must not poll attempt 1.
+    assert_eq!(log.borrow().polls[first..], [2, 1]);
+    assert_eq!(log.borrow().drops[first..], [1, 0]);
+    // Attempt 8 is gone; waking its kept waker must not poll attempt 9.
     stale.wake();
     assert!(poll_once(&mut race).is_pending());
     assert_eq!(
-        log.borrow().polls,
+        log.borrow().polls[first..],
         [2, 1],
-        "attempt 1 was polled by attempt 0's stale waker"
+        "attempt {next} was polled by attempt {first}'s stale waker"
     );
 }

@@ -24,6 +24,8 @@ use Attempt::{Cancelled, Failed, Won};
 const MANY: usize = if cfg!(miri) { 300 } else { 100_000 };
 /// Attempts pending at once in the precise-wake test.
 const PENDING: usize = if cfg!(miri) { 300 } else { 1_000 };
+/// The most attempts the slab race runs in task mode, polled with the task's waker.
+const TASK_MODE: usize = 8;
 
 // ---------------------------------------------------------------------------------------------
 // CPython: Lib/test/test_asyncio/test_staggered.py
@@ -924,13 +926,18 @@ fn exactly_one_attempt_poll_per_wake() {
         race_polls += 1;
     }
     assert!(race_polls > 1, "one poll must not start {PENDING} attempts");
-    // Attempt 0, the first to stay pending, is polled once more with the waker the race
-    // makes then (its first poll had the task's); every other attempt once.
-    assert_eq!(polls[0].get(), 2);
-    assert!(polls[1..].iter().all(|p| p.get() == 1));
+    // The first 8 ran in task mode, polled with the task's waker; as the ninth started, the
+    // race made its wakers, and each of the 8 was polled once more, with its own. Every
+    // other attempt once, with its own from the start.
+    assert!(polls[..TASK_MODE].iter().all(|p| p.get() == 2));
+    assert!(polls[TASK_MODE..].iter().all(|p| p.get() == 1));
     assert!(race.as_mut().poll(&mut cx).is_pending());
     let total = |polls: &[Rc<Cell<usize>>]| polls.iter().map(|p| p.get()).sum::<usize>();
-    assert_eq!(total(&polls), PENDING + 1, "an idle poll polls nothing");
+    assert_eq!(
+        total(&polls),
+        PENDING + TASK_MODE,
+        "an idle poll polls nothing"
+    );
 
     let before = parent.count();
     for (round, &i) in [PENDING / 2, 0, PENDING - 1, PENDING / 2]
@@ -944,7 +951,11 @@ fn exactly_one_attempt_poll_per_wake() {
             "the wake reaches the task"
         );
         assert!(race.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(total(&polls), PENDING + 1 + round + 1, "round {round}");
+        assert_eq!(
+            total(&polls),
+            PENDING + TASK_MODE + round + 1,
+            "round {round}"
+        );
     }
     assert_eq!(polls[PENDING / 2].get(), 3);
     assert_eq!(polls[0].get(), 3);
@@ -955,7 +966,48 @@ fn exactly_one_attempt_poll_per_wake() {
         wakers[1].borrow().as_ref().unwrap().wake_by_ref();
     }
     assert!(race.as_mut().poll(&mut cx).is_pending());
-    assert_eq!(polls[1].get(), 2);
+    assert_eq!(polls[1].get(), 3);
+}
+
+/// In task mode (at most 8 attempts running), a wake-up of any attempt wakes the task, and
+/// the poll that follows polls every attempt that was running when it began, once, in start
+/// order; an attempt started in a poll is polled then, and not again in that poll.
+#[test]
+fn task_mode_polls_every_running_attempt_once_per_poll() {
+    let n = TASK_MODE;
+    let polls: Vec<Rc<Cell<usize>>> = (0..n).map(|_| Rc::default()).collect();
+    let wakers: Vec<Rc<RefCell<Option<std::task::Waker>>>> =
+        (0..n).map(|_| Rc::default()).collect();
+    let race = staggered_race(
+        (0..n).map(|i| {
+            let (polls, waker) = (polls[i].clone(), wakers[i].clone());
+            move || Parked { polls, waker }
+        }),
+        Some(Duration::ZERO),
+        NoTimer,
+    );
+    let mut race = pin!(race);
+    let (parent, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    let counts = |polls: &[Rc<Cell<usize>>]| polls.iter().map(|p| p.get()).collect::<Vec<_>>();
+    assert_eq!(
+        counts(&polls),
+        [1; TASK_MODE],
+        "each polled once, as it started"
+    );
+    // Every attempt has the task's waker.
+    for w in &wakers {
+        assert!(w.borrow().as_ref().unwrap().will_wake(&waker));
+    }
+    wakers[3].borrow().as_ref().unwrap().wake_by_ref();
+    assert_eq!(parent.count(), 1);
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        counts(&polls),
+        [2; TASK_MODE],
+        "one round of every running attempt"
+    );
 }
 
 #[test]
@@ -1239,11 +1291,44 @@ fn an_attempt_that_wakes_itself_and_finishes_does_not_poll_its_successor() {
     let (_, waker) = CountWaker::new();
     let mut cx = Context::from_waker(&waker);
     assert!(race.as_mut().poll(&mut cx).is_pending());
-    // Attempt 1 is the first to stay pending: polled with the task's waker, then once more
-    // with its own.
-    assert_eq!(polls.get(), 2);
+    // Polled once, as it started.
+    assert_eq!(polls.get(), 1);
+    // In task mode attempt 0's wake was the task's: the next poll polls attempt 1 once, a
+    // spurious poll, as the array race does.
     assert!(race.as_mut().poll(&mut cx).is_pending());
-    assert_eq!(polls.get(), 2, "attempt 1 was polled by attempt 0's wake");
+    assert_eq!(polls.get(), 2);
+}
+
+/// The same with wakers of the race's own (8 hanging attempts first, a cap of 9 running so
+/// that attempt 9 starts on attempt 8's failure): attempt 8's leftover wake polls nothing.
+#[test]
+fn a_self_waking_attempt_that_finishes_does_not_poll_its_successor_through_its_waker() {
+    let polls = Rc::new(Cell::new(0));
+    let parked = Parked {
+        polls: polls.clone(),
+        waker: Rc::default(),
+    };
+    let mut attempts: Vec<Box<dyn FnOnce() -> _>> = (0..TASK_MODE)
+        .map(|_| Box::new(|| std::future::pending().boxed_local()) as Box<dyn FnOnce() -> _>)
+        .collect();
+    attempts.push(Box::new(|| {
+        std::future::poll_fn(|cx| {
+            cx.waker().wake_by_ref();
+            Poll::Ready(Err(()))
+        })
+        .boxed_local()
+    }));
+    attempts.push(Box::new(move || parked.boxed_local()));
+    let mut race = pin!(staggered::Staggered::new(attempts)
+        .all_at_once()
+        .max_running(TASK_MODE + 1)
+        .race(NoTimer));
+    let (_, waker) = CountWaker::new();
+    let mut cx = Context::from_waker(&waker);
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(polls.get(), 1);
+    assert!(race.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(polls.get(), 1, "attempt 9 was polled by attempt 8's wake");
 }
 
 // ---------------------------------------------------------------------------------------------

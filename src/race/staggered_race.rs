@@ -32,15 +32,15 @@ use crate::timer::Timer;
 /// - If none wins, the race completes when the last attempt fails, with every error in start
 ///   order. An empty iterator completes at once.
 ///
-/// After its start, an attempt is polled only when its own waker is woken (with one exception,
-/// below: "Wakers only when needed"), and one poll of the race does a bounded amount of work,
-/// so endless iterators and attempts that wake themselves cannot hang the executor.
+/// After its start, an attempt is polled only when it may have been woken (below: "Small
+/// races poll with the task's waker"), and one poll of the race does a bounded amount of
+/// work, so endless iterators and attempts that wake themselves cannot hang the executor.
 ///
 /// # Fairness and co-operation
 ///
 /// A poll of the race works in *rounds*. A round takes every wake-up that has arrived (of
-/// attempts and of the delay's sleep) and handles them in the order they arrived, polling each
-/// woken attempt once; wake-ups that arrive meanwhile wait for the next round. A start that is
+/// attempts and of the delay's sleep) and handles them in start order, then the sleep, polling
+/// each woken attempt once; wake-ups that arrive meanwhile wait for the next round. A start that is
 /// due (the delay passed, or the newest attempt failed) is made between two rounds, before the
 /// next round begins. Hence:
 ///
@@ -69,13 +69,17 @@ use crate::timer::Timer;
 ///   sees the [deadline](crate::Staggered::deadline) pass, the race's last: it takes in
 ///   every wake-up that had arrived, whatever their number, so that no outcome that had
 ///   arrived is lost.
-/// - **Precise wake-ups.** Each wake-up of an attempt polls that attempt once, and no other.
-/// - **Wakers only when needed.** The race makes its wakers (one allocation for the queue, one
-///   per chunk of slots) when the first attempt stays pending. Until then attempts are polled
-///   with the task's own waker; that first pending attempt is then polled once more, in the
-///   next round, with its own waker (a future answers to the waker of its latest poll). So a
-///   race whose attempts all finish on their first poll allocates only its slots and its
-///   outcome: two allocations.
+/// - **Small races poll with the task's waker.** While no more than 8 attempts have run at
+///   once, the race has no wakers of its own: attempts are polled with the task's waker, as
+///   in [`staggered_race_array`](crate::staggered_race_array), and each poll of the race polls
+///   every attempt that was running when the poll began, once, in start order (an attempt
+///   started during a poll is polled then, and not again in that poll). Such a race allocates
+///   its slots and its outcome: two allocations, however its attempts behave.
+/// - **Precise wake-ups past that.** The start that makes a ninth attempt run at once makes
+///   the race's wakers (one allocation for the queue, one per chunk of slots), for good; each
+///   running attempt is polled once more, in the next round, with its own waker (a future
+///   answers to the waker of its latest poll). From then on each wake-up of an attempt polls
+///   that attempt once, and no other, and a kept waker of a finished attempt polls nothing.
 ///
 /// # Differences from asyncio
 ///

@@ -78,7 +78,7 @@ impl<O: RunOptions> State<'_, O> {
     /// it, never for those that busy attempts keep making after. The budget ends a poll
     /// anywhere in a round of the slab (the rest goes on in the next poll, where it was), and
     /// never inside a round of the inline storage, which must be whole
-    /// ([`Storage::WHOLE_ROUNDS`]); the self-wake rule ends a poll only between rounds, after
+    /// ([`Storage::whole_rounds`]); the self-wake rule ends a poll only between rounds, after
     /// the due start. Runs only before the deadline (after it, `expire`).
     #[inline]
     pub(super) fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<O::Source>>> {
@@ -94,7 +94,7 @@ impl<O: RunOptions> State<'_, O> {
         }
         loop {
             if self.storage.in_round() {
-                if budget == 0 && !O::Storage::WHOLE_ROUNDS {
+                if budget == 0 && !self.storage.whole_rounds() {
                     // The rest of this round goes first in the next poll.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;

@@ -2,9 +2,11 @@
 //! of them to poll. The state machine (`race/state.rs`) is generic over [`Storage`]; each
 //! storage is one file:
 //!
-//! - [`Slab`] (needs `alloc`): a slab of pinned slots grown in chunks, with a waker per slot,
-//!   so a wake-up polls exactly the attempt that was woken. Any number of attempts. A round
-//!   is what was woken when it was taken, put in start order.
+//! - [`Slab`] (needs `alloc`): a slab of pinned slots grown in chunks. Any number of
+//!   attempts. While no more than 8 have run at once (*task mode*), it polls them with the
+//!   task's waker, as the inline storage does; past that, with a waker per slot, so a
+//!   wake-up polls exactly the attempt that was woken, and a round is what was woken when it
+//!   was taken, put in start order.
 //! - [`Inline`]: a fixed array of `N` slots inside the race itself, no heap at all. Without a
 //!   heap a waker cannot point into the race (the race may be gone before a waker an attempt
 //!   kept), so every attempt is polled with the task's own waker, and a poll of the race
@@ -51,18 +53,19 @@ pub(crate) struct Polled<O> {
 /// What a round costs: each entry `pop_round` yields (an attempt to poll, or the sleep) is one
 /// unit of the race's budget, and a round yields nothing else: once its last entry is popped,
 /// `in_round` is `false`. Whether the budget may cut a round short is
-/// [`WHOLE_ROUNDS`](Storage::WHOLE_ROUNDS).
+/// [`whole_rounds`](Storage::whole_rounds).
 pub(crate) trait Storage {
     /// The attempts' future.
     type Fut: Future;
 
     /// A round must be finished in the poll that took it, whatever it costs: the storage
-    /// cannot tell which attempt was woken (every attempt is polled with the task's waker),
+    /// cannot tell which attempt was woken (its attempts are polled with the task's waker),
     /// so a round the budget cut short could lose the wake-up of an attempt polled before
-    /// the cut. Its size is bounded by the storage's fixed capacity. `false`: a round may be
-    /// cut anywhere and goes on, where it was, in the next poll (each entry is one wake-up,
-    /// and a wake-up that arrives meanwhile is queued for a later round).
-    const WHOLE_ROUNDS: bool;
+    /// the cut. Its size is bounded by the number of attempts the storage polls that way.
+    /// `false`: a round may be cut anywhere and goes on, where it was, in the next poll (each
+    /// entry is one wake-up, and a wake-up that arrives meanwhile is queued for a later
+    /// round). It may change only between rounds.
+    fn whole_rounds(&self) -> bool;
 
     /// Stores attempt `index`'s future, pinned from here until it is removed, and returns
     /// its key.
