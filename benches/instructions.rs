@@ -6,8 +6,13 @@
 //! the instructions of one race, without the process's start-up. It needs valgrind; without
 //! it, it says so and ends.
 //!
-//! The scenarios, each on both races where the array race can run it:
+//! The scenarios, each on both races, and the `p-` ones on the peers too (`floor`, the
+//! hand-written two-attempt race of `benches/peers`; `futures`' `select_ok`;
+//! `futures-concurrency`'s `race_ok`):
 //! - `lifecycle 1`: one attempt, ready with `Ok` on its first poll;
+//! - `p-lifecycle 1` and `p-fallthrough N`: the `lifecycle` (N = 1: attempt 0 fails, attempt 1
+//!   wins) and `fallthrough` scenarios of `benches/peers`, with its attempts, timer and
+//!   executor, on every race: the peers' wall-clock ratios, in instructions;
 //! - `fallthrough N`: N attempts 250 ms apart on a virtual clock ([`ManualClock`]), all
 //!   hanging but the last, which wins at once;
 //! - `tie N`: N attempts started at once (a zero delay), then woken in one wake-up in
@@ -20,19 +25,42 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use futures::future::select_ok;
+use futures_concurrency::future::RaceOk;
 use staggered::testing::ManualClock;
 use staggered::timer::NoTimer;
-use staggered::{staggered_race, staggered_race_array, Staggered};
+use staggered::{staggered_race, staggered_race_array, Staggered, Timer};
+
+#[allow(dead_code)]
+#[path = "peers/common.rs"]
+mod common;
+#[allow(dead_code)]
+#[path = "peers/impls.rs"]
+mod impls;
+
+use common::{JumpTimer, NeverTimer, Spin, Work};
 
 /// The environment variable that makes the process run one workload: `race scenario n races`.
 const WORK: &str = "STAGGERED_INSTRUCTIONS_WORK";
 
-/// The race kinds.
-#[derive(Clone, Copy)]
+/// The race kinds: this crate's two, and the peers.
+#[derive(Clone, Copy, PartialEq)]
 enum Race {
     Slab,
     Array,
+    Floor,
+    SelectOk,
+    RaceOk,
 }
+
+/// The columns: a race's name, and its kind.
+const RACES: [(&str, Race); 5] = [
+    ("staggered", Race::Slab),
+    ("staggered_array", Race::Array),
+    ("floor", Race::Floor),
+    ("select_ok", Race::SelectOk),
+    ("race_ok", Race::RaceOk),
+];
 
 /// The attempts of a fall-through of `n`: all hang but the last.
 async fn hang_but_last(i: usize, n: usize) -> Result<usize, ()> {
@@ -52,6 +80,7 @@ fn lifecycle(race: Race) {
             let race = staggered_race_array([|| async { Ok::<u32, ()>(1) }], None, NoTimer);
             futures::executor::block_on(race).winner
         }
+        _ => unreachable!("no peer runs this scenario"),
     };
     assert_eq!(winner, Some((0, 1)));
 }
@@ -78,8 +107,90 @@ fn fallthrough<const N: usize>(race: Race) {
                 ))
                 .winner
         }
+        _ => unreachable!("the peers run `p-fallthrough`"),
     };
     assert_eq!(winner, Some((N - 1, N - 1)));
+}
+
+/// The peers bench's `lifecycle` at N = 1, on its own attempts ([`Work`]), timer and executor
+/// ([`Spin`], one for every race, as there): attempt 0 fails and attempt 1 wins, each on its
+/// first poll.
+fn peers_lifecycle(race: Race, spin: &Spin) {
+    let attempt = |i: u32| move || Work::settle(if i == 0 { Err(i) } else { Ok(i) });
+    let delay = Duration::from_millis(250);
+    let winner = match race {
+        Race::Slab => {
+            let attempts = [attempt(0), attempt(1)];
+            spin.block_on(staggered_race(attempts, Some(delay), NeverTimer))
+                .winner
+        }
+        Race::Array => {
+            let attempts = [attempt(0), attempt(1)];
+            spin.block_on(staggered_race_array(attempts, Some(delay), NeverTimer))
+                .winner
+        }
+        Race::Floor => {
+            spin.block_on(impls::floor_race(attempt(0), attempt(1), delay, NeverTimer))
+                .0
+        }
+        Race::SelectOk => {
+            let attempts = [Box::pin(attempt(0)()), Box::pin(attempt(1)())];
+            spin.block_on(select_ok(attempts)).ok().map(|(v, _)| (1, v))
+        }
+        Race::RaceOk => {
+            let attempts = vec![attempt(0)(), attempt(1)()];
+            spin.block_on(attempts.race_ok()).ok().map(|v| (1, v))
+        }
+    };
+    assert_eq!(winner, Some((1, 1)));
+}
+
+/// The peers bench's `fallthrough` at `N`: attempts 250 ms apart on its [`JumpTimer`], all
+/// hanging but the last, which wins at once; the peers, which start everything at once, get
+/// attempt `i` as a sleep of `i` delays, then the attempt.
+fn peers_fallthrough<const N: usize>(race: Race, spin: &Spin) {
+    let attempt = |i: usize| {
+        move || {
+            if i + 1 < N {
+                Work::hang()
+            } else {
+                Work::settle(Ok(i as u32))
+            }
+        }
+    };
+    let timer = JumpTimer::default();
+    let delay = Duration::from_millis(250);
+    let delayed = || {
+        (0..N).map(|i| {
+            let sleep = timer.sleep(delay * i as u32);
+            async move {
+                sleep.await;
+                attempt(i)().await
+            }
+        })
+    };
+    let winner = match race {
+        Race::Slab => {
+            let race = staggered_race((0..N).map(attempt), Some(delay), timer.clone());
+            spin.block_on(race).winner.map(|(_, v)| v)
+        }
+        Race::Array => {
+            let attempts = std::array::from_fn::<_, N, _>(attempt);
+            let race = staggered_race_array(attempts, Some(delay), timer.clone());
+            spin.block_on(race).winner.map(|(_, v)| v)
+        }
+        Race::Floor => {
+            assert_eq!(N, 2, "the floor races two attempts");
+            let race = impls::floor_race(attempt(0), attempt(1), delay, timer.clone());
+            spin.block_on(race).0.map(|(_, v)| v)
+        }
+        Race::SelectOk => spin
+            .block_on(select_ok(delayed().map(Box::pin)))
+            .ok()
+            .map(|(v, _)| v),
+        Race::RaceOk => spin.block_on(delayed().collect::<Vec<_>>().race_ok()).ok(),
+    };
+    assert_eq!(winner, Some(N as u32 - 1));
 }
 
 fn tie<const N: usize>(race: Race) {
@@ -124,6 +235,7 @@ fn tie<const N: usize>(race: Race) {
             ));
             outcome.attempts.len()
         }
+        _ => unreachable!("no peer runs this scenario"),
     };
     assert_eq!(failed, N);
 }
@@ -131,6 +243,11 @@ fn tie<const N: usize>(race: Race) {
 /// The scenarios: name, N, the races that run it.
 const SCENARIOS: &[(&str, usize)] = &[
     ("lifecycle", 1),
+    ("p-lifecycle", 1),
+    ("p-fallthrough", 2),
+    ("p-fallthrough", 4),
+    ("p-fallthrough", 8),
+    ("p-fallthrough", 16),
     ("fallthrough", 2),
     ("fallthrough", 4),
     ("fallthrough", 16),
@@ -140,9 +257,15 @@ const SCENARIOS: &[(&str, usize)] = &[
 ];
 
 fn run(race: Race, scenario: &str, n: usize, races: usize) {
+    let spin = Spin::new();
     for _ in 0..races {
         match (scenario, n) {
             ("lifecycle", 1) => lifecycle(race),
+            ("p-lifecycle", 1) => peers_lifecycle(race, &spin),
+            ("p-fallthrough", 2) => peers_fallthrough::<2>(race, &spin),
+            ("p-fallthrough", 4) => peers_fallthrough::<4>(race, &spin),
+            ("p-fallthrough", 8) => peers_fallthrough::<8>(race, &spin),
+            ("p-fallthrough", 16) => peers_fallthrough::<16>(race, &spin),
             ("fallthrough", 2) => fallthrough::<2>(race),
             ("fallthrough", 4) => fallthrough::<4>(race),
             ("fallthrough", 16) => fallthrough::<16>(race),
@@ -151,6 +274,16 @@ fn run(race: Race, scenario: &str, n: usize, races: usize) {
             ("tie", 100) => tie::<100>(race),
             _ => panic!("no scenario {scenario} {n}"),
         }
+    }
+}
+
+/// Whether `race` runs `scenario` at `n`: this crate's races run them all; the peers the
+/// scenarios of `benches/peers` (the floor only with two attempts).
+fn runs(race: Race, scenario: &str, n: usize) -> bool {
+    match race {
+        Race::Slab | Race::Array => true,
+        Race::Floor => scenario == "p-lifecycle" || (scenario == "p-fallthrough" && n == 2),
+        Race::SelectOk | Race::RaceOk => scenario.starts_with("p-"),
     }
 }
 
@@ -177,11 +310,11 @@ fn count(race: &str, scenario: &str, n: usize, races: usize) -> Result<u64, Stri
 fn main() {
     if let Ok(work) = std::env::var(WORK) {
         let parts: Vec<&str> = work.split_whitespace().collect();
-        let race = match parts[0] {
-            "staggered" => Race::Slab,
-            "staggered_array" => Race::Array,
-            other => panic!("no race {other}"),
-        };
+        let race = RACES
+            .iter()
+            .find(|(name, _)| *name == parts[0])
+            .unwrap_or_else(|| panic!("no race {}", parts[0]))
+            .1;
         run(
             race,
             parts[1],
@@ -195,20 +328,25 @@ fn main() {
         return;
     }
     println!("instructions per race (callgrind; 2,000 races minus 1,000, over 1,000)");
-    println!(
-        "{:<12} {:>5} {:>12} {:>16}",
-        "scenario", "N", "staggered", "staggered_array"
-    );
+    let mut head = format!("{:<12} {:>5}", "scenario", "N");
+    for (name, _) in RACES {
+        head += &format!(" {name:>15}");
+    }
+    println!("{head}");
     for &(scenario, n) in SCENARIOS {
         let mut row = format!("{scenario:<12} {n:>5}");
-        for (race, width) in [("staggered", 12), ("staggered_array", 16)] {
-            let per_race = count(race, scenario, n, 1000)
-                .and_then(|a| Ok((a, count(race, scenario, n, 2000)?)))
+        for (name, race) in RACES {
+            if !runs(race, scenario, n) {
+                row += &format!(" {:>15}", "-");
+                continue;
+            }
+            let per_race = count(name, scenario, n, 1000)
+                .and_then(|a| Ok((a, count(name, scenario, n, 2000)?)))
                 .map(|(a, b)| b.saturating_sub(a) / 1000);
             match per_race {
-                Ok(per_race) => row += &format!(" {per_race:>width$}"),
+                Ok(per_race) => row += &format!(" {per_race:>15}"),
                 Err(e) => {
-                    eprintln!("{race} {scenario} {n}: {e}");
+                    eprintln!("{name} {scenario} {n}: {e}");
                     std::process::exit(1);
                 }
             }

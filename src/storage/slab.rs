@@ -117,17 +117,21 @@ impl TaskRounds {
     }
 
     /// Attempt `key` started (the newest).
+    #[inline]
     fn push(&mut self, key: u32) {
         self.order[self.len] = key;
         self.len += 1;
     }
 
     /// Attempt `key` is gone; the round under way, if any, goes on where it was.
+    #[inline]
     fn remove(&mut self, key: u32) {
         let Some(at) = self.order[..self.len].iter().position(|&k| k == key) else {
             return;
         };
-        self.order.copy_within(at + 1..self.len, at);
+        for i in at + 1..self.len {
+            self.order[i - 1] = self.order[i];
+        }
         self.len -= 1;
         if at < self.limit {
             self.limit -= 1;
@@ -140,6 +144,7 @@ impl TaskRounds {
     }
 
     /// A new poll of the race: its round is of the attempts running now.
+    #[inline]
     fn begin_poll(&mut self) {
         self.taken = false;
         self.limit = self.len;
@@ -149,6 +154,7 @@ impl TaskRounds {
     /// (any of them may have been woken since its last poll), then the sleep. None if nothing
     /// was: the sleep, if armed, was armed and polled in this poll, as its newest attempt
     /// started.
+    #[inline]
     fn take(&mut self) -> bool {
         if self.taken || self.limit == 0 {
             self.taken = true;
@@ -160,6 +166,7 @@ impl TaskRounds {
     }
 
     /// The round's next attempt, in start order, then the sleep, which ends the round.
+    #[inline]
     fn pop(&mut self) -> Option<Woken> {
         let at = self.next?;
         Some(if at < self.limit {
@@ -324,28 +331,55 @@ impl<Fut> Slab<Fut> {
 
     /// Stores the future of attempt `index` in a vacant slot and returns the slot's key. The
     /// future is pinned there until it is removed.
+    #[inline]
     pub(crate) fn insert(&mut self, index: usize, fut: Fut) -> u32 {
-        let key = match self.shared {
-            // Task mode: nothing can wake a vacant slot, so any will do.
-            None if self.len < TASK_MODE => match self.pop_free() {
-                Some(key) => key,
-                None => match self.take_fresh() {
-                    Some(key) => key,
-                    None => {
-                        self.grow();
-                        self.take_fresh().expect("a new chunk has room")
-                    }
-                },
-            },
-            None => {
-                self.leave_task_mode();
-                self.take_vacant()
-            }
-            Some(_) => self.take_vacant(),
-        };
-        if self.shared.is_none() {
-            self.task.push(key);
+        if self.shared.is_none() && self.len < TASK_MODE {
+            return self.insert_task(index, fut);
         }
+        self.insert_precise(index, fut)
+    }
+
+    /// [`insert`](Self::insert) in task mode, the common case, kept short: every slot is in
+    /// the first chunk, and nothing can wake a vacant slot, so the free list's head will do,
+    /// or else a fresh slot (the chunk has room: fewer than its size run, and none is set
+    /// aside in task mode).
+    #[inline]
+    fn insert_task(&mut self, index: usize, fut: Fut) -> u32 {
+        if self.first.is_none() {
+            self.grow();
+        }
+        let Slab {
+            first, free, task, ..
+        } = self;
+        let slots = &mut first.as_mut().expect("made above").slots;
+        let key = if *free != NONE {
+            let key = *free;
+            let slot = &mut slots[key as usize];
+            let Slot::Vacant { next_free } = *slot else {
+                unreachable!("the free list holds an occupied slot")
+            };
+            *free = next_free;
+            *slot = Slot::Occupied { index, fut };
+            key
+        } else {
+            let key = slots.len();
+            assert!(key < BASE, "task mode has room in the first chunk");
+            // Within the room allocated with the chunk: no reallocation, nothing moves.
+            slots.push(Slot::Occupied { index, fut });
+            key as u32
+        };
+        task.push(key);
+        self.len += 1;
+        key
+    }
+
+    /// [`insert`](Self::insert) with wakers, or the start that leaves task mode.
+    #[inline(never)]
+    fn insert_precise(&mut self, index: usize, fut: Fut) -> u32 {
+        if self.shared.is_none() {
+            self.leave_task_mode();
+        }
+        let key = self.take_vacant();
         let slot = self.slot_mut(key);
         debug_assert!(matches!(slot, Slot::Vacant { .. }));
         *slot = Slot::Occupied { index, fut };
@@ -459,19 +493,30 @@ impl<Fut> Slab<Fut> {
     }
 
     /// Drops the future in slot `key` in place and frees the slot.
+    #[inline]
     pub(crate) fn remove(&mut self, key: u32) {
         let next_free = self.free;
-        let slot = self.slot_mut(key);
+        let task_mode = self.shared.is_none();
+        let slot = if task_mode {
+            &mut self
+                .first
+                .as_mut()
+                .expect("task mode uses the first chunk")
+                .slots[key as usize]
+        } else {
+            self.slot_mut(key)
+        };
         debug_assert!(matches!(slot, Slot::Occupied { .. }));
         vacate(slot, next_free);
         self.free = key;
         self.len -= 1;
-        if self.shared.is_none() {
+        if task_mode {
             self.task.remove(key);
         }
     }
 
     /// Remembers the task polling the race, to be woken by any attempt's waker.
+    #[inline]
     pub(crate) fn register(&self, waker: &Waker) {
         if let Some(shared) = &self.shared {
             shared.register(waker);
@@ -479,6 +524,7 @@ impl<Fut> Slab<Fut> {
     }
 
     /// `true` if something was woken and not yet popped.
+    #[inline]
     pub(crate) fn has_woken(&self) -> bool {
         !self.batch.is_empty() || self.shared.as_ref().is_some_and(|s| s.has_woken())
     }
@@ -492,6 +538,7 @@ impl<Fut> Slab<Fut> {
     /// on in the same order in the next poll. (A slot in the round keeps its attempt until
     /// the round polls it: its cell stays queued, so the slot is not reused, and attempts are
     /// only started between rounds.)
+    #[inline]
     pub(crate) fn take_round(&mut self) -> bool {
         if self.in_round() {
             return true;
@@ -519,12 +566,14 @@ impl<Fut> Slab<Fut> {
     }
 
     /// `true` while a round is under way: taken, and not all of it popped yet.
+    #[inline]
     pub(crate) fn in_round(&self) -> bool {
         self.task.next.is_some() || !self.batch.is_empty()
     }
 
     /// The next woken slot or timer of the current round: attempts in start order, then the
     /// timer.
+    #[inline]
     pub(crate) fn pop_round(&mut self) -> Option<Woken> {
         if self.shared.is_none() {
             return self.task.pop();
@@ -539,6 +588,7 @@ impl<Fut> Slab<Fut> {
 
     /// A new poll of the race begins: in task mode, it may take a round, of the attempts
     /// running now.
+    #[inline]
     pub(crate) fn begin_poll(&mut self) {
         if self.shared.is_none() {
             self.task.begin_poll();
@@ -547,6 +597,7 @@ impl<Fut> Slab<Fut> {
 
     /// Polls `f` with the waker of the race's sleep: the task's (`cx`) in task mode, else the
     /// sleep's own cell.
+    #[inline]
     pub(crate) fn poll_timer<R>(
         &mut self,
         cx: &mut Context<'_>,
@@ -576,13 +627,20 @@ impl<Fut> Slab<Fut> {
 impl<Fut: Future> Slab<Fut> {
     /// Polls the attempt in slot `key` with that slot's own waker, or in task mode with the
     /// task's (`cx`). `None` if the slot is vacant (a stale wake of a finished attempt).
+    #[inline]
     pub(crate) fn poll(&mut self, key: u32, cx: &mut Context<'_>) -> Option<Polled<Fut::Output>> {
         if self.shared.is_none() {
             // Task mode: every attempt is in the first chunk, and is polled with the task's
             // waker, which says nothing of who woke.
-            let Some(Slot::Occupied { index, fut }) =
-                self.first.as_mut()?.slots.get_mut(key as usize)
-            else {
+            let slots = &mut self.first.as_mut()?.slots;
+            // Indexed after a check of the `Vec`'s length, not with `get_mut`: that takes the
+            // slice's length through a shared reference to every slot, futures included, and a
+            // shared reference to an attempt that borrows from itself invalidates its borrows
+            // (miri's Stacked Borrows; see `start_index`).
+            if key as usize >= slots.len() {
+                return None;
+            }
+            let Slot::Occupied { index, fut } = &mut slots[key as usize] else {
                 return None;
             };
             let index = *index;
@@ -595,6 +653,12 @@ impl<Fut: Future> Slab<Fut> {
                 woke_itself: false,
             });
         }
+        self.poll_precise(key)
+    }
+
+    /// [`poll`](Self::poll) with the slot's own waker.
+    #[inline(never)]
+    fn poll_precise(&mut self, key: u32) -> Option<Polled<Fut::Output>> {
         let cell = self
             .cell(key)
             .expect("with wakers, every chunk has its cells");
@@ -685,23 +749,34 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
         self.shared.is_none()
     }
 
+    #[inline]
     fn insert(self: Pin<&mut Self>, index: usize, fut: Fut) -> u32 {
         Slab::insert(self.get_mut(), index, fut)
     }
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, key: u32, cx: &mut Context<'_>) -> Option<Polled<Fut::Output>> {
         Slab::poll(self.get_mut(), key, cx)
     }
 
+    #[inline]
     fn remove(self: Pin<&mut Self>, key: u32) {
         Slab::remove(self.get_mut(), key)
     }
 
+    #[inline]
     fn clear(self: Pin<&mut Self>) {
+        let this = self.get_mut();
+        if this.len == 0 {
+            // Nothing to drop (the race ends, usually with its winner removed already): the
+            // chunks and wakers go with the slab.
+            return;
+        }
         // The futures drop with the chunks, in slot order.
-        drop(core::mem::replace(self.get_mut(), Slab::new()));
+        drop(core::mem::replace(this, Slab::new()));
     }
 
+    #[inline]
     fn clear_with(mut self: Pin<&mut Self>, mut dropped: impl FnMut(usize)) {
         let this = self.as_mut().get_mut();
         for chunk in this.first.iter_mut().chain(this.rest.iter_mut()) {
@@ -717,6 +792,7 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
         self.clear();
     }
 
+    #[inline]
     fn for_each(&self, mut f: impl FnMut(u32, usize)) {
         if self.len == 0 {
             return;
@@ -732,34 +808,42 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
         }
     }
 
+    #[inline]
     fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     fn begin_poll(self: Pin<&mut Self>) {
         Slab::begin_poll(self.get_mut())
     }
 
+    #[inline]
     fn in_round(&self) -> bool {
         Slab::in_round(self)
     }
 
+    #[inline]
     fn take_round(self: Pin<&mut Self>) -> bool {
         Slab::take_round(self.get_mut())
     }
 
+    #[inline]
     fn pop_round(self: Pin<&mut Self>) -> Option<Woken> {
         Slab::pop_round(self.get_mut())
     }
 
+    #[inline]
     fn register(&self, waker: &Waker) {
         Slab::register(self, waker)
     }
 
+    #[inline]
     fn has_woken(&self) -> bool {
         Slab::has_woken(self)
     }
 
+    #[inline]
     fn poll_timer<R>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
