@@ -45,6 +45,7 @@ const WORK: &str = "STAGGERED_INSTRUCTIONS_WORK";
 
 /// The race kinds: this crate's two, and the peers.
 #[derive(Clone, Copy, PartialEq)]
+#[allow(clippy::enum_variant_names)] // `RaceOk` is the peer's name
 enum Race {
     Slab,
     Array,
