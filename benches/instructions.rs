@@ -13,6 +13,8 @@
 //! - `p-lifecycle 1` and `p-fallthrough N`: the `lifecycle` (N = 1: attempt 0 fails, attempt 1
 //!   wins) and `fallthrough` scenarios of `benches/peers`, with its attempts, timer and
 //!   executor, on every race: the peers' wall-clock ratios, in instructions;
+//! - `p-wake N`: the peers bench's `wake` (N pending at once, one woken at random), per
+//!   wake-up;
 //! - `fallthrough N`: N attempts 250 ms apart on a virtual clock ([`ManualClock`]), all
 //!   hanging but the last, which wins at once;
 //! - `tie N`: N attempts started at once (a zero delay), then woken in one wake-up in
@@ -38,7 +40,7 @@ mod common;
 #[path = "peers/impls.rs"]
 mod impls;
 
-use common::{JumpTimer, NeverTimer, Spin, Work};
+use common::{board_clear, board_reset, board_wake, JumpTimer, NeverTimer, Rng, Spin, Work};
 
 /// The environment variable that makes the process run one workload: `race scenario n races`.
 const WORK: &str = "STAGGERED_INSTRUCTIONS_WORK";
@@ -194,6 +196,39 @@ fn peers_fallthrough<const N: usize>(race: Race, spin: &Spin) {
     assert_eq!(winner, Some(N as u32 - 1));
 }
 
+/// The peers bench's `wake` at `N`: `N` attempts pending at once (a zero delay), then
+/// `rounds` wake-ups of one at random, each followed by polls of the race until it is pending
+/// again. Counted per wake-up (the set-up is the same in both runs, and cancels out).
+fn peers_wake<const N: usize>(race: Race, spin: &Spin, rounds: usize) {
+    fn drive<F: std::future::Future, const N: usize>(spin: &Spin, race: F, rounds: usize) {
+        let mut rng = Rng::new(0x5eed ^ 17);
+        let mut race = std::pin::pin!(race);
+        assert!(spin.poll_idle(race.as_mut()).is_none());
+        for _ in 0..rounds {
+            board_wake(rng.below(N));
+            assert!(spin.poll_idle(race.as_mut()).is_none());
+        }
+    }
+    board_reset(N);
+    let gates = || (0..N).map(|i| move || Work::gate(i));
+    let zero = Some(Duration::ZERO);
+    match race {
+        Race::Slab => drive::<_, N>(spin, staggered_race(gates(), zero, NeverTimer), rounds),
+        Race::Array => {
+            let gates = std::array::from_fn::<_, N, _>(|i| move || Work::gate(i));
+            drive::<_, N>(spin, staggered_race_array(gates, zero, NeverTimer), rounds)
+        }
+        Race::SelectOk => drive::<_, N>(spin, select_ok(gates().map(|g| Box::pin(g()))), rounds),
+        Race::RaceOk => drive::<_, N>(
+            spin,
+            gates().map(|g| g()).collect::<Vec<_>>().race_ok(),
+            rounds,
+        ),
+        Race::Floor => unreachable!("the floor runs no wake scenario"),
+    }
+    board_clear();
+}
+
 fn tie<const N: usize>(race: Race) {
     let wakers: Rc<RefCell<Vec<Waker>>> = Rc::default();
     let open = Rc::new(Cell::new(false));
@@ -249,6 +284,8 @@ const SCENARIOS: &[(&str, usize)] = &[
     ("p-fallthrough", 4),
     ("p-fallthrough", 8),
     ("p-fallthrough", 16),
+    ("p-wake", 1),
+    ("p-wake", 10),
     ("fallthrough", 2),
     ("fallthrough", 4),
     ("fallthrough", 16),
@@ -259,6 +296,11 @@ const SCENARIOS: &[(&str, usize)] = &[
 
 fn run(race: Race, scenario: &str, n: usize, races: usize) {
     let spin = Spin::new();
+    match (scenario, n) {
+        ("p-wake", 1) => return peers_wake::<1>(race, &spin, races),
+        ("p-wake", 10) => return peers_wake::<10>(race, &spin, races),
+        _ => {}
+    }
     for _ in 0..races {
         match (scenario, n) {
             ("lifecycle", 1) => lifecycle(race),
