@@ -38,7 +38,13 @@ impl<E> Record<E> for Vec<Attempt<E>> {
         if let Some(upper) = upper {
             let entry = mem::size_of::<Attempt<E>>().max(1);
             let limit = RESERVE_LIMIT.min(RESERVE_BYTES / entry).max(1);
-            self.reserve_exact(upper.saturating_add(1).min(limit));
+            let room = upper.saturating_add(1).min(limit);
+            if self.capacity() == 0 {
+                // The usual case, the first start: one allocation, straight.
+                *self = Vec::with_capacity(room);
+            } else {
+                self.reserve_exact(room);
+            }
         }
     }
     fn push(&mut self, attempt: Attempt<E>) {

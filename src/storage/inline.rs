@@ -14,35 +14,21 @@ use super::{Polled, Storage, Woken};
 
 pub(crate) struct Inline<Fut, const N: usize> {
     slots: [Option<Fut>; N],
-    marks: Marks,
-}
-
-/// Everything but the slots: not pinned.
-struct Marks {
     len: usize,
-    /// The next slot the round under way looks at (`None` between rounds; the sleep's entry,
-    /// which ends the round, comes once no slot below `limit` is left).
+    /// The next slot the round under way looks at (`N`: only the sleep is left); `None`
+    /// between rounds.
     cursor: Option<usize>,
     /// This poll has had its round.
     taken: bool,
-    /// Slots from this one on were filled during this poll, and their attempts polled then,
-    /// with its waker: its round leaves them out.
-    limit: usize,
-    /// One more than the greatest slot filled so far.
-    started: usize,
 }
 
 impl<Fut, const N: usize> Inline<Fut, N> {
     pub(crate) fn new() -> Self {
         Inline {
             slots: core::array::from_fn(|_| None),
-            marks: Marks {
-                len: 0,
-                cursor: None,
-                taken: false,
-                limit: 0,
-                started: 0,
-            },
+            len: 0,
+            cursor: None,
+            taken: false,
         }
     }
 
@@ -53,15 +39,10 @@ impl<Fut, const N: usize> Inline<Fut, N> {
         unsafe { &mut self.get_unchecked_mut().slots }
     }
 
-    fn marks(self: Pin<&mut Self>) -> &mut Marks {
-        // SAFETY: the marks are not pinned, and the slots are not touched.
-        unsafe { &mut self.get_unchecked_mut().marks }
-    }
-
-    /// The first filled slot from `from` on, below this poll's limit.
-    fn next_from(&self, from: usize) -> Option<usize> {
-        let limit = self.marks.limit.min(N);
-        (from..limit).find(|&i| self.slots[i].is_some())
+    fn fields(self: Pin<&mut Self>) -> (&mut usize, &mut Option<usize>, &mut bool) {
+        // SAFETY: none of these fields is pinned, and the slots are not touched.
+        let this = unsafe { self.get_unchecked_mut() };
+        (&mut this.len, &mut this.cursor, &mut this.taken)
     }
 }
 
@@ -77,9 +58,7 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         let slot = &mut self.as_mut().slots()[index];
         debug_assert!(slot.is_none(), "attempt {index} started twice");
         *slot = Some(fut);
-        let marks = self.marks();
-        marks.len += 1;
-        marks.started = marks.started.max(index + 1);
+        *self.fields().0 += 1;
         index as u32
     }
 
@@ -99,16 +78,16 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         let slot = &mut self.as_mut().slots()[key as usize];
         debug_assert!(slot.is_some());
         *slot = None; // drops the future in place
-        self.marks().len -= 1;
+        *self.fields().0 -= 1;
     }
 
     fn clear(mut self: Pin<&mut Self>) {
         for slot in self.as_mut().slots() {
             *slot = None;
         }
-        let marks = self.marks();
-        marks.len = 0;
-        marks.cursor = None;
+        let (len, cursor, _) = self.fields();
+        *len = 0;
+        *cursor = None;
     }
 
     fn clear_with(mut self: Pin<&mut Self>, mut dropped: impl FnMut(usize)) {
@@ -116,11 +95,11 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
             let slot = &mut self.as_mut().slots()[i];
             if slot.is_some() {
                 *slot = None; // drops the future in place
-                self.as_mut().marks().len -= 1;
+                *self.as_mut().fields().0 -= 1;
                 dropped(i);
             }
         }
-        self.marks().cursor = None;
+        *self.fields().1 = None;
     }
 
     fn for_each(&self, mut f: impl FnMut(u32, usize)) {
@@ -130,43 +109,38 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
     }
 
     fn len(&self) -> usize {
-        self.marks.len
+        self.len
     }
 
     fn begin_poll(self: Pin<&mut Self>) {
-        let marks = self.marks();
-        marks.taken = false;
-        marks.limit = marks.started;
+        *self.fields().2 = false;
     }
 
     fn in_round(&self) -> bool {
-        self.marks.cursor.is_some()
+        self.cursor.is_some()
     }
 
-    /// One round per poll, of every attempt that was running when the poll began (any of
-    /// them may have been woken since its last poll), then the sleep. None if nothing was:
-    /// the sleep, if armed, was armed and polled in this poll, as its newest attempt started.
-    fn take_round(mut self: Pin<&mut Self>) -> bool {
-        if self.marks.taken {
+    fn take_round(self: Pin<&mut Self>) -> bool {
+        let (len, cursor, taken) = self.fields();
+        if *taken || *len == 0 {
             return false;
         }
-        let first = self.next_from(0);
-        let marks = self.as_mut().marks();
-        marks.taken = true;
-        marks.cursor = first;
-        first.is_some()
+        *taken = true;
+        *cursor = Some(0);
+        true
     }
 
     fn pop_round(mut self: Pin<&mut Self>) -> Option<Woken> {
-        let from = self.marks.cursor?;
-        // Every attempt of the round in slot (start) order, then the sleep, so that a
-        // completion in the same round goes first. The round ends with the sleep's entry: it
-        // has exactly one entry per attempt in it, and one for the sleep (what it costs).
-        let (woken, next) = match self.next_from(from) {
+        let from = self.cursor?;
+        // Every running attempt in slot order, then the sleep, so that a completion in the
+        // same round goes first.
+        // The round ends with the sleep's entry: it has exactly one entry per running
+        // attempt, and one for the sleep (what it costs).
+        let (woken, next) = match (from..N).find(|&i| self.slots[i].is_some()) {
             Some(i) => (Woken::Attempt(i as u32), Some(i + 1)),
             None => (Woken::Timer, None),
         };
-        self.as_mut().marks().cursor = next;
+        *self.as_mut().fields().1 = next;
         Some(woken)
     }
 
@@ -219,27 +193,5 @@ mod tests {
         assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
         assert_eq!(store.as_mut().pop_round(), None);
         assert_eq!(store.len(), 1);
-    }
-
-    #[test]
-    fn a_round_leaves_out_the_attempts_started_during_its_poll() {
-        let mut store = pin!(Inline::<core::future::Pending<()>, 4>::new());
-        store.as_mut().begin_poll();
-        store.as_mut().insert(0, core::future::pending());
-        assert!(
-            !store.as_mut().take_round(),
-            "attempt 0 was polled as it started, in this poll"
-        );
-        store.as_mut().begin_poll();
-        store.as_mut().insert(1, core::future::pending());
-        assert!(store.as_mut().take_round());
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(0)));
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
-        assert!(!store.in_round());
-        store.as_mut().begin_poll();
-        assert!(store.as_mut().take_round());
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(0)));
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(1)));
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
     }
 }

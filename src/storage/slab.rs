@@ -13,7 +13,10 @@
 //! inline storage, and each poll of the race is one round of every attempt that was running
 //! when the poll began, in start order, then the sleep ([`TaskRounds`]). Small races, the
 //! common case (the addresses of a host, a request and its hedges), so pay nothing for
-//! wakers: no allocation for them, no queue, no sort.
+//! wakers: no allocation for them, no queue, no sort. (Unlike the inline storage's rounds,
+//! these leave out the attempts started during the poll, which were polled as they started:
+//! the slab keeps its attempts' start order in a list of its own, and the check is free. The
+//! inline storage would pay for it on every round, more than the spurious poll it saves.)
 //!
 //! The start that would make a ninth attempt run at once leaves task mode, for good
 //! (`leave_task_mode`): the slab makes its wakers, and each chunk of slots gets a matching
@@ -345,13 +348,16 @@ impl<Fut> Slab<Fut> {
     /// aside in task mode).
     #[inline]
     fn insert_task(&mut self, index: usize, fut: Fut) -> u32 {
-        if self.first.is_none() {
-            self.grow();
-        }
         let Slab {
             first, free, task, ..
         } = self;
-        let slots = &mut first.as_mut().expect("made above").slots;
+        // The first chunk, made by the first start (in task mode, with no wakers).
+        let slots = &mut first
+            .get_or_insert_with(|| Chunk {
+                slots: Vec::with_capacity(BASE),
+                wakers: None,
+            })
+            .slots;
         let key = if *free != NONE {
             let key = *free;
             let slot = &mut slots[key as usize];
