@@ -155,9 +155,14 @@ mod resolve;
 mod runtime;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod socket;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+mod svcb;
 
 #[cfg(feature = "net-async-io")]
 pub mod async_io;
+#[cfg(feature = "net-tls")]
+#[allow(dead_code)]
+mod endpoints;
 #[cfg(feature = "net-hickory")]
 mod hickory;
 #[cfg(feature = "net-hyper")]
@@ -188,5 +193,7 @@ pub use self::reqwest::ReqwestResolver;
 pub use self::resolve::{Family, Resolve, SystemResolver};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::runtime::Runtime;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+pub use self::svcb::HttpsRecord;
 #[cfg(feature = "net-tokio")]
 pub use self::tokio::Tokio;
