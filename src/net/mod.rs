@@ -16,6 +16,9 @@
 //!   `net-hickory`) sends real, separate AAAA and A queries with `hickory-resolver`.
 //! - [`HttpConnector`] (feature `net-hyper`): a connector for hyper-util's legacy client,
 //!   with hyper-util's setters and a comparison with hyper-util's own.
+//! - [`HttpsConnector`] (feature `net-tls`): HTTPS for hyper-util's legacy client with Happy
+//!   Eyeballs v3: HTTPS records ([`HttpsRecord`], [`Resolve::lookup_https`]), per-endpoint
+//!   ALPN and ECH, and the TLS handshake inside each attempt.
 //! - [`ReqwestResolver`] (feature `net-reqwest`): reqwest takes no custom connector; it
 //!   takes a resolver, and this one answers at RFC 8305 §3's first useful answer.
 //! - [`tokio::connect`] / [`tokio::connect_host`] (feature `net-tokio`) and
@@ -127,6 +130,17 @@
     doc = "[`HickoryResolver`]: crate#features"
 )]
 #![cfg_attr(
+    not(feature = "net-tls"),
+    doc = "",
+    doc = "[`HttpsConnector`]: crate#features"
+)]
+#![cfg_attr(
+    not(any(feature = "net-tokio", feature = "net-async-io")),
+    doc = "",
+    doc = "[`HttpsRecord`]: crate#features",
+    doc = "[`Resolve::lookup_https`]: crate#features"
+)]
+#![cfg_attr(
     not(feature = "net-reqwest"),
     doc = "",
     doc = "[`ReqwestResolver`]: crate#features"
@@ -161,7 +175,6 @@ mod svcb;
 #[cfg(feature = "net-async-io")]
 pub mod async_io;
 #[cfg(feature = "net-tls")]
-#[allow(dead_code)]
 mod endpoints;
 #[cfg(feature = "net-hickory")]
 mod hickory;
@@ -169,6 +182,8 @@ mod hickory;
 mod hyper;
 #[cfg(feature = "net-reqwest")]
 mod reqwest;
+#[cfg(feature = "net-tls")]
+mod tls;
 #[cfg(feature = "net-tokio")]
 pub mod tokio;
 
@@ -195,5 +210,7 @@ pub use self::resolve::{Family, Resolve, SystemResolver};
 pub use self::runtime::Runtime;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::svcb::HttpsRecord;
+#[cfg(feature = "net-tls")]
+pub use self::tls::{HttpsConnecting, HttpsConnector, HttpsInfo, HttpsStream, MAX_ATTEMPT_DELAY};
 #[cfg(feature = "net-tokio")]
 pub use self::tokio::Tokio;
