@@ -730,3 +730,66 @@ async fn hickory_decodes_https_records() -> io::Result<()> {
     assert_eq!(resolver.lookup_https("plain.test").await?, []);
     Ok(())
 }
+
+/// Through hyper-util's legacy client: a GET over the connector, the response carrying the
+/// `HttpsInfo` of its connection.
+#[tokio::test]
+async fn through_hyper_utils_client() {
+    use http_body_util_free::body_text;
+    let (config, roots) = certificate(&["http/1.1"]);
+    let listener = tokio::net::TcpListener::bind((v4(30), 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(|_req| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        "hello over HEv3".to_owned(),
+                    ))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(30)]));
+    dns.answer_https(
+        "a.test",
+        ms(0),
+        vec![https(1, ".", vec![SvcParamValue::Port(addr.port())])],
+    );
+    let (connector, _log) = https_connector(&dns, roots, |he| he);
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, String>(connector);
+    let response = client
+        .get("https://a.test/".parse().unwrap())
+        .await
+        .unwrap();
+    let info = response.extensions().get::<HttpsInfo>().unwrap().clone();
+    assert_eq!(info.remote_addr, addr);
+    assert_eq!(info.alpn.as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(body_text(response.into_body()).await, "hello over HEv3");
+}
+
+/// The body of a response as text, without a body-utilities crate.
+mod http_body_util_free {
+    pub async fn body_text(body: hyper::body::Incoming) -> String {
+        let mut body = std::pin::pin!(body);
+        let mut out = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| hyper::body::Body::poll_frame(body.as_mut(), cx)).await
+        {
+            if let Ok(data) = frame.unwrap().into_data() {
+                out.extend_from_slice(&data);
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+}
