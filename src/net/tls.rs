@@ -82,19 +82,50 @@ const MAX_ALIAS_HOPS: usize = 4;
 /// The plain [`HttpConnector`](super::HttpConnector) stays as it is, for clients that bring
 /// their own TLS.
 ///
+/// A TLS server of the example's own on loopback (a self-signed certificate for
+/// `localhost`, from rcgen), reached through the system resolver (which has no HTTPS
+/// records: the URI's port and both TCP protocols):
+///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use hyper_util::client::legacy::connect::Connect;
+/// use hyper_util::client::legacy::connect::{Connect, Connection};
 /// use staggered::net::{HappyEyeballs, HttpsConnector, Tokio};
+/// use tower_service::Service;
 ///
-/// # fn provider() -> Arc<rustls::crypto::CryptoProvider> { unimplemented!() }
-/// # if false {
-/// let connector = HttpsConnector::new(provider(), rustls::RootCertStore::empty())
-///     .happy_eyeballs(HappyEyeballs::new(Tokio)); // or `.resolver(HickoryResolver::system()?)`
+/// # #[allow(deprecated)]
+/// let provider = Arc::new(rustls::crypto::ring::default_provider());
+/// let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+/// let cert = certified.cert.der().clone();
+/// let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+/// let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+///     .with_safe_default_protocol_versions()?
+///     .with_no_client_auth()
+///     .with_single_cert(vec![cert.clone()], key)?;
+/// server.alpn_protocols = vec![b"h2".to_vec()];
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let port = listener.local_addr()?.port();
+/// let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+/// tokio::spawn(async move {
+///     let (tcp, _) = listener.accept().await.unwrap();
+///     let tls = acceptor.accept(tcp).await.unwrap();
+///     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+///     drop(tls);
+/// });
+///
+/// let mut roots = rustls::RootCertStore::empty();
+/// roots.add(cert)?;
+/// let connector = HttpsConnector::new(provider, roots)
+///     // The race's options and resolver; `HickoryResolver` asks for HTTPS records.
+///     .happy_eyeballs(HappyEyeballs::new(Tokio));
+/// // What hyper-util's client takes: with its `http1`/`http2` features,
+/// // `Client::builder(TokioExecutor::new()).build(connector)`.
 /// fn for_the_client<C: Connect + Clone + Send + Sync + 'static>(c: C) -> C { c }
-/// let _ = for_the_client(connector);
-/// # }
+/// let mut connector = for_the_client(connector);
+///
+/// let stream = connector.call(format!("https://localhost:{port}/").parse()?).await?;
+/// assert_eq!(stream.inner().info().alpn.as_deref(), Some(&b"h2"[..]));
+/// assert!(stream.connected().is_negotiated_h2());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
