@@ -65,8 +65,13 @@ pub enum ConnectEvent<'a> {
         /// What the lookup gave.
         result: Result<&'a [SocketAddr], &'a io::Error>,
     },
-    /// The HTTPS query of [`HttpsConnector`](super::HttpsConnector) for `name` (the origin,
+    /// The HTTPS query of [`HttpsConnector`][super::HttpsConnector] for `name` (the origin,
     /// or an AliasMode target) answered: its records, or its error.
+    #[cfg_attr(
+        not(feature = "net-tls"),
+        doc = "",
+        doc = "[super::HttpsConnector]: crate#features"
+    )]
     HttpsRecords {
         /// The name asked.
         name: &'a str,

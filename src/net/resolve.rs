@@ -100,11 +100,6 @@ impl fmt::Display for Family {
     doc = "",
     doc = "[super::HickoryResolver]: crate#features"
 )]
-#[cfg_attr(
-    not(feature = "net-tls"),
-    doc = "",
-    doc = "[super::HttpsConnector]: crate#features"
-)]
 pub trait Resolve {
     /// The addresses of `host` in `family`, each with `port`, in order of preference.
     ///
@@ -125,6 +120,16 @@ pub trait Resolve {
     /// and the connect goes on with the name's addresses and the defaults. The default
     /// answers that at once: the [`SystemResolver`] has no way to ask; the
     /// [`HickoryResolver`][super::HickoryResolver] sends the query.
+    #[cfg_attr(
+        not(feature = "net-tls"),
+        doc = "",
+        doc = "[super::HttpsConnector]: crate#features"
+    )]
+    #[cfg_attr(
+        not(feature = "net-hickory"),
+        doc = "",
+        doc = "[super::HickoryResolver]: crate#features"
+    )]
     fn lookup_https(
         &self,
         name: &str,

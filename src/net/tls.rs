@@ -219,6 +219,24 @@ impl<D: fmt::Debug> fmt::Debug for HttpsConnector<D> {
 
 /// What an [`HttpsConnector`] connection tells about itself: in the response's extensions
 /// (through hyper-util's `Connected::extra`), and on [`HttpsStream::info`].
+///
+/// ```
+/// use staggered::net::HttpsInfo;
+///
+/// // What a response's extensions carry: `response.extensions().get::<HttpsInfo>()`.
+/// let info = HttpsInfo {
+///     remote_addr: "192.0.2.1:8443".parse().unwrap(),
+///     alpn: Some(b"h2".to_vec()),
+///     h3_advertised: true,
+///     ech_accepted: false,
+///     from_hint: true,
+/// };
+/// let mut extensions = http::Extensions::new();
+/// extensions.insert(info.clone());
+/// let got = extensions.get::<HttpsInfo>().unwrap();
+/// assert_eq!(got.alpn.as_deref(), Some(&b"h2"[..]));
+/// assert!(got.h3_advertised); // for a QUIC race later
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpsInfo {
     /// The endpoint that won.
@@ -235,6 +253,18 @@ pub struct HttpsInfo {
 
 /// A TLS connection made by [`HttpsConnector`]: tokio-rustls over TCP, with its
 /// [`HttpsInfo`]. hyper-util gets it as a [`TokioIo<HttpsStream>`](TokioIo).
+///
+/// ```
+/// use hyper_util::rt::TokioIo;
+/// use staggered::net::{ConnectError, HttpsConnecting, HttpsInfo, HttpsStream};
+///
+/// async fn endpoint(connecting: HttpsConnecting) -> Result<HttpsInfo, ConnectError> {
+///     let stream: TokioIo<HttpsStream> = connecting.await?;
+///     let (_tcp, session) = stream.inner().inner().get_ref();
+///     assert_eq!(session.alpn_protocol(), stream.inner().info().alpn.as_deref());
+///     Ok(stream.inner().info().clone())
+/// }
+/// ```
 pub struct HttpsStream {
     tls: tokio_rustls::client::TlsStream<TcpStream>,
     info: HttpsInfo,
@@ -312,6 +342,15 @@ impl Connection for HttpsStream {
 }
 
 /// The future of [`HttpsConnector`]'s `call`.
+///
+/// ```
+/// use staggered::net::{HttpsConnecting, HttpsConnector};
+/// use tower_service::Service;
+///
+/// fn connect(connector: &mut HttpsConnector, uri: http::Uri) -> HttpsConnecting {
+///     connector.call(uri)
+/// }
+/// ```
 pub type HttpsConnecting =
     Pin<Box<dyn Future<Output = Result<TokioIo<HttpsStream>, ConnectError>> + Send>>;
 
