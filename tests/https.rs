@@ -565,6 +565,65 @@ async fn no_plain_tls_fallback_when_ech_is_advertised() {
         .all(|h| extensions(h).iter().any(|(k, _)| *k == 0xfe0d)));
 }
 
+/// An HTTPS answer with ECH that comes after the Resolution Delay: the plain-TLS attempt on
+/// the origin's address started before it (the server is slow, 150 ms, to finish the
+/// handshake), and its finished handshake is not used: no plain-TLS fallback, even late.
+#[tokio::test]
+async fn a_late_ech_answer_refuses_a_plain_handshake_in_flight() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let capture = Capture::start(v4(8), 0).await;
+    // A TLS server that waits 150 ms before it reads the ClientHello.
+    let listener = tokio::net::TcpListener::bind((v4(8), 0)).await.unwrap();
+    let slow = listener.local_addr().unwrap();
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let done = handshakes.clone();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, done) = (acceptor.clone(), done.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(ms(150)).await;
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    done.fetch_add(1, Ordering::SeqCst);
+                    let _ = tls.read(&mut [0u8; 8]).await;
+                }
+            });
+        }
+    });
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(8)]));
+    dns.answer("a.test", Family::V6, ms(0), Answer::Empty);
+    dns.answer_https(
+        "a.test",
+        ms(100),
+        vec![https(
+            1,
+            ".",
+            vec![
+                SvcParamValue::Port(capture.addr.port()),
+                SvcParamValue::EchConfigList(EchConfigList(ech_config_list(3, "public.test"))),
+            ],
+        )],
+    );
+    let (mut connector, log) = https_connector(&dns, roots, |he| he);
+    let uri = format!("https://a.test:{}/", slow.port());
+    let error = connect(&mut connector, &uri).await.unwrap_err();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(error.attempts().len(), 2, "{error}: {log:?}");
+    assert_eq!(error.attempts()[0].0, slow, "{log:?}");
+    assert_eq!(
+        error.attempts()[0].1.kind(),
+        io::ErrorKind::PermissionDenied,
+        "{error}"
+    );
+    assert_eq!(error.attempts()[1].0, capture.addr);
+    assert_eq!(
+        handshakes.load(Ordering::SeqCst),
+        1,
+        "the plain handshake did finish"
+    );
+}
+
 /// The Resolution Delay applies to the HTTPS answer: an HTTPS answer 20 ms after A (and
 /// AAAA) is waited for, and its `port` is used; one 400 ms late is not, and the connect goes
 /// to the URI's port at the Resolution Delay (50 ms).

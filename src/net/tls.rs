@@ -68,7 +68,8 @@ const MAX_ALIAS_HOPS: usize = 4;
 ///   `http/1.1`), and re-sorts the endpoints not yet tried when a later answer arrives;
 /// - connects to the record's `port`, offers the record's ALPN, and uses the record's `ech`
 ///   ECHConfigList when there is one; when any record has `ech`, only endpoints with ECH are
-///   tried (no plain-TLS fallback), and a server that rejects ECH and sends retry
+///   tried (no plain-TLS fallback; a plain handshake that started before a late HTTPS answer
+///   advertised ECH is not used either), and a server that rejects ECH and sends retry
 ///   configurations gets one more handshake with them;
 /// - races the endpoints with the [attempt delay](HappyEyeballs::attempt_delay) (250 ms,
 ///   clamped to 10 ms..[`MAX_ATTEMPT_DELAY`]).
@@ -412,6 +413,9 @@ struct State {
     tried: Vec<Endpoint>,
     /// Errors of the lookups, for the error when nothing connects.
     errors: Vec<String>,
+    /// Whether an HTTPS answer advertised ECH: from then on, a plain-TLS handshake that
+    /// finishes is not used (it may have started before the answer came).
+    ech_required: bool,
     first_family_count: usize,
     /// The race's stream, waiting for an endpoint.
     waker: Option<Waker>,
@@ -438,6 +442,7 @@ impl State {
             attempted: Vec::new(),
             tried: Vec::new(),
             errors: Vec::new(),
+            ech_required: false,
             first_family_count: 1,
             waker: None,
         }
@@ -510,6 +515,7 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
             attempted: Vec::new(),
             tried: Vec::new(),
             errors: Vec::new(),
+            ech_required: false,
             first_family_count: self.he.first_family_count,
             waker: None,
         };
@@ -713,6 +719,7 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
                         more.extend(self.addresses(&mut s, &target));
                     }
                     _ => {
+                        s.ech_required |= endpoints::advertise_ech(&records);
                         let owner = endpoints::normalize(&name);
                         let mut services = endpoints::services(&owner, s.port, &records);
                         if services.is_empty() && !endpoints::advertise_ech(&records) {
@@ -815,6 +822,7 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
     /// more handshake with the server's retry configurations if it rejects ECH with them.
     async fn attempt(
         self: Arc<Self>,
+        state: Arc<Mutex<State>>,
         endpoint: Endpoint,
         server_name: ServerName<'static>,
     ) -> io::Result<HttpsStream> {
@@ -830,6 +838,12 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
                     .await?;
                 let connector = tokio_rustls::TlsConnector::from(config.clone());
                 match connector.connect(server_name.clone(), tcp).await {
+                    Ok(_) if ech.is_none() && lock(&state).ech_required => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::PermissionDenied,
+                            "a plain-TLS handshake, and an HTTPS record advertises ECH: not used (no plain-TLS fallback)",
+                        ));
+                    }
                     Ok(tls) => {
                         let (_, session) = tls.get_ref();
                         let info = HttpsInfo {
@@ -934,8 +948,9 @@ impl<D: Resolve + Send + Sync + 'static> Stream for Endpoints<D> {
             s.tried.push(endpoint.clone());
             let connect = self.connect.clone();
             let server_name = self.server_name.clone();
+            let state = self.state.clone();
             return Poll::Ready(Some(Box::new(move || {
-                Box::pin(connect.attempt(endpoint, server_name))
+                Box::pin(connect.attempt(state, endpoint, server_name))
                     as Pin<Box<dyn Future<Output = io::Result<HttpsStream>> + Send>>
             })));
         }
