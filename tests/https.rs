@@ -852,3 +852,36 @@ mod http_body_util_free {
         String::from_utf8(out).unwrap()
     }
 }
+
+/// The attempt delay is clamped to 2 s (HEv3): set to 60 s, the second endpoint still
+/// starts 2 s after the first, which stalls its handshake.
+#[tokio::test]
+async fn the_attempt_delay_is_clamped_to_two_seconds() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let good = TlsServer::start(v4(51), 0, config).await;
+    let _stalled = stalling(v4(50), good.addr.port());
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer(
+        "a.test",
+        Family::V4,
+        ms(0),
+        Answer::Addrs(vec![v4(50), v4(51)]),
+    );
+    dns.answer("a.test", Family::V6, ms(0), Answer::Empty);
+    let (mut connector, log) =
+        https_connector(&dns, roots, |he| he.attempt_delay(Duration::from_secs(60)));
+    let t0 = Instant::now();
+    let uri = format!("https://a.test:{}/", good.addr.port());
+    let stream = tokio::time::timeout(ms(5000), connect(&mut connector, &uri))
+        .await
+        .expect("the 60 s delay is clamped")
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        stream.info().remote_addr,
+        good.addr,
+        "{:?}",
+        log.lock().unwrap()
+    );
+    assert!(took >= ms(1990) && took < ms(2500), "took {took:?}");
+}

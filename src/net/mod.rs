@@ -72,7 +72,9 @@
 //! (implies `net-tokio`; brings `hyper-util`, `tower-service` and `http`), and `net-hickory`
 //! adds [`HickoryResolver`] (implies `net-tokio`; brings `hickory-resolver`, which needs
 //! Rust 1.88), and `net-reqwest` adds [`ReqwestResolver`] (implies `net-tokio`; brings
-//! `reqwest` without its default features; reqwest 0.13 needs Rust 1.85).
+//! `reqwest` without its default features; reqwest 0.13 needs Rust 1.85); `net-tls` adds
+//! [`HttpsConnector`] (implies `net-hickory` and `net-hyper`; brings `rustls`, without a
+//! crypto provider, and `tokio-rustls`).
 //!
 //! # Example
 //!
