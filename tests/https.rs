@@ -885,3 +885,44 @@ async fn the_attempt_delay_is_clamped_to_two_seconds() {
     );
     assert!(took >= ms(1990) && took < ms(2500), "took {took:?}");
 }
+
+/// Both families of hints, A and AAAA 1 s late: IPv6 goes first within the group (RFC 6724
+/// and interleaving), and wins on its hint.
+#[tokio::test]
+async fn ipv6_hints_go_first() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let good = TlsServer::start(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 0, config).await;
+    let port = good.addr.port();
+    let _stalled = stalling(v4(60), port);
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(1000), Answer::Addrs(vec![v4(60)]));
+    dns.answer("a.test", Family::V6, ms(1000), Answer::Empty);
+    dns.answer_https(
+        "a.test",
+        ms(0),
+        vec![https(
+            1,
+            ".",
+            vec![
+                SvcParamValue::Port(port),
+                hint4(&[60]),
+                SvcParamValue::Ipv6Hint(IpHint(vec![hickory_server::proto::rr::rdata::AAAA(
+                    std::net::Ipv6Addr::LOCALHOST,
+                )])),
+            ],
+        )],
+    );
+    let (mut connector, log) = https_connector(&dns, roots, |he| he);
+    let t0 = Instant::now();
+    let stream = connect(&mut connector, "https://a.test/").await.unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        stream.info().remote_addr,
+        good.addr,
+        "{:?}",
+        log.lock().unwrap()
+    );
+    assert!(stream.info().from_hint);
+    assert_eq!(started(&log)[0], good.addr.to_string());
+    assert!(took < ms(500), "took {took:?}");
+}
