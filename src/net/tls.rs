@@ -961,3 +961,53 @@ impl<D: Resolve + Send + Sync + 'static> Stream for Endpoints<D> {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::internal::msgs::codec::{Codec, Reader};
+    use rustls::internal::msgs::handshake::EchConfigPayload;
+    use std::vec;
+
+    /// An ECHConfigList of one ECHConfig (0xfe0d): X25519, HKDF-SHA256, AES-128-GCM.
+    fn config_list(config_id: u8, public_name: &str) -> Vec<u8> {
+        let mut contents = vec![config_id];
+        contents.extend(0x0020u16.to_be_bytes());
+        contents.extend(32u16.to_be_bytes());
+        contents.extend([0x42u8; 32]);
+        contents.extend(4u16.to_be_bytes());
+        contents.extend(0x0001u16.to_be_bytes());
+        contents.extend(0x0001u16.to_be_bytes());
+        contents.push(0);
+        contents.push(public_name.len() as u8);
+        contents.extend(public_name.as_bytes());
+        contents.extend(0u16.to_be_bytes());
+        let mut config = Vec::from(0xfe0du16.to_be_bytes());
+        config.extend((contents.len() as u16).to_be_bytes());
+        config.extend(contents);
+        let mut list = Vec::from((config.len() as u16).to_be_bytes());
+        list.extend(config);
+        list
+    }
+
+    /// The retry configurations of a rejection, as tokio-rustls hands the error over (an
+    /// `io::Error` around rustls' error), come back as the ECHConfigList bytes the server
+    /// sent; other errors give none.
+    #[test]
+    fn retry_configs_from_a_rejection() {
+        let list = config_list(7, "public.test");
+        let configs = Vec::<EchConfigPayload>::read(&mut Reader::init(&list)).unwrap();
+        let rejected = rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::ServerRejectedEncryptedClientHello(Some(configs)),
+        );
+        let error = io::Error::new(io::ErrorKind::InvalidData, rejected);
+        assert_eq!(retry_configs(&error), Some(list));
+
+        let without = rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::ServerRejectedEncryptedClientHello(None),
+        );
+        let error = io::Error::new(io::ErrorKind::InvalidData, without);
+        assert_eq!(retry_configs(&error), None);
+        assert_eq!(retry_configs(&io::Error::other("refused")), None);
+    }
+}
