@@ -223,7 +223,7 @@ async fn tls() -> io::Result<()> {
             .on_event(move |event| print_event(t0, &labels, event)),
     );
     println!(
-        "   GET https://shop.test/ (URI port 443), Resolution Delay {} ms, attempt delay {} ms:",
+        "   HttpsConnector::call(\"https://shop.test/\") (URI port 443), Resolution Delay {} ms, attempt delay {} ms:",
         DEFAULT_RESOLUTION_DELAY.as_millis(),
         DELAY.as_millis()
     );
