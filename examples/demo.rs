@@ -9,6 +9,11 @@
 //! whose AAAA answer is late, and shows RFC 8305 §3 on the same timeline: the A answer, the
 //! Resolution Delay, and the race starting before AAAA has answered.
 //!
+//! Part 5 is Happy Eyeballs v3 (`staggered::net::HttpsConnector`): an HTTPS record with a
+//! port, ALPN and address hints answered at once, A late, and a first endpoint that accepts
+//! TCP but stalls the TLS handshake: the race is won by a finished handshake, on a hint,
+//! before the A answer.
+//!
 //! It needs no network: everything is on 127.0.0.1 and [::1]. Given `host:port` arguments, it connects
 //! to those instead (and then it does use the network and the system resolver).
 
@@ -104,6 +109,146 @@ async fn main() -> io::Result<()> {
 
     println!();
     resolution().await?;
+    println!();
+    tls().await?;
+    Ok(())
+}
+
+/// How late the DNS server of part 5 answers A and AAAA.
+const A_LATE: Duration = Duration::from_millis(400);
+
+/// Part 5: Happy Eyeballs v3 with `HttpsConnector`. The HTTPS record (port, ALPN h2, two
+/// IPv4 hints) is in at once, A and AAAA 400 ms later; the first hint accepts TCP and never
+/// answers the ClientHello, the second finishes its handshake. Success is a finished
+/// handshake, so the second wins, on its hint, before A has answered.
+async fn tls() -> io::Result<()> {
+    use hickory_server::proto::rr::rdata::svcb::{Alpn, IpHint, SvcParamKey, SvcParamValue, SVCB};
+    use hickory_server::proto::rr::rdata::A;
+    use hyper_util::client::legacy::connect::Connection;
+    use staggered::net::HttpsConnector;
+    use tower_service::Service;
+
+    let (stall, good) = ([127, 0, 0, 3], [127, 0, 0, 4]);
+    // The server: a self-signed certificate for shop.test (rcgen), ALPN h2 and http/1.1.
+    let certified = rcgen::generate_simple_self_signed(vec!["shop.test".to_owned()])
+        .map_err(io::Error::other)?;
+    let cert = certified.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    // rustls deprecates ring's provider (no post-quantum key exchange); it is the one that
+    // builds with a C compiler alone, and this is loopback.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .map_err(io::Error::other)?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let listener = TcpListener::bind(SocketAddr::from((good, 0))).await?;
+    let port = listener.local_addr()?.port();
+    // Accepts TCP (the kernel's backlog) and never reads: the handshake stalls.
+    let _stalling = std::net::TcpListener::bind(SocketAddr::from((stall, port)))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    drop(tls);
+                }
+            });
+        }
+    });
+
+    let dns = DnsServer::start().await?;
+    let hint = |ip: [u8; 4]| A(ip.into());
+    dns.answer_https(
+        "shop.test",
+        Duration::ZERO,
+        vec![SVCB::new(
+            1,
+            hickory_server::proto::rr::Name::root(),
+            vec![
+                (
+                    SvcParamKey::Alpn,
+                    SvcParamValue::Alpn(Alpn(vec!["h2".to_owned()])),
+                ),
+                (SvcParamKey::Port, SvcParamValue::Port(port)),
+                (
+                    SvcParamKey::Ipv4Hint,
+                    SvcParamValue::Ipv4Hint(IpHint(vec![hint(stall), hint(good)])),
+                ),
+            ],
+        )],
+    );
+    let (stall_ip, good_ip) = (IpAddr::from(stall), IpAddr::from(good));
+    dns.answer(
+        "shop.test",
+        Query::V4,
+        A_LATE,
+        Answer::Addrs(vec![stall_ip, good_ip]),
+    );
+    dns.answer("shop.test", Query::V6, A_LATE, Answer::Empty);
+    let mut names = HashMap::new();
+    names.insert(
+        SocketAddr::new(stall_ip, port),
+        format!("{stall_ip}:{port} (stalls TLS)"),
+    );
+    names.insert(
+        SocketAddr::new(good_ip, port),
+        format!("{good_ip}:{port} (good)"),
+    );
+    let names: Names = Arc::new(names);
+
+    println!("5. Happy Eyeballs v3: staggered::net::HttpsConnector, HTTPS records and the TLS handshake in the race:");
+    println!(
+        "     shop.test  HTTPS  at once:        1 . alpn=h2 port={port} ipv4hint={stall_ip},{good_ip}"
+    );
+    println!(
+        "     shop.test  A      after {} ms:   {stall_ip}, {good_ip}   (AAAA: none, after {} ms)",
+        A_LATE.as_millis(),
+        A_LATE.as_millis()
+    );
+    println!("     {stall_ip}:{port} accepts TCP and never answers the ClientHello; {good_ip}:{port} finishes the handshake");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).map_err(io::Error::other)?;
+    let t0 = Instant::now();
+    let labels = names.clone();
+    let mut connector = HttpsConnector::new(provider, roots).happy_eyeballs(
+        HappyEyeballs::new(Tokio)
+            .resolver(HickoryResolver::new(dns.resolver()?))
+            .attempt_delay(DELAY)
+            .on_event(move |event| print_event(t0, &labels, event)),
+    );
+    println!(
+        "   HttpsConnector::call(\"https://shop.test/\") (URI port 443), Resolution Delay {} ms, attempt delay {} ms:",
+        DEFAULT_RESOLUTION_DELAY.as_millis(),
+        DELAY.as_millis()
+    );
+    println!("      0 ms     HTTPS, AAAA and A queries sent, separately and at once");
+    let uri = "https://shop.test/".parse().map_err(io::Error::other)?;
+    let result = connector.call(uri).await;
+    let took = t0.elapsed();
+    match result {
+        Ok(stream) => {
+            let info = stream.inner().info().clone();
+            println!(
+                "  => handshake finished with {}{}, ALPN {}, h2 for hyper: {}, in {} ms (A answers at {} ms)",
+                name(&names, info.remote_addr),
+                if info.from_hint { " from the hint" } else { "" },
+                info.alpn
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default(),
+                stream.connected().is_negotiated_h2(),
+                took.as_millis(),
+                A_LATE.as_millis()
+            );
+        }
+        Err(e) => println!("  => failed: {e}, in {} ms", took.as_millis()),
+    }
     Ok(())
 }
 
@@ -237,8 +382,30 @@ fn print_event(t0: Instant, names: &Names, event: &ConnectEvent<'_>) {
             family,
             result: Err(error),
         } => println!("  {at:>5} ms     {family} lookup failed: {error}"),
+        ConnectEvent::HttpsRecords {
+            name,
+            result: Ok(records),
+        } => {
+            let list: Vec<String> = records
+                .iter()
+                .map(|r| {
+                    format!(
+                        "priority {} port {:?} alpn {:?} ipv4hint {:?}",
+                        r.priority, r.port, r.alpn, r.ipv4hint
+                    )
+                })
+                .collect();
+            println!(
+                "  {at:>5} ms     HTTPS {name} answered: {}",
+                list.join("; ")
+            )
+        }
+        ConnectEvent::HttpsRecords {
+            name,
+            result: Err(error),
+        } => println!("  {at:>5} ms     HTTPS {name} lookup failed: {error}"),
         ConnectEvent::ResolutionDelayStarted { delay } => println!(
-            "  {at:>5} ms     A came first: Resolution Delay, waiting up to {} ms for AAAA",
+            "  {at:>5} ms     A (or an HTTPS hint) came first: Resolution Delay, waiting up to {} ms for AAAA",
             delay.as_millis()
         ),
         ConnectEvent::ResolutionDelayPassed { .. } => {

@@ -105,6 +105,7 @@
 //! | `hedge-tower` | no | `hedge::HedgeLayer`, hedging as a tower layer (implies `hedge`; adds `tower-layer`, `tower-service`) |
 //! | `net-hyper` | no | `net::HttpConnector`, a connector for hyper-util's legacy client (implies `net-tokio`) |
 //! | `net-hickory` | no | `net::HickoryResolver`, a DNS-client resolver on `hickory-resolver` (implies `net-tokio`; hickory needs Rust 1.88) |
+//! | `net-tls` | no | `net::HttpsConnector`, HTTPS for hyper-util's legacy client with Happy Eyeballs v3: HTTPS (SVCB) records, per-endpoint ALPN and ECH, the TLS handshake inside each attempt (implies `net-hickory`, `net-hyper`; brings `rustls` without a crypto provider, and `tokio-rustls`) |
 //! | `net-reqwest` | no | `net::ReqwestResolver`, RFC 8305 §3 resolution as reqwest's resolver (implies `net-tokio`; brings `reqwest` without its default features; reqwest 0.13 needs Rust 1.85) |
 //!
 //! With `alloc` alone, [`net`] holds the RFC 8305 address interleaving, for any address type.

@@ -23,7 +23,7 @@ echo "cargo-hack ready in $(( $(date +%s) - t0 ))s"
 # Its own target dir: RUSTFLAGS differ from the other steps', so they don't evict each other.
 t0=$(date +%s)
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
-  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory,net-reqwest,hedge,hedge-tower
+  cargo hack check -p staggered --feature-powerset --exclude-features default,net-hyper,net-hickory,net-reqwest,net-tls,hedge,hedge-tower
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-hyper,net-async-io,portable-atomic
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
@@ -32,6 +32,10 @@ RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features hedge,hedge-tower,testing,tokio
 RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
   cargo hack check -p staggered --feature-powerset --include-features net-reqwest,net-async-io
+# `net-tls` (issue 22) implies `net-hickory` and `net-hyper` and adds two modules; its code
+# depends on `net-async-io` only through the shared net modules (2 new combinations).
+RUSTFLAGS="-D warnings" CARGO_TARGET_DIR=target/feature-powerset \
+  cargo hack check -p staggered --feature-powerset --include-features net-tls,net-async-io
 echo "feature powerset checked in $(( $(date +%s) - t0 ))s"
 
 # No cost without the feature: each runtime crate is in the normal dependency graph only when
@@ -40,12 +44,12 @@ runtimes="tokio async-io futures-timer embassy-time"
 wants() { # wants FEATURE RUNTIME: does FEATURE need RUNTIME?
   case "$1" in
     "$2") true ;;
-    net-tokio | net-hyper | net-hickory | net-reqwest) [ "$2" = tokio ] ;;
+    net-tokio | net-hyper | net-hickory | net-reqwest | net-tls) [ "$2" = tokio ] ;;
     net-async-io) [ "$2" = async-io ] ;;
     *) false ;;
   esac
 }
-for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory net-reqwest hedge hedge-tower; do
+for features in "" alloc std testing portable-atomic $runtimes net-tokio net-async-io net-hyper net-hickory net-reqwest net-tls hedge hedge-tower; do
   deps=$(cargo tree -e normal --prefix none --format '{p}' --target all \
            --no-default-features ${features:+--features "$features"} | awk '{print $1}' | sort -u)
   for rt in $runtimes; do
@@ -56,9 +60,10 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
       exit 1
     fi
   done
-  # The hyper stack comes with `net-hyper` only (and with `net-reqwest`, as reqwest's).
+  # The hyper stack comes with `net-hyper` only (and with `net-reqwest`, as reqwest's, and
+  # `net-tls`, which implies `net-hyper`).
   for crate in hyper hyper-util http; do
-    if [ "$features" = net-hyper ] || [ "$features" = net-reqwest ]; then
+    if [ "$features" = net-hyper ] || [ "$features" = net-reqwest ] || [ "$features" = net-tls ]; then
       grep -qx "$crate" <<<"$deps" || { echo "feature net-hyper lacks $crate" >&2; exit 1; }
     elif grep -qx "$crate" <<<"$deps"; then
       echo "feature set '${features}' pulls in $crate" >&2
@@ -70,7 +75,7 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
   # features only.
   for crate in tower-service tower-layer hdrhistogram; do
     case "$crate:$features" in
-      tower-service:net-hyper | tower-service:net-reqwest | tower-service:hedge-tower | tower-layer:hedge-tower | hdrhistogram:hedge | hdrhistogram:hedge-tower)
+      tower-service:net-hyper | tower-service:net-reqwest | tower-service:net-tls | tower-service:hedge-tower | tower-layer:hedge-tower | hdrhistogram:hedge | hdrhistogram:hedge-tower)
         grep -qx "$crate" <<<"$deps" || { echo "feature $features lacks $crate" >&2; exit 1; } ;;
       tower-layer:net-reqwest) ;; # reqwest's own (it uses tower); nothing of ours needs it
       *)
@@ -80,8 +85,8 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
         fi ;;
     esac
   done
-  # The DNS client comes with `net-hickory` only.
-  if [ "$features" = net-hickory ]; then
+  # The DNS client comes with `net-hickory` only (and `net-tls`, which implies it).
+  if [ "$features" = net-hickory ] || [ "$features" = net-tls ]; then
     grep -qx hickory-resolver <<<"$deps" || { echo "feature net-hickory lacks hickory-resolver" >&2; exit 1; }
   elif grep -qx hickory-resolver <<<"$deps"; then
     echo "feature set '${features}' pulls in hickory-resolver" >&2
@@ -94,5 +99,17 @@ for features in "" alloc std testing portable-atomic $runtimes net-tokio net-asy
     echo "feature set '${features}' pulls in reqwest" >&2
     exit 1
   fi
+  # rustls and tokio-rustls come with `net-tls` only, and without a crypto provider.
+  for crate in rustls tokio-rustls ring aws-lc-rs; do
+    case "$crate:$features" in
+      rustls:net-tls | tokio-rustls:net-tls)
+        grep -qx "$crate" <<<"$deps" || { echo "feature net-tls lacks $crate" >&2; exit 1; } ;;
+      *)
+        if grep -qx "$crate" <<<"$deps"; then
+          echo "feature set '${features}' pulls in $crate" >&2
+          exit 1
+        fi ;;
+    esac
+  done
   echo "features '${features}': $(wc -l <<<"$deps") crates, no runtime it does not need"
 done

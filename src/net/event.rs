@@ -65,6 +65,19 @@ pub enum ConnectEvent<'a> {
         /// What the lookup gave.
         result: Result<&'a [SocketAddr], &'a io::Error>,
     },
+    /// The HTTPS query of [`HttpsConnector`][super::HttpsConnector] for `name` (the origin,
+    /// or an AliasMode target) answered: its records, or its error.
+    #[cfg_attr(
+        not(feature = "net-tls"),
+        doc = "",
+        doc = "[super::HttpsConnector]: crate#features"
+    )]
+    HttpsRecords {
+        /// The name asked.
+        name: &'a str,
+        /// The records, or the error.
+        result: Result<&'a [super::HttpsRecord], &'a io::Error>,
+    },
     /// The A answer came first, with addresses, while the AAAA lookup was still out: the
     /// connect waits up to `delay` (the Resolution Delay, RFC 8305 §3) for AAAA before it
     /// starts on IPv4. The wait ends with the IPv6 [`Resolved`](Self::Resolved), or with

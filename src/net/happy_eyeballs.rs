@@ -91,17 +91,18 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
     doc = "[super::AsyncIo]: crate#features"
 )]
 pub struct HappyEyeballs<R, D = SystemResolver<R>> {
-    runtime: R,
-    resolver: D,
-    // `pub(super)`: `HttpConnector`'s hyper-util-style setters change these in place.
+    // `pub(super)`: `HttpConnector`'s hyper-util-style setters change some in place, and
+    // `HttpsConnector` runs its own race with all of them.
+    pub(super) runtime: R,
+    pub(super) resolver: D,
     pub(super) attempt_delay: Duration,
-    first_family_count: usize,
-    attempt_timeout: Option<Duration>,
+    pub(super) first_family_count: usize,
+    pub(super) attempt_timeout: Option<Duration>,
     pub(super) timeout: Option<Duration>,
-    resolve_timeout: Option<Duration>,
-    resolution_delay: Duration,
+    pub(super) resolve_timeout: Option<Duration>,
+    pub(super) resolution_delay: Duration,
     pub(super) socket: SocketOptions,
-    observer: Option<Observer>,
+    pub(super) observer: Option<Observer>,
 }
 
 impl<R: Clone> HappyEyeballs<R> {

@@ -13,10 +13,13 @@ use core::time::Duration;
 use hickory_resolver::config::ResolverOpts;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::rdata::svcb::{SvcParamKey, SvcParamValue, SVCB};
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 
 use super::address_selection;
 use super::resolve::{Family, Resolve};
+use super::svcb::HttpsRecord;
 
 /// A DNS-client resolver on [`hickory-resolver`](hickory_resolver) (feature `net-hickory`):
 /// a real AAAA query and a real A query, separate, so that the RFC 8305 §3 rules of
@@ -225,6 +228,77 @@ impl Resolve for HickoryResolver {
             .map_err(|error| io::Error::other(format!("sorting the answer: {error}")))
         })
     }
+
+    /// An HTTPS query (`RecordType::HTTPS`) for `name`: each record decoded into an
+    /// [`HttpsRecord`]. NODATA is an empty list; a record whose `mandatory` parameter names a
+    /// key this decoder does not know is left out (RFC 9460 §8: the client must ignore it).
+    fn lookup_https(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = io::Result<Vec<HttpsRecord>>> + Send {
+        let resolver = self.resolver.clone();
+        let name = name.to_owned();
+        Box::pin(async move {
+            let lookup = match resolver.lookup(name.as_str(), RecordType::HTTPS).await {
+                Ok(lookup) => lookup,
+                Err(error) => return no_addresses(error).map(|_| Vec::new()),
+            };
+            Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::HTTPS(https) => https_record(&https.0),
+                    _ => None,
+                })
+                .collect())
+        })
+    }
+}
+
+/// An SVCB/HTTPS record's fields as an [`HttpsRecord`], or `None` when a mandatory key is
+/// one this decoder does not read.
+fn https_record(svcb: &SVCB) -> Option<HttpsRecord> {
+    let mut target = svcb.target_name.to_ascii();
+    if target.ends_with('.') {
+        target.pop();
+    }
+    let mut record = HttpsRecord {
+        priority: svcb.svc_priority,
+        target,
+        ..HttpsRecord::default()
+    };
+    for (_, value) in &svcb.svc_params {
+        match value {
+            SvcParamValue::Mandatory(keys) => {
+                let known = keys.0.iter().all(|key| {
+                    matches!(
+                        key,
+                        SvcParamKey::Alpn
+                            | SvcParamKey::NoDefaultAlpn
+                            | SvcParamKey::Port
+                            | SvcParamKey::Ipv4Hint
+                            | SvcParamKey::Ipv6Hint
+                            | SvcParamKey::EchConfigList
+                    )
+                });
+                if !known {
+                    return None;
+                }
+            }
+            SvcParamValue::Alpn(alpn) => record.alpn.clone_from(&alpn.0),
+            SvcParamValue::NoDefaultAlpn => record.no_default_alpn = true,
+            SvcParamValue::Port(port) => record.port = Some(*port),
+            SvcParamValue::Ipv4Hint(hints) => {
+                record.ipv4hint = hints.0.iter().map(|a| a.0).collect();
+            }
+            SvcParamValue::Ipv6Hint(hints) => {
+                record.ipv6hint = hints.0.iter().map(|a| a.0).collect();
+            }
+            SvcParamValue::EchConfigList(ech) => record.ech = Some(ech.0.clone()),
+            _ => {}
+        }
+    }
+    Some(record)
 }
 
 /// The most route lookups (one per subnet of the answer, see

@@ -375,7 +375,10 @@ impl<D: Resolve + Send + Sync + 'static> tower_service::Service<Uri> for HttpCon
 }
 
 /// `"host:port"` for `uri`, or why there is none.
-fn host_port(uri: &Uri, enforce_http: bool) -> Result<std::string::String, ConnectError> {
+pub(super) fn host_port(
+    uri: &Uri,
+    enforce_http: bool,
+) -> Result<std::string::String, ConnectError> {
     let invalid = |why: &str| ConnectError::invalid_input(&uri.to_string(), why);
     let scheme = uri.scheme_str();
     if enforce_http && scheme != Some("http") {

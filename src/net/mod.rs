@@ -16,6 +16,9 @@
 //!   `net-hickory`) sends real, separate AAAA and A queries with `hickory-resolver`.
 //! - [`HttpConnector`] (feature `net-hyper`): a connector for hyper-util's legacy client,
 //!   with hyper-util's setters and a comparison with hyper-util's own.
+//! - [`HttpsConnector`] (feature `net-tls`): HTTPS for hyper-util's legacy client with Happy
+//!   Eyeballs v3: HTTPS records ([`HttpsRecord`], [`Resolve::lookup_https`]), per-endpoint
+//!   ALPN and ECH, and the TLS handshake inside each attempt.
 //! - [`ReqwestResolver`] (feature `net-reqwest`): reqwest takes no custom connector; it
 //!   takes a resolver, and this one answers at RFC 8305 §3's first useful answer.
 //! - [`tokio::connect`] / [`tokio::connect_host`] (feature `net-tokio`) and
@@ -69,7 +72,9 @@
 //! (implies `net-tokio`; brings `hyper-util`, `tower-service` and `http`), and `net-hickory`
 //! adds [`HickoryResolver`] (implies `net-tokio`; brings `hickory-resolver`, which needs
 //! Rust 1.88), and `net-reqwest` adds [`ReqwestResolver`] (implies `net-tokio`; brings
-//! `reqwest` without its default features; reqwest 0.13 needs Rust 1.85).
+//! `reqwest` without its default features; reqwest 0.13 needs Rust 1.85); `net-tls` adds
+//! [`HttpsConnector`] (implies `net-hickory` and `net-hyper`; brings `rustls`, without a
+//! crypto provider, and `tokio-rustls`).
 //!
 //! # Example
 //!
@@ -127,6 +132,17 @@
     doc = "[`HickoryResolver`]: crate#features"
 )]
 #![cfg_attr(
+    not(feature = "net-tls"),
+    doc = "",
+    doc = "[`HttpsConnector`]: crate#features"
+)]
+#![cfg_attr(
+    not(any(feature = "net-tokio", feature = "net-async-io")),
+    doc = "",
+    doc = "[`HttpsRecord`]: crate#features",
+    doc = "[`Resolve::lookup_https`]: crate#features"
+)]
+#![cfg_attr(
     not(feature = "net-reqwest"),
     doc = "",
     doc = "[`ReqwestResolver`]: crate#features"
@@ -155,15 +171,21 @@ mod resolve;
 mod runtime;
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 mod socket;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+mod svcb;
 
 #[cfg(feature = "net-async-io")]
 pub mod async_io;
+#[cfg(feature = "net-tls")]
+mod endpoints;
 #[cfg(feature = "net-hickory")]
 mod hickory;
 #[cfg(feature = "net-hyper")]
 mod hyper;
 #[cfg(feature = "net-reqwest")]
 mod reqwest;
+#[cfg(feature = "net-tls")]
+mod tls;
 #[cfg(feature = "net-tokio")]
 pub mod tokio;
 
@@ -188,5 +210,9 @@ pub use self::reqwest::ReqwestResolver;
 pub use self::resolve::{Family, Resolve, SystemResolver};
 #[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
 pub use self::runtime::Runtime;
+#[cfg(any(feature = "net-tokio", feature = "net-async-io"))]
+pub use self::svcb::HttpsRecord;
+#[cfg(feature = "net-tls")]
+pub use self::tls::{HttpsConnecting, HttpsConnector, HttpsInfo, HttpsStream, MAX_ATTEMPT_DELAY};
 #[cfg(feature = "net-tokio")]
 pub use self::tokio::Tokio;

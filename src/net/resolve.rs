@@ -10,6 +10,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::runtime::Runtime;
+use super::svcb::HttpsRecord;
 
 /// An address family, as a lookup asks for it: IPv6 (AAAA records) or IPv4 (A records).
 ///
@@ -111,6 +112,31 @@ pub trait Resolve {
         port: u16,
         family: Family,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send;
+
+    /// The HTTPS records (RFC 9460) of `name`, for [`HttpsConnector`][super::HttpsConnector]
+    /// (Happy Eyeballs v3: the HTTPS query goes out beside AAAA and A).
+    ///
+    /// An empty list means the name has no HTTPS record (or the resolver cannot ask for them),
+    /// and the connect goes on with the name's addresses and the defaults. The default
+    /// answers that at once: the [`SystemResolver`] has no way to ask; the
+    /// [`HickoryResolver`][super::HickoryResolver] sends the query.
+    #[cfg_attr(
+        not(feature = "net-tls"),
+        doc = "",
+        doc = "[super::HttpsConnector]: crate#features"
+    )]
+    #[cfg_attr(
+        not(feature = "net-hickory"),
+        doc = "",
+        doc = "[super::HickoryResolver]: crate#features"
+    )]
+    fn lookup_https(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = io::Result<Vec<HttpsRecord>>> + Send {
+        let _ = name;
+        core::future::ready(Ok(Vec::new()))
+    }
 }
 
 impl<T: Resolve + ?Sized + Sync> Resolve for &T {
@@ -122,6 +148,13 @@ impl<T: Resolve + ?Sized + Sync> Resolve for &T {
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
         (**self).lookup(host, port, family)
     }
+
+    fn lookup_https(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = io::Result<Vec<HttpsRecord>>> + Send {
+        (**self).lookup_https(name)
+    }
 }
 
 impl<T: Resolve + ?Sized + Send + Sync> Resolve for std::sync::Arc<T> {
@@ -132,6 +165,13 @@ impl<T: Resolve + ?Sized + Send + Sync> Resolve for std::sync::Arc<T> {
         family: Family,
     ) -> impl Future<Output = io::Result<Vec<SocketAddr>>> + Send {
         (**self).lookup(host, port, family)
+    }
+
+    fn lookup_https(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = io::Result<Vec<HttpsRecord>>> + Send {
+        (**self).lookup_https(name)
     }
 }
 

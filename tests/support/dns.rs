@@ -2,7 +2,8 @@
 //!
 //! [`DnsServer::start`] binds UDP and TCP on one port of 127.0.0.1 and answers AAAA and A
 //! queries as the test configures them with [`DnsServer::answer`]: per name and per family, a
-//! delay and an [`Answer`]. [`DnsServer::queries`] logs what arrived, and
+//! delay and an [`Answer`]; and HTTPS queries (RFC 9460) with [`DnsServer::answer_https`]: a
+//! delay and SVCB records. [`DnsServer::queries`] logs what arrived, and
 //! [`DnsServer::resolver`] is a hickory resolver that asks this server only.
 //!
 //! A delayed answer never delays another one: the handler does not wait for the delay itself,
@@ -31,7 +32,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::{Resolver, TokioResolver};
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, AAAA};
+use hickory_server::proto::rr::rdata::{A, AAAA, HTTPS, SVCB};
 use hickory_server::proto::rr::{RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -108,6 +109,8 @@ struct Shared {
     start: Instant,
     /// The configured answers: (lower-case fully qualified name, family) -> (delay, answer).
     answers: Mutex<HashMap<(String, Family), (Duration, Answer)>>,
+    /// The configured HTTPS answers: lower-case fully qualified name -> (delay, records).
+    https: Mutex<HashMap<String, (Duration, Vec<SVCB>)>>,
     /// Every query received, in order of arrival.
     log: Mutex<Vec<LoggedQuery>>,
     /// The replies being sent (after their delay); aborted when the [`DnsServer`] is dropped.
@@ -133,6 +136,7 @@ impl DnsServer {
         let shared = Arc::new(Shared {
             start: Instant::now(),
             answers: Mutex::new(HashMap::new()),
+            https: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             replies: Mutex::new(JoinSet::new()),
             drop_per_mille: AtomicU64::new(0),
@@ -165,6 +169,14 @@ impl DnsServer {
     /// NXDOMAIN.
     pub fn answer(&self, name: &str, family: Family, delay: Duration, answer: Answer) {
         lock(&self.shared.answers).insert((normalize(name), family), (delay, answer));
+    }
+
+    /// From now on, answer the HTTPS queries for `name` with `records` (each an SVCB
+    /// record sent as HTTPS, TTL 0; none is NOERROR with no records), `delay` after each
+    /// query arrives. A name configured this way only gets `Empty` for AAAA and A unless
+    /// [`DnsServer::answer`] says otherwise.
+    pub fn answer_https(&self, name: &str, delay: Duration, records: Vec<SVCB>) {
+        lock(&self.shared.https).insert(normalize(name), (delay, records));
     }
 
     /// From now on, drop `per_mille` thousandths of all queries, whatever their name: no
@@ -259,6 +271,12 @@ impl Shared {
 
     /// What to do with a query for `name` (normalized) and `record_type`: the delay and answer.
     fn plan(&self, name: &str, record_type: RecordType) -> (Duration, Answer) {
+        if lock(&self.https).contains_key(name) && Family::of(record_type).is_some() {
+            let answers = lock(&self.answers);
+            return Family::of(record_type)
+                .and_then(|f| answers.get(&(name.into(), f)).cloned())
+                .unwrap_or((Duration::ZERO, Answer::Empty));
+        }
         let answers = lock(&self.answers);
         if let Some(planned) = Family::of(record_type).and_then(|f| answers.get(&(name.into(), f)))
         {
@@ -306,7 +324,13 @@ impl RequestHandler for Handler {
         if self.0.drop_this() {
             return info(metadata);
         }
-        let (delay, answer) = self.0.plan(&name, record_type);
+        let https = (record_type == RecordType::HTTPS)
+            .then(|| lock(&self.0.https).get(&name).cloned())
+            .flatten();
+        let (delay, answer) = match &https {
+            Some((delay, _)) => (*delay, Answer::Empty),
+            None => self.0.plan(&name, record_type),
+        };
         let (code, addrs) = match answer {
             Answer::Addrs(addrs) => (ResponseCode::NoError, addrs),
             Answer::Empty => (ResponseCode::NoError, Vec::new()),
@@ -315,7 +339,7 @@ impl RequestHandler for Handler {
             Answer::NoAnswer => return info(metadata),
         };
         metadata.response_code = code;
-        let records: Vec<Record> = addrs
+        let mut records: Vec<Record> = addrs
             .into_iter()
             .map(|addr| {
                 let data = match addr {
@@ -325,6 +349,13 @@ impl RequestHandler for Handler {
                 Record::from_rdata(owner.clone(), 0, data)
             })
             .collect();
+        if let Some((_, svcbs)) = https {
+            records.extend(
+                svcbs
+                    .into_iter()
+                    .map(|svcb| Record::from_rdata(owner.clone(), 0, RData::HTTPS(HTTPS(svcb)))),
+            );
+        }
 
         // The reply task owns a copy of the request (the builder borrows its question section).
         let Ok(request) = Request::from_bytes(
