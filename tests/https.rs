@@ -1019,23 +1019,15 @@ async fn hickory_decodes_https_records() -> io::Result<()> {
     records.sort_by_key(|r| r.priority);
     assert_eq!(
         records,
-        [
-            HttpsRecord {
-                priority: 0,
-                target: "alias.test".into(),
-                ..HttpsRecord::default()
-            },
-            HttpsRecord {
-                priority: 1,
-                target: "svc.test".into(),
-                port: Some(8443),
-                alpn: vec!["h3".into(), "h2".into()],
-                no_default_alpn: true,
-                ipv4hint: vec![Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)],
-                ipv6hint: vec![],
-                ech: Some(vec![1, 2, 3]),
-            },
-        ]
+        [HttpsRecord::alias("alias.test"), {
+            let mut r = HttpsRecord::service(1, "svc.test");
+            r.port = Some(8443);
+            r.alpn = vec!["h3".into(), "h2".into()];
+            r.no_default_alpn = true;
+            r.ipv4hint = vec![Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)];
+            r.ech = Some(vec![1, 2, 3]);
+            r
+        },]
     );
     // A name without records: none.
     dns.answer("plain.test", Family::V4, ms(0), Answer::Addrs(vec![v4(1)]));

@@ -238,13 +238,11 @@ impl<D: fmt::Debug> fmt::Debug for HttpsConnector<D> {
 /// use staggered::net::HttpsInfo;
 ///
 /// // What a response's extensions carry: `response.extensions().get::<HttpsInfo>()`.
-/// let info = HttpsInfo {
-///     remote_addr: "192.0.2.1:8443".parse().unwrap(),
-///     alpn: Some(b"h2".to_vec()),
-///     h3_advertised: true,
-///     ech_accepted: false,
-///     from_hint: true,
-/// };
+/// // (`#[non_exhaustive]`: made with `HttpsInfo::new`, e.g. for a test double.)
+/// let mut info = HttpsInfo::new("192.0.2.1:8443".parse().unwrap());
+/// info.alpn = Some(b"h2".to_vec());
+/// info.h3_advertised = true;
+/// info.from_hint = true;
 /// let mut extensions = http::Extensions::new();
 /// extensions.insert(info.clone());
 /// let got = extensions.get::<HttpsInfo>().unwrap();
@@ -252,6 +250,7 @@ impl<D: fmt::Debug> fmt::Debug for HttpsConnector<D> {
 /// assert!(got.h3_advertised); // for a QUIC race later
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpsInfo {
     /// The endpoint that won.
     pub remote_addr: SocketAddr,
@@ -263,6 +262,20 @@ pub struct HttpsInfo {
     pub ech_accepted: bool,
     /// Whether the endpoint came from an address hint (`ipv4hint`/`ipv6hint`).
     pub from_hint: bool,
+}
+
+impl HttpsInfo {
+    /// The info of a connection to `remote_addr`: no ALPN, no h3, no ECH, not from a hint
+    /// (set the public fields after).
+    pub fn new(remote_addr: SocketAddr) -> HttpsInfo {
+        HttpsInfo {
+            remote_addr,
+            alpn: None,
+            h3_advertised: false,
+            ech_accepted: false,
+            from_hint: false,
+        }
+    }
 }
 
 /// A TLS connection made by [`HttpsConnector`]: tokio-rustls over TCP, with its
