@@ -1207,3 +1207,30 @@ async fn address_literals_connect() {
     }
     assert!(dns.queries().is_empty(), "{:?}", dns.queries());
 }
+
+/// At most 8 distinct ServiceMode targets get their addresses looked up (the first ones in
+/// priority order): an answer with 10 targets asks AAAA and A of 8.
+#[tokio::test]
+async fn at_most_eight_targets_are_looked_up() {
+    let (_, roots) = certificate(&["h2", "http/1.1"]);
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(1)]));
+    let records = (0..10u16)
+        .map(|i| https(i + 1, &format!("t{i}.test"), vec![]))
+        .collect();
+    dns.answer_https("a.test", ms(0), records);
+    let (mut connector, _log) = https_connector(&dns, roots, |he| he);
+    let _ = tokio::time::timeout(ms(5000), connect(&mut connector, "https://a.test/"))
+        .await
+        .expect("the connect ends");
+    let mut asked: Vec<String> = dns
+        .queries()
+        .into_iter()
+        .filter(|q| q.2 != "HTTPS" && q.1 != "a.test.")
+        .map(|q| q.1)
+        .collect();
+    asked.sort();
+    asked.dedup();
+    let want: Vec<String> = (0..8).map(|i| format!("t{i}.test.")).collect();
+    assert_eq!(asked, want);
+}

@@ -1125,6 +1125,26 @@ mod tests {
         list
     }
 
+    /// Without HPKE suites the connector is not ECH-capable: every record's `ech` is
+    /// dropped, the rest of the record kept.
+    #[test]
+    fn ech_is_dropped_without_hpke_suites() {
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = TlsSettings {
+            provider,
+            roots: Arc::new(RootCertStore::empty()),
+            hpke: Vec::new(),
+        };
+        let mut with = HttpsRecord::service(1, ".");
+        with.ech = Some(config_list(1, "public.test"));
+        with.port = Some(8443);
+        let records = tls.usable_ech(vec![with, HttpsRecord::service(2, ".")]);
+        assert!(records.iter().all(|r| r.ech.is_none()));
+        assert_eq!(records[0].port, Some(8443));
+        assert!(!endpoints::advertise_ech(&records));
+    }
+
     /// RFC 9460 §9.1: the host itself on port 443, the port-prefixed name otherwise.
     #[test]
     fn the_https_query_name_has_the_port_off_443() {
