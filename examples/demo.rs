@@ -115,10 +115,12 @@ async fn main() -> io::Result<()> {
 }
 
 /// How late the DNS server of part 5 answers A and AAAA.
-const A_LATE: Duration = Duration::from_millis(400);
+/// 800 ms: the race is expected to be won at about 310 ms (the attempt delay after the
+/// Resolution Delay), and CI checks it was before 700 ms on a loaded machine.
+const A_LATE: Duration = Duration::from_millis(800);
 
 /// Part 5: Happy Eyeballs v3 with `HttpsConnector`. The HTTPS record (port, ALPN h2, two
-/// IPv4 hints) is in at once, A and AAAA 400 ms later; the first hint accepts TCP and never
+/// IPv4 hints) is in at once, A and AAAA 800 ms later; the first hint accepts TCP and never
 /// answers the ClientHello, the second finishes its handshake. Success is a finished
 /// handshake, so the second wins, on its hint, before A has answered.
 async fn tls() -> io::Result<()> {
@@ -364,8 +366,28 @@ async fn happy_eyeballs(list: &[SocketAddr], names: &Names) -> (Duration, String
     (elapsed, summary)
 }
 
+/// What answered last before a Resolution Delay started: 1 an address answer, 2 an HTTPS
+/// answer with address hints (the demo's connects run one at a time).
+static LAST_ANSWER: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 fn print_event(t0: Instant, names: &Names, event: &ConnectEvent<'_>) {
+    use std::sync::atomic::Ordering::Relaxed;
     let at = t0.elapsed().as_millis();
+    match *event {
+        ConnectEvent::Resolved {
+            result: Ok(addrs), ..
+        } if !addrs.is_empty() => LAST_ANSWER.store(1, Relaxed),
+        ConnectEvent::HttpsRecords {
+            result: Ok(records),
+            ..
+        } if records
+            .iter()
+            .any(|r| !r.ipv4hint.is_empty() || !r.ipv6hint.is_empty()) =>
+        {
+            LAST_ANSWER.store(2, Relaxed)
+        }
+        _ => {}
+    }
     match *event {
         ConnectEvent::Addresses { addrs } => {
             let order: Vec<String> = addrs.iter().map(|&a| name(names, a)).collect();
@@ -405,7 +427,12 @@ fn print_event(t0: Instant, names: &Names, event: &ConnectEvent<'_>) {
             result: Err(error),
         } => println!("  {at:>5} ms     HTTPS {name} lookup failed: {error}"),
         ConnectEvent::ResolutionDelayStarted { delay } => println!(
-            "  {at:>5} ms     A (or an HTTPS hint) came first: Resolution Delay, waiting up to {} ms for AAAA",
+            "  {at:>5} ms     {} came first: Resolution Delay, waiting up to {} ms for AAAA",
+            if LAST_ANSWER.load(Relaxed) == 2 {
+                "an HTTPS hint"
+            } else {
+                "A"
+            },
             delay.as_millis()
         ),
         ConnectEvent::ResolutionDelayPassed { .. } => {

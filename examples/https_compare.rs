@@ -223,8 +223,10 @@ async fn main() {
             Answer::Addrs(vec![ip(42)]),
         );
         dns.answer("shop.test", Family::V6, Duration::ZERO, Answer::Empty);
+        // The URI is not on port 443: its HTTPS records are at `_{port}._https.shop.test`
+        // (RFC 9460 §9.1).
         dns.answer_https(
-            "shop.test",
+            &format!("_{closed_port}._https.shop.test"),
             Duration::ZERO,
             port_record(vec![(SvcParamKey::Port, SvcParamValue::Port(good.port()))]),
         );
@@ -240,7 +242,7 @@ async fn main() {
         dns.answer("shop.test", Family::V4, LATE, Answer::Addrs(vec![ip(43)]));
         dns.answer("shop.test", Family::V6, LATE, Answer::Empty);
         dns.answer_https(
-            "shop.test",
+            &format!("_{}._https.shop.test", good.port()),
             Duration::ZERO,
             port_record(vec![(
                 SvcParamKey::Ipv4Hint,

@@ -250,6 +250,17 @@ fn https_connector(
     roots: rustls::RootCertStore,
     tune: impl FnOnce(HappyEyeballs<Tokio, HickoryResolver>) -> HappyEyeballs<Tokio, HickoryResolver>,
 ) -> (HttpsConnector<HickoryResolver>, Arc<Mutex<Vec<String>>>) {
+    https_connector_with(dns, roots, true, tune)
+}
+
+/// [`https_connector`], with the ECH suites or without them (`ech`: false is
+/// `HttpsConnector::new`'s default, as with ring alone).
+fn https_connector_with(
+    dns: &DnsServer,
+    roots: rustls::RootCertStore,
+    ech: bool,
+    tune: impl FnOnce(HappyEyeballs<Tokio, HickoryResolver>) -> HappyEyeballs<Tokio, HickoryResolver>,
+) -> (HttpsConnector<HickoryResolver>, Arc<Mutex<Vec<String>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let keep = log.clone();
@@ -268,10 +279,13 @@ fn https_connector(
             };
             keep.lock().unwrap().push(line);
         });
-    let connector = HttpsConnector::new(provider(), roots)
-        .ech_suites(rustls::crypto::aws_lc_rs::hpke::ALL_SUPPORTED_SUITES)
-        .happy_eyeballs(tune(happy_eyeballs));
-    (connector, log)
+    let connector = HttpsConnector::new(provider(), roots);
+    let connector = if ech {
+        connector.ech_suites(rustls::crypto::aws_lc_rs::hpke::ALL_SUPPORTED_SUITES)
+    } else {
+        connector
+    };
+    (connector.happy_eyeballs(tune(happy_eyeballs)), log)
 }
 
 async fn connect(
@@ -301,8 +315,10 @@ async fn the_records_port_and_alpn() {
     let server = TlsServer::start(v4(1), 0, config).await;
     let dns = DnsServer::start().await.unwrap();
     dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(1)]));
+    // Port 1 on the URI: nothing listens there; its HTTPS records are at `_1._https.a.test`
+    // (RFC 9460 §9.1), and "." there is `a.test`.
     dns.answer_https(
-        "a.test",
+        "_1._https.a.test",
         ms(0),
         vec![https(
             1,
@@ -311,7 +327,6 @@ async fn the_records_port_and_alpn() {
         )],
     );
     let (mut connector, _log) = https_connector(&dns, roots, |he| he);
-    // Port 1 on the URI: nothing listens there.
     let stream = connect(&mut connector, "https://a.test:1/").await.unwrap();
     let info = stream.info().clone();
     assert_eq!(info.remote_addr, server.addr);
@@ -464,12 +479,20 @@ async fn target_names_and_aliases_are_followed() {
     );
     drop(stream);
 
-    // An alias loop: a.test -> loop.test -> a.test -> ...
+    // An alias loop: _port._https.a.test -> loop.test -> a.test -> loop.test -> ...
     let direct = TlsServer::start(v4(9), 0, config).await;
+    let port = direct.addr.port();
+    dns.answer_https(
+        &format!("_{port}._https.a.test"),
+        ms(0),
+        vec![https(0, "loop.test", vec![])],
+    );
     dns.answer_https("a.test", ms(0), vec![https(0, "loop.test", vec![])]);
     dns.answer_https("loop.test", ms(0), vec![https(0, "a.test", vec![])]);
     let (mut connector, log) = https_connector(&dns, roots, |he| he);
-    let uri = format!("https://a.test:{}/", direct.addr.port());
+    let uri = format!("https://a.test:{port}/");
+    let https_queries = || dns.queries().iter().filter(|q| q.2 == "HTTPS").count();
+    let before = https_queries();
     let stream = tokio::time::timeout(ms(3000), connect(&mut connector, &uri))
         .await
         .expect("an alias loop must not hang")
@@ -479,6 +502,14 @@ async fn target_names_and_aliases_are_followed() {
         direct.addr,
         "{:?}",
         log.lock().unwrap()
+    );
+    // The loop was followed, and given up after MAX_ALIAS_HOPS (4) hops: the origin's
+    // query and at most 4 more.
+    let asked = https_queries() - before;
+    assert!(
+        (3..=5).contains(&asked),
+        "{asked} HTTPS queries: {:?}",
+        dns.queries()
     );
 }
 
@@ -533,7 +564,7 @@ async fn no_plain_tls_fallback_when_ech_is_advertised() {
     let dns = DnsServer::start().await.unwrap();
     dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(6)]));
     dns.answer_https(
-        "a.test",
+        &format!("_{}._https.a.test", origin.addr.port()),
         ms(0),
         vec![
             https(
@@ -565,16 +596,16 @@ async fn no_plain_tls_fallback_when_ech_is_advertised() {
         .all(|h| extensions(h).iter().any(|(k, _)| *k == 0xfe0d)));
 }
 
-/// An HTTPS answer with ECH that comes after the Resolution Delay: the plain-TLS attempt on
-/// the origin's address started before it (the server is slow, 150 ms, to finish the
-/// handshake), and its finished handshake is not used: no plain-TLS fallback, even late.
-#[tokio::test]
-async fn a_late_ech_answer_refuses_a_plain_handshake_in_flight() {
-    let (config, roots) = certificate(&["h2", "http/1.1"]);
-    let capture = Capture::start(v4(8), 0).await;
-    // A TLS server that waits 150 ms before it reads the ClientHello.
-    let listener = tokio::net::TcpListener::bind((v4(8), 0)).await.unwrap();
-    let slow = listener.local_addr().unwrap();
+/// A TLS server on `ip` that waits `stall` after accepting each connection before it reads
+/// the ClientHello, then finishes the handshake and holds the connection a while. Counts the
+/// handshakes it finished.
+async fn slow_server(
+    ip: IpAddr,
+    stall: Duration,
+    config: Arc<rustls::ServerConfig>,
+) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let handshakes = Arc::new(AtomicUsize::new(0));
     let done = handshakes.clone();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -582,7 +613,7 @@ async fn a_late_ech_answer_refuses_a_plain_handshake_in_flight() {
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, done) = (acceptor.clone(), done.clone());
             tokio::spawn(async move {
-                tokio::time::sleep(ms(150)).await;
+                tokio::time::sleep(stall).await;
                 if let Ok(mut tls) = acceptor.accept(tcp).await {
                     done.fetch_add(1, Ordering::SeqCst);
                     let _ = tls.read(&mut [0u8; 8]).await;
@@ -590,12 +621,35 @@ async fn a_late_ech_answer_refuses_a_plain_handshake_in_flight() {
             });
         }
     });
+    (addr, handshakes)
+}
+
+/// Waits (up to 5 s) until `counter` reaches `want`; false if it does not.
+async fn reaches(counter: &AtomicUsize, want: usize) -> bool {
+    for _ in 0..500 {
+        if counter.load(Ordering::SeqCst) >= want {
+            return true;
+        }
+        tokio::time::sleep(ms(10)).await;
+    }
+    false
+}
+
+/// An HTTPS answer with ECH that comes after the Resolution Delay (at 400 ms): the
+/// plain-TLS attempt on the origin's address started before it (at about 50 ms; the server
+/// waits 600 ms before it handshakes), and its finished handshake is not used: no plain-TLS
+/// fallback, even late.
+#[tokio::test]
+async fn a_late_ech_answer_refuses_a_plain_handshake_in_flight() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let capture = Capture::start(v4(8), 0).await;
+    let (slow, handshakes) = slow_server(v4(8), ms(600), config).await;
     let dns = DnsServer::start().await.unwrap();
     dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(8)]));
     dns.answer("a.test", Family::V6, ms(0), Answer::Empty);
     dns.answer_https(
-        "a.test",
-        ms(100),
+        &format!("_{}._https.a.test", slow.port()),
+        ms(400),
         vec![https(
             1,
             ".",
@@ -617,11 +671,207 @@ async fn a_late_ech_answer_refuses_a_plain_handshake_in_flight() {
         "{error}"
     );
     assert_eq!(error.attempts()[1].0, capture.addr);
-    assert_eq!(
-        handshakes.load(Ordering::SeqCst),
-        1,
-        "the plain handshake did finish"
+    assert!(
+        reaches(&handshakes, 1).await,
+        "the plain handshake did finish: {log:?}"
     );
+}
+
+/// The common case of a late ECH answer: the HTTPS record with ECH is for the very address
+/// and port the plain attempt (started on the A answer, after the Resolution Delay) went
+/// to. The plain attempt does not count as trying the ECH endpoint: a second handshake goes
+/// to the same address, with ECH.
+#[tokio::test]
+async fn a_late_ech_answer_on_the_plain_attempts_address_is_tried() {
+    let (_, roots) = certificate(&["h2", "http/1.1"]);
+    let capture = Capture::start(v4(12), 0).await;
+    let port = capture.addr.port();
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(12)]));
+    dns.answer("a.test", Family::V6, ms(0), Answer::Empty);
+    dns.answer_https(
+        &format!("_{port}._https.a.test"),
+        ms(400),
+        vec![https(
+            1,
+            ".",
+            vec![SvcParamValue::EchConfigList(EchConfigList(
+                ech_config_list(4, "public.test"),
+            ))],
+        )],
+    );
+    let (mut connector, log) = https_connector(&dns, roots, |he| he);
+    let uri = format!("https://a.test:{port}/");
+    let error = tokio::time::timeout(ms(5000), connect(&mut connector, &uri))
+        .await
+        .expect("the connect ends")
+        .unwrap_err();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(error.attempts().len(), 2, "{error}: {log:?}");
+    assert!(error.attempts().iter().all(|(a, _)| *a == capture.addr));
+    let hellos = capture.hellos.lock().unwrap().clone();
+    assert_eq!(hellos.len(), 2, "{error}: {log:?}");
+    assert!(!extensions(&hellos[0]).iter().any(|(k, _)| *k == 0xfe0d));
+    assert!(extensions(&hellos[1]).iter().any(|(k, _)| *k == 0xfe0d));
+}
+
+/// A connector without HPKE suites (`HttpsConnector::new`'s default; ring has none) cannot
+/// do ECH, so it ignores the record's `ech` and connects with plain TLS to the record's
+/// endpoint.
+#[tokio::test]
+async fn without_hpke_suites_ech_is_ignored() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let server = TlsServer::start(v4(13), 0, config).await;
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(13)]));
+    dns.answer_https(
+        "a.test",
+        ms(0),
+        vec![https(
+            1,
+            ".",
+            vec![
+                SvcParamValue::Port(server.addr.port()),
+                SvcParamValue::EchConfigList(EchConfigList(ech_config_list(5, "public.test"))),
+            ],
+        )],
+    );
+    let (mut connector, log) = https_connector_with(&dns, roots, false, |he| he);
+    let stream = connect(&mut connector, "https://a.test/")
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:?}", log.lock().unwrap()));
+    assert_eq!(stream.info().remote_addr, server.addr);
+    assert!(!stream.info().ech_accepted);
+}
+
+/// ECH advertised, and every record with ECH offers no protocol over TCP (h3 only): the
+/// error says so, instead of "no addresses".
+#[tokio::test]
+async fn ech_on_h3_only_records_is_a_specific_error() {
+    let (_, roots) = certificate(&["h2", "http/1.1"]);
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(16)]));
+    dns.answer_https(
+        "a.test",
+        ms(0),
+        vec![https(
+            1,
+            ".",
+            vec![
+                alpn(&["h3"]),
+                SvcParamValue::NoDefaultAlpn,
+                SvcParamValue::EchConfigList(EchConfigList(ech_config_list(6, "public.test"))),
+            ],
+        )],
+    );
+    let (mut connector, _log) = https_connector(&dns, roots, |he| he);
+    let error = connect(&mut connector, "https://a.test/")
+        .await
+        .unwrap_err();
+    assert!(error.attempts().is_empty(), "{error}");
+    assert!(error.to_string().contains("advertise ECH"), "{error}");
+}
+
+/// The HTTPS query of a URI on another port than 443 is `_{port}._https.{host}` (RFC 9460
+/// §9.1), and a TargetName of "." there is the host: the host's own records (pointing to
+/// port 1, where nothing listens) are not used.
+#[tokio::test]
+async fn the_https_query_has_the_port_prefix_off_443() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let server = TlsServer::start(v4(14), 0, config).await;
+    let port = server.addr.port();
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(14)]));
+    dns.answer_https(
+        "a.test",
+        ms(0),
+        vec![https(1, ".", vec![SvcParamValue::Port(1)])],
+    );
+    let prefixed = format!("_{port}._https.a.test");
+    dns.answer_https(&prefixed, ms(0), vec![https(1, ".", vec![alpn(&["h2"])])]);
+    let (mut connector, log) = https_connector(&dns, roots, |he| he);
+    let stream = connect(&mut connector, &format!("https://a.test:{port}/"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", log.lock().unwrap(), dns.queries()));
+    assert_eq!(stream.info().remote_addr, server.addr);
+    assert_eq!(stream.info().alpn.as_deref(), Some(&b"h2"[..]));
+    let https: Vec<String> = dns
+        .queries()
+        .into_iter()
+        .filter(|q| q.2 == "HTTPS")
+        .map(|q| q.1)
+        .collect();
+    assert_eq!(https, [format!("{prefixed}.")]);
+}
+
+/// Once the preferred family and the HTTPS query have answered, connecting starts and the
+/// Resolution Delay no longer runs: no `ResolutionDelayPassed` later, while the attempt
+/// (a server that handshakes after 900 ms) and a lookup (another target's) are still going.
+#[tokio::test]
+async fn no_resolution_delay_event_after_the_release() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let (slow, _) = slow_server(v4(15), ms(900), config).await;
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(15)]));
+    dns.answer("a.test", Family::V6, ms(50), Answer::Empty);
+    // A second service whose A answer is out until after the connect: the lookups go on
+    // past the delay.
+    dns.answer_https(
+        &format!("_{}._https.a.test", slow.port()),
+        ms(50),
+        vec![https(1, ".", vec![]), https(2, "other.test", vec![])],
+    );
+    dns.answer(
+        "other.test",
+        Family::V4,
+        ms(3000),
+        Answer::Addrs(vec![v4(19)]),
+    );
+    let (mut connector, log) = https_connector(&dns, roots, |he| he.resolution_delay(ms(500)));
+    let stream = connect(&mut connector, &format!("https://a.test:{}/", slow.port()))
+        .await
+        .unwrap();
+    assert_eq!(stream.info().remote_addr, slow);
+    let log = log.lock().unwrap().clone();
+    assert!(
+        log.iter().any(|l| l.contains("ResolutionDelayStarted")),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("ResolutionDelayPassed")),
+        "{log:?}"
+    );
+}
+
+/// The Resolution Delay passes while the list is empty (the HTTPS answer named a target
+/// whose addresses are not in yet, and no hints): connecting is not released on it; when
+/// the target's A answer fills the list and its AAAA is still out, a fresh delay starts.
+#[tokio::test]
+async fn a_resolution_delay_that_passes_on_an_empty_list_starts_again() {
+    let (config, roots) = certificate(&["h2", "http/1.1"]);
+    let server = TlsServer::start(v4(17), 0, config).await;
+    let port = server.addr.port();
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(18)]));
+    dns.answer("a.test", Family::V6, ms(0), Answer::Empty);
+    dns.answer_https(
+        &format!("_{port}._https.a.test"),
+        ms(150),
+        vec![https(1, "svc.test", vec![])],
+    );
+    dns.answer("svc.test", Family::V4, ms(800), Answer::Addrs(vec![v4(17)]));
+    dns.answer("svc.test", Family::V6, ms(2000), Answer::Empty);
+    let (mut connector, log) = https_connector(&dns, roots, |he| he.resolution_delay(ms(400)));
+    let stream = connect(&mut connector, &format!("https://a.test:{port}/"))
+        .await
+        .unwrap();
+    assert_eq!(stream.info().remote_addr, server.addr);
+    let log = log.lock().unwrap().clone();
+    let starts = log
+        .iter()
+        .filter(|l| l.contains("ResolutionDelayStarted"))
+        .count();
+    assert_eq!(starts, 2, "{log:?}");
 }
 
 /// The Resolution Delay applies to the HTTPS answer: an HTTPS answer 20 ms after A (and
@@ -638,8 +888,9 @@ async fn the_resolution_delay_waits_for_the_https_answer() {
     dns.answer("a.test", Family::V6, ms(0), Answer::Empty);
     let uri = format!("https://a.test:{}/", origin.addr.port());
 
+    let name = format!("_{}._https.a.test", origin.addr.port());
     dns.answer_https(
-        "a.test",
+        &name,
         ms(20),
         vec![https(1, ".", vec![SvcParamValue::Port(record.addr.port())])],
     );
@@ -654,7 +905,7 @@ async fn the_resolution_delay_waits_for_the_https_answer() {
     );
 
     dns.answer_https(
-        "a.test",
+        &name,
         ms(600),
         vec![https(1, ".", vec![SvcParamValue::Port(record.addr.port())])],
     );
@@ -703,9 +954,9 @@ async fn a_stalled_handshake_loses_to_a_slower_one_that_finishes() {
 }
 
 /// A late answer re-sorts what is not tried yet: the origin's four addresses (all stalling
-/// the handshake) are in at once, the priority-1 target's address 150 ms later; the attempts
-/// started before it stay, and the priority-1 address goes ahead of the origin's untried
-/// ones.
+/// the handshake) are in at once, the priority-1 target's address 600 ms later; the attempts
+/// started before it (at 0 and 400 ms, the attempt delay) stay, and the priority-1 address
+/// goes ahead of the origin's untried ones (at 800 ms). 200 ms or more between the events.
 #[tokio::test]
 async fn a_late_answer_resorts_the_untried_endpoints() {
     let (config, roots) = certificate(&["h2", "http/1.1"]);
@@ -720,16 +971,16 @@ async fn a_late_answer_resorts_the_untried_endpoints() {
         Answer::Addrs([20, 21, 23, 24].map(v4).into()),
     );
     dns.answer("a.test", Family::V6, ms(0), Answer::Empty);
-    dns.answer("svc.test", Family::V4, ms(150), Answer::Addrs(vec![v4(22)]));
+    dns.answer("svc.test", Family::V4, ms(600), Answer::Addrs(vec![v4(22)]));
     dns.answer("svc.test", Family::V6, ms(0), Answer::Empty);
     dns.answer_https(
-        "a.test",
+        &format!("_{port}._https.a.test"),
         ms(0),
         vec![https(1, "svc.test", vec![]), https(2, ".", vec![])],
     );
-    let (mut connector, log) = https_connector(&dns, roots, |he| he.attempt_delay(ms(100)));
+    let (mut connector, log) = https_connector(&dns, roots, |he| he.attempt_delay(ms(400)));
     let uri = format!("https://a.test:{port}/");
-    let stream = tokio::time::timeout(ms(3000), connect(&mut connector, &uri))
+    let stream = tokio::time::timeout(ms(5000), connect(&mut connector, &uri))
         .await
         .unwrap_or_else(|_| panic!("no winner: {:?} {:?}", log.lock().unwrap(), dns.queries()))
         .unwrap();
@@ -768,23 +1019,15 @@ async fn hickory_decodes_https_records() -> io::Result<()> {
     records.sort_by_key(|r| r.priority);
     assert_eq!(
         records,
-        [
-            HttpsRecord {
-                priority: 0,
-                target: "alias.test".into(),
-                ..HttpsRecord::default()
-            },
-            HttpsRecord {
-                priority: 1,
-                target: "svc.test".into(),
-                port: Some(8443),
-                alpn: vec!["h3".into(), "h2".into()],
-                no_default_alpn: true,
-                ipv4hint: vec![Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)],
-                ipv6hint: vec![],
-                ech: Some(vec![1, 2, 3]),
-            },
-        ]
+        [HttpsRecord::alias("alias.test"), {
+            let mut r = HttpsRecord::service(1, "svc.test");
+            r.port = Some(8443);
+            r.alpn = vec!["h3".into(), "h2".into()];
+            r.no_default_alpn = true;
+            r.ipv4hint = vec![Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 0, 0, 2)];
+            r.ech = Some(vec![1, 2, 3]);
+            r
+        },]
     );
     // A name without records: none.
     dns.answer("plain.test", Family::V4, ms(0), Answer::Addrs(vec![v4(1)]));
@@ -927,4 +1170,67 @@ async fn ipv6_hints_go_first() {
     assert!(stream.info().from_hint);
     assert_eq!(started(&log)[0], good.addr.to_string());
     assert!(took < ms(500), "took {took:?}");
+}
+
+/// A self-signed certificate for the loopback addresses (IP SANs), for URIs with a literal.
+fn certificate_for_literals() -> (Arc<rustls::ServerConfig>, rustls::RootCertStore) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "::1".to_owned()]).unwrap();
+    let cert = certified.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    (Arc::new(server), roots)
+}
+
+/// URIs with an address literal connect to it, IPv6 (`https://[::1]:port/`) and IPv4
+/// alike, without a lookup.
+#[tokio::test]
+async fn address_literals_connect() {
+    let (config, roots) = certificate_for_literals();
+    let dns = DnsServer::start().await.unwrap();
+    for ip in [IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), v4(1)] {
+        let server = TlsServer::start(ip, 0, config.clone()).await;
+        let (mut connector, log) = https_connector(&dns, roots.clone(), |he| he);
+        let uri = format!("https://{}/", server.addr);
+        let stream = tokio::time::timeout(ms(5000), connect(&mut connector, &uri))
+            .await
+            .expect("the connect ends")
+            .unwrap_or_else(|e| panic!("{uri}: {e}: {:?}", log.lock().unwrap()));
+        assert_eq!(stream.info().remote_addr, server.addr);
+    }
+    assert!(dns.queries().is_empty(), "{:?}", dns.queries());
+}
+
+/// At most 8 distinct ServiceMode targets get their addresses looked up (the first ones in
+/// priority order): an answer with 10 targets asks AAAA and A of 8.
+#[tokio::test]
+async fn at_most_eight_targets_are_looked_up() {
+    let (_, roots) = certificate(&["h2", "http/1.1"]);
+    let dns = DnsServer::start().await.unwrap();
+    dns.answer("a.test", Family::V4, ms(0), Answer::Addrs(vec![v4(1)]));
+    let records = (0..10u16)
+        .map(|i| https(i + 1, &format!("t{i}.test"), vec![]))
+        .collect();
+    dns.answer_https("a.test", ms(0), records);
+    let (mut connector, _log) = https_connector(&dns, roots, |he| he);
+    let _ = tokio::time::timeout(ms(5000), connect(&mut connector, "https://a.test/"))
+        .await
+        .expect("the connect ends");
+    let mut asked: Vec<String> = dns
+        .queries()
+        .into_iter()
+        .filter(|q| q.2 != "HTTPS" && q.1 != "a.test.")
+        .map(|q| q.1)
+        .collect();
+    asked.sort();
+    asked.dedup();
+    let want: Vec<String> = (0..8).map(|i| format!("t{i}.test.")).collect();
+    assert_eq!(asked, want);
 }

@@ -47,7 +47,9 @@ for want in "HTTPS shop.test answered: priority 1" "Resolution Delay passed" \
   fi
 done
 won=$(grep -o "^ *[0-9]* ms  #1 127.0.0.4:[0-9]* (good) *WON" <<<"$part5" | awk '{print $1}')
-[ "$won" -lt 400 ] || { echo "70-net: part 5 won at $won ms, not before the A answer" >&2; exit 1; }
+# About 310 ms is expected (Resolution Delay, then an attempt delay); the A answer comes at
+# 800 ms: 700 leaves a loaded machine room and still means "before A".
+[ "$won" -lt 700 ] || { echo "70-net: part 5 won at $won ms, not well before the A answer (800 ms)" >&2; exit 1; }
 
 # (The README's HttpsConnector table comes from `cargo run -p staggered-extra-tests --example
 # https_compare`, 21 s of loopback waits: not run here, for the time budget; tests/https.rs,

@@ -145,6 +145,24 @@ pub(crate) fn distinct_routes(addrs: &[SocketAddr]) -> usize {
     keys.len()
 }
 
+/// The source address the OS would use for each of `ips` (as [`source_for`] gives it, asked
+/// with port 0), asked once per [route key](route_key): for a caller that keeps the answers
+/// and sorts later with [`sort_with_sources`], without a route lookup at each sort.
+pub(crate) fn sources_of(ips: &[IpAddr]) -> Vec<(IpAddr, Option<IpAddr>)> {
+    let mut asked = BTreeMap::new();
+    ips.iter()
+        .map(|&ip| {
+            let dest = SocketAddr::new(ip, 0);
+            (
+                ip,
+                *asked
+                    .entry(route_key(dest))
+                    .or_insert_with(|| source_for(dest)),
+            )
+        })
+        .collect()
+}
+
 /// [`sort`], with `source` asked for a destination's source address, once per distinct
 /// [route key](route_key).
 fn sort_asking(addrs: &mut [SocketAddr], mut source: impl FnMut(SocketAddr) -> Option<IpAddr>) {

@@ -194,12 +194,27 @@ pub(crate) fn order(
     out
 }
 
-/// The list after a new answer: `fresh` (the whole order, recomputed) without the addresses
-/// already `attempted`. The attempted head stays as it was; only the tail is re-sorted.
-pub(crate) fn merge(attempted: &[SocketAddr], fresh: Vec<Endpoint>) -> Vec<Endpoint> {
+/// What identifies an attempt for [`merge`]: the address and port, and the ECHConfigList it
+/// used (none for plain TLS). A plain attempt does not stand for an ECH endpoint on the same
+/// address: when a late HTTPS answer advertises ECH there, the ECH endpoint is still tried.
+pub(crate) type Attempted = (SocketAddr, Option<Arc<[u8]>>);
+
+/// The key of `endpoint` among the [`Attempted`].
+pub(crate) fn attempted(endpoint: &Endpoint) -> Attempted {
+    (endpoint.addr, endpoint.service.ech.clone())
+}
+
+/// The list after a new answer: `fresh` (the whole order, recomputed) without the endpoints
+/// already `attempted` (same address and port, same ECH config). The attempted head stays as
+/// it was; only the tail is re-sorted.
+pub(crate) fn merge(attempted: &[Attempted], fresh: Vec<Endpoint>) -> Vec<Endpoint> {
     fresh
         .into_iter()
-        .filter(|e| !attempted.contains(&e.addr))
+        .filter(|e| {
+            !attempted
+                .iter()
+                .any(|(addr, ech)| *addr == e.addr && *ech == e.service.ech)
+        })
         .collect()
 }
 
@@ -321,7 +336,7 @@ mod tests {
         assert!(before.iter().all(|e| e.from_hint));
         assert_eq!(before.len(), 2);
         // The first hint was tried; then A answers with the hint's address and another.
-        let attempted = [before[0].addr];
+        let attempted = [attempted(&before[0])];
         let after = order(
             &services,
             |_, family| match family {
@@ -336,6 +351,29 @@ mod tests {
         // `[::1]:443` was tried as a hint: not again.
         assert_eq!(got, ["127.0.0.2:443", "127.0.0.3:443"]);
         assert!(merged.iter().all(|e| !e.from_hint));
+    }
+
+    /// A plain attempt to an address does not hide an ECH endpoint on the same address and
+    /// port (a late HTTPS answer advertising ECH for the origin's own address).
+    #[test]
+    fn a_plain_attempt_does_not_hide_the_ech_endpoint_on_its_address() {
+        let plain = arcs(vec![origin("a.test", 443)]);
+        let v4 = |_: &str, family: Family| match family {
+            Family::V4 => Some(vec![ip("127.0.0.1")]),
+            Family::V6 => Some(vec![]),
+        };
+        let first = order(&plain, v4, no_sort, 1);
+        let tried = [attempted(&first[0])];
+        let mut with = record(1, ".");
+        with.ech = Some(vec![9]);
+        let ech = arcs(services("a.test", 443, &[with]));
+        let merged = merge(&tried, order(&ech, v4, no_sort, 1));
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].addr, first[0].addr);
+        assert!(merged[0].service.ech.is_some());
+        // The same ECH endpoint, once tried, is not listed again.
+        let again = merge(&[attempted(&merged[0])], order(&ech, v4, no_sort, 1));
+        assert!(again.is_empty());
     }
 
     #[test]
@@ -416,7 +454,7 @@ mod tests {
                     prop_assert!(e.service.ech.is_some());
                 }
             }
-            let attempted: Vec<SocketAddr> = list.iter().take(tried).map(|e| e.addr).collect();
+            let attempted: Vec<Attempted> = list.iter().take(tried).map(attempted).collect();
             let merged = merge(&attempted, list.clone());
             let expected: Vec<Endpoint> = list.into_iter().skip(tried).collect();
             prop_assert_eq!(merged, expected);

@@ -48,6 +48,11 @@ pub const MAX_ATTEMPT_DELAY: Duration = Duration::from_secs(2);
 /// uses the last name's addresses (a guard against alias loops).
 const MAX_ALIAS_HOPS: usize = 4;
 
+/// How many distinct ServiceMode TargetNames get their AAAA and A looked up, the first ones
+/// in SvcPriority order: a guard against an answer with many records. The services past
+/// them are tried on their address hints only.
+const MAX_TARGETS: usize = 8;
+
 /// HTTPS with Happy Eyeballs v3 for [hyper-util's legacy client]: a
 /// [`tower_service::Service<Uri>`] whose attempts each connect TCP *and* finish the TLS
 /// handshake, so a server that accepts the connection but stalls the handshake does not win.
@@ -56,18 +61,24 @@ const MAX_ALIAS_HOPS: usize = 4;
 ///
 /// - sends the HTTPS (SVCB) query beside the AAAA and A queries ([`Resolve::lookup_https`];
 ///   the [`SystemResolver`] answers "no records", the
-///   [`HickoryResolver`](super::HickoryResolver) asks the DNS);
-/// - starts connecting once there is an endpoint and both the AAAA and the HTTPS queries have
-///   answered, or when the [Resolution Delay](HappyEyeballs::resolution_delay) (50 ms) has
-///   passed since the first answer;
-/// - follows AliasMode records and ServiceMode TargetNames (asking their AAAA and A), lets
+///   [`HickoryResolver`](super::HickoryResolver) asks the DNS): for the host itself on port
+///   443, for `_{port}._https.{host}` on any other port (RFC 9460 §9.1; a TargetName of `"."`
+///   there means the host);
+/// - starts connecting once there is an endpoint, the HTTPS query has answered and the AAAA
+///   query of the first service's target (the host's own without records) has answered, or
+///   when the [Resolution Delay](HappyEyeballs::resolution_delay) (50 ms) has passed since
+///   the list of endpoints first had one (from an answer or from an address hint);
+/// - follows AliasMode records and ServiceMode TargetNames (asking the AAAA and A of the
+///   first 8 distinct targets, in priority order; the others are tried on their hints), lets
 ///   `ipv4hint`/`ipv6hint` stand in until the target's own answer is in, and does not try a
 ///   hint twice when the answer has it too;
 /// - orders the endpoints by SvcPriority (lowest first), then RFC 6724 and family
 ///   interleaving within a priority, skips records with no ALPN it speaks over TCP (`h2`,
 ///   `http/1.1`), and re-sorts the endpoints not yet tried when a later answer arrives;
 /// - connects to the record's `port`, offers the record's ALPN, and uses the record's `ech`
-///   ECHConfigList when there is one; when any record has `ech`, only endpoints with ECH are
+///   ECHConfigList when there is one and the connector can use it (HPKE suites supporting
+///   one of its configurations; otherwise the `ech` is ignored, as by any client that does
+///   not do ECH); when any record has usable `ech`, only endpoints with ECH are
 ///   tried (no plain-TLS fallback; a plain handshake that started before a late HTTPS answer
 ///   advertised ECH is not used either), and a server that rejects ECH and sends retry
 ///   configurations gets one more handshake with them;
@@ -180,8 +191,10 @@ impl<D> HttpsConnector<D> {
     }
 
     /// The HPKE suites for ECH (rustls' `aws_lc_rs::hpke::ALL_SUPPORTED_SUITES`, or another
-    /// provider's). Without them an endpoint with an `ech` record fails (there is no
-    /// plain-TLS fallback when ECH is advertised).
+    /// provider's). With them, when an HTTPS record advertises ECH with a configuration they
+    /// support, only ECH endpoints are tried (no plain-TLS fallback). Without them (the
+    /// default), or when none of a record's configurations is supported, the connector is
+    /// not ECH-capable for that record: it ignores its `ech` and connects with plain TLS.
     pub fn ech_suites(self, suites: &[&'static dyn Hpke]) -> Self {
         let tls = TlsSettings {
             provider: self.tls.provider.clone(),
@@ -225,13 +238,11 @@ impl<D: fmt::Debug> fmt::Debug for HttpsConnector<D> {
 /// use staggered::net::HttpsInfo;
 ///
 /// // What a response's extensions carry: `response.extensions().get::<HttpsInfo>()`.
-/// let info = HttpsInfo {
-///     remote_addr: "192.0.2.1:8443".parse().unwrap(),
-///     alpn: Some(b"h2".to_vec()),
-///     h3_advertised: true,
-///     ech_accepted: false,
-///     from_hint: true,
-/// };
+/// // (`#[non_exhaustive]`: made with `HttpsInfo::new`, e.g. for a test double.)
+/// let mut info = HttpsInfo::new("192.0.2.1:8443".parse().unwrap());
+/// info.alpn = Some(b"h2".to_vec());
+/// info.h3_advertised = true;
+/// info.from_hint = true;
 /// let mut extensions = http::Extensions::new();
 /// extensions.insert(info.clone());
 /// let got = extensions.get::<HttpsInfo>().unwrap();
@@ -239,6 +250,7 @@ impl<D: fmt::Debug> fmt::Debug for HttpsConnector<D> {
 /// assert!(got.h3_advertised); // for a QUIC race later
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpsInfo {
     /// The endpoint that won.
     pub remote_addr: SocketAddr,
@@ -250,6 +262,20 @@ pub struct HttpsInfo {
     pub ech_accepted: bool,
     /// Whether the endpoint came from an address hint (`ipv4hint`/`ipv6hint`).
     pub from_hint: bool,
+}
+
+impl HttpsInfo {
+    /// The info of a connection to `remote_addr`: no ALPN, no h3, no ECH, not from a hint
+    /// (set the public fields after).
+    pub fn new(remote_addr: SocketAddr) -> HttpsInfo {
+        HttpsInfo {
+            remote_addr,
+            alpn: None,
+            h3_advertised: false,
+            ech_accepted: false,
+            from_hint: false,
+        }
+    }
 }
 
 /// A TLS connection made by [`HttpsConnector`]: tokio-rustls over TCP, with its
@@ -407,9 +433,13 @@ struct State {
     /// Whether connecting may start (HEv3 §4), and when the Resolution Delay started.
     released: bool,
     delay_started: bool,
-    /// The endpoints not yet tried, in order, and the addresses tried.
+    /// The endpoints not yet tried, in order, and the endpoints tried (address and ECH
+    /// config: a plain attempt does not stand for an ECH endpoint on the same address).
     list: Vec<Endpoint>,
-    attempted: Vec<SocketAddr>,
+    attempted: Vec<endpoints::Attempted>,
+    /// The source address of each address answered or hinted (RFC 6724), asked when the
+    /// answer arrives, outside the lock: [`State::replan`] sorts without route lookups.
+    sources: HashMap<IpAddr, Option<IpAddr>>,
     tried: Vec<Endpoint>,
     /// Errors of the lookups, for the error when nothing connects.
     errors: Vec<String>,
@@ -440,6 +470,7 @@ impl State {
             delay_started: false,
             list: Vec::new(),
             attempted: Vec::new(),
+            sources: HashMap::new(),
             tried: Vec::new(),
             errors: Vec::new(),
             ech_required: false,
@@ -451,10 +482,28 @@ impl State {
     /// Recomputes the list after an answer: the whole order, without what was tried.
     fn replan(&mut self) {
         let answers = &self.answers;
+        let sources = &self.sources;
         let fresh = endpoints::order(
             &self.services,
             |name, family| answers.get(&(name.to_owned(), family)).cloned(),
-            |addrs: &mut [SocketAddr]| address_selection::sort(addrs),
+            |addrs: &mut [SocketAddr]| {
+                // The sources were asked when the addresses arrived; one missing (not
+                // expected) is asked now.
+                let mut pairs: Vec<(SocketAddr, Option<IpAddr>)> = addrs
+                    .iter()
+                    .map(|&a| {
+                        let source = match sources.get(&a.ip()) {
+                            Some(&known) => known,
+                            None => address_selection::source_for(a),
+                        };
+                        (a, source)
+                    })
+                    .collect();
+                address_selection::sort_with_sources(&mut pairs);
+                for (slot, (addr, _)) in addrs.iter_mut().zip(pairs) {
+                    *slot = addr;
+                }
+            },
             self.first_family_count,
         );
         self.list = endpoints::merge(&self.attempted, fresh);
@@ -513,6 +562,7 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
             delay_started: false,
             list: Vec::new(),
             attempted: Vec::new(),
+            sources: HashMap::new(),
             tried: Vec::new(),
             errors: Vec::new(),
             ech_required: false,
@@ -520,13 +570,17 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
             waker: None,
         };
         if let Some(addr) = literal {
+            // The literal under its own family, the other family empty.
             let target = state.origin.clone();
+            let (own, other) = match addr.ip() {
+                IpAddr::V6(_) => (Family::V6, Family::V4),
+                IpAddr::V4(_) => (Family::V4, Family::V6),
+            };
+            state.answers.insert((target.clone(), other), Vec::new());
+            state.answers.insert((target, own), Vec::from([addr.ip()]));
             state
-                .answers
-                .insert((target.clone(), Family::V6), Vec::new());
-            state
-                .answers
-                .insert((target, Family::V4), Vec::from([addr.ip()]));
+                .sources
+                .extend(address_selection::sources_of(&[addr.ip()]));
             state.replan();
         }
         let state = Arc::new(Mutex::new(state));
@@ -622,7 +676,8 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
     /// as the HTTPS answer names them. Each answer updates `state`.
     async fn lookups(&self, name: &str, state: &Mutex<State>, log: &Log<'_>) {
         let mut running: Vec<Lookup> = Vec::new();
-        running.push(self.https(name.to_owned(), 0));
+        let port = lock(state).port;
+        running.push(self.https(https_query_name(name, port), 0));
         {
             let mut s = lock(state);
             let origin = s.origin.clone();
@@ -641,8 +696,14 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
                     log.report(ConnectEvent::ResolutionDelayPassed { delay });
                     let mut s = lock(state);
                     if !s.released {
-                        s.released = true;
-                        s.wake();
+                        if s.list.is_empty() {
+                            // Nothing to connect to (the list emptied since the delay
+                            // started): a fresh delay starts when the list fills again.
+                            s.delay_started = false;
+                        } else {
+                            s.released = true;
+                            s.wake();
+                        }
                     }
                 }
             }
@@ -672,6 +733,8 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
             if !s.released && !s.list.is_empty() {
                 if s.https_done && s.preferred_answered() {
                     s.released = true;
+                    // No Resolution Delay event after this: it no longer matters.
+                    sleep = None;
                     s.wake();
                 } else if !s.delay_started {
                     s.delay_started = true;
@@ -696,7 +759,29 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
     /// records).
     fn take(&self, answer: Answer, state: &Mutex<State>, log: &Log<'_>) -> Vec<Lookup> {
         let mut more = Vec::new();
+        // The RFC 6724 source addresses of the new addresses (answered or hinted): route
+        // lookups, asked here, before the lock is taken, once per answer.
+        let new_ips: Vec<IpAddr> = match &answer {
+            Answer::Addrs {
+                result: Ok(addrs), ..
+            } => addrs.iter().map(SocketAddr::ip).collect(),
+            Answer::Https {
+                result: Ok(records),
+                ..
+            } => records
+                .iter()
+                .flat_map(|r| {
+                    r.ipv6hint
+                        .iter()
+                        .map(|&ip| IpAddr::V6(ip))
+                        .chain(r.ipv4hint.iter().map(|&ip| IpAddr::V4(ip)))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let sources = address_selection::sources_of(&new_ips);
         let mut s = lock(state);
+        s.sources.extend(sources);
         match answer {
             Answer::Https { name, hops, result } => {
                 log.report(ConnectEvent::HttpsRecords {
@@ -719,16 +804,36 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
                         more.extend(self.addresses(&mut s, &target));
                     }
                     _ => {
+                        // A client that cannot do ECH ignores `ech` (RFC 9848's
+                        // no-fallback rule is for ECH-capable clients).
+                        let records = self.tls.usable_ech(records);
                         s.ech_required |= endpoints::advertise_ech(&records);
-                        let owner = endpoints::normalize(&name);
+                        // A TargetName of "." at `_port._https.host` is the origin host
+                        // (RFC 9460 §9.1); at an alias, the alias's name.
+                        let owner = if hops == 0 {
+                            s.origin.clone()
+                        } else {
+                            endpoints::normalize(&name)
+                        };
                         let mut services = endpoints::services(&owner, s.port, &records);
-                        if services.is_empty() && !endpoints::advertise_ech(&records) {
-                            services.push(endpoints::origin(&owner, s.port));
+                        if services.is_empty() {
+                            if endpoints::advertise_ech(&records) {
+                                s.errors.push(format!(
+                                    "HTTPS {name}: the records advertise ECH, and no record with ECH offers a protocol this connector speaks over TCP (h2, http/1.1); no plain-TLS fallback"
+                                ));
+                            } else {
+                                services.push(endpoints::origin(&owner, s.port));
+                            }
                         }
                         s.services = services.into_iter().map(Arc::new).collect();
                         s.https_done = true;
-                        let targets: Vec<String> =
-                            s.services.iter().map(|svc| svc.target.clone()).collect();
+                        let mut targets: Vec<String> = Vec::new();
+                        for svc in &s.services {
+                            if !targets.contains(&svc.target) {
+                                targets.push(svc.target.clone());
+                            }
+                        }
+                        targets.truncate(MAX_TARGETS);
                         for target in targets {
                             more.extend(self.addresses(&mut s, &target));
                         }
@@ -880,6 +985,26 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
 }
 
 impl TlsSettings {
+    /// `records` with the `ech` of each record removed when this client cannot use it: no
+    /// HPKE suites, or none of the record's configurations supported by them. Such a client
+    /// is not ECH-capable for that record, and connects with plain TLS.
+    fn usable_ech(&self, mut records: Vec<HttpsRecord>) -> Vec<HttpsRecord> {
+        for record in &mut records {
+            let usable = match &record.ech {
+                None => continue,
+                Some(list) => {
+                    !self.hpke.is_empty()
+                        && EchConfig::new(EchConfigListBytes::from(list.clone()), &self.hpke)
+                            .is_ok()
+                }
+            };
+            if !usable {
+                record.ech = None;
+            }
+        }
+        records
+    }
+
     /// A client config offering `alpn`, with ECH when `ech` is an ECHConfigList.
     fn config(&self, alpn: &[&str], ech: Option<&[u8]>) -> io::Result<Arc<ClientConfig>> {
         let tls_error = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidInput, e);
@@ -907,6 +1032,16 @@ impl TlsSettings {
             .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         Ok(Arc::new(config))
+    }
+}
+
+/// The name the HTTPS query of `host` on `port` asks for (RFC 9460 §9.1): the host itself
+/// for port 443, `_{port}._https.{host}` for any other port.
+fn https_query_name(host: &str, port: u16) -> String {
+    if port == 443 {
+        host.to_owned()
+    } else {
+        format!("_{port}._https.{host}")
     }
 }
 
@@ -944,7 +1079,7 @@ impl<D: Resolve + Send + Sync + 'static> Stream for Endpoints<D> {
         let mut s = lock(&self.state);
         if s.released && !s.list.is_empty() {
             let endpoint = s.list.remove(0);
-            s.attempted.push(endpoint.addr);
+            s.attempted.push(endpoints::attempted(&endpoint));
             s.tried.push(endpoint.clone());
             let connect = self.connect.clone();
             let server_name = self.server_name.clone();
@@ -988,6 +1123,34 @@ mod tests {
         let mut list = Vec::from((config.len() as u16).to_be_bytes());
         list.extend(config);
         list
+    }
+
+    /// Without HPKE suites the connector is not ECH-capable: every record's `ech` is
+    /// dropped, the rest of the record kept.
+    #[test]
+    fn ech_is_dropped_without_hpke_suites() {
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = TlsSettings {
+            provider,
+            roots: Arc::new(RootCertStore::empty()),
+            hpke: Vec::new(),
+        };
+        let mut with = HttpsRecord::service(1, ".");
+        with.ech = Some(config_list(1, "public.test"));
+        with.port = Some(8443);
+        let records = tls.usable_ech(vec![with, HttpsRecord::service(2, ".")]);
+        assert!(records.iter().all(|r| r.ech.is_none()));
+        assert_eq!(records[0].port, Some(8443));
+        assert!(!endpoints::advertise_ech(&records));
+    }
+
+    /// RFC 9460 §9.1: the host itself on port 443, the port-prefixed name otherwise.
+    #[test]
+    fn the_https_query_name_has_the_port_off_443() {
+        assert_eq!(https_query_name("a.test", 443), "a.test");
+        assert_eq!(https_query_name("a.test", 8443), "_8443._https.a.test");
+        assert_eq!(https_query_name("a.test", 80), "_80._https.a.test");
     }
 
     /// The retry configurations of a rejection, as tokio-rustls hands the error over (an
