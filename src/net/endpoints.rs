@@ -435,7 +435,11 @@ mod tests {
         /// address is listed twice, ECH (when any record has it) is on every endpoint,
         /// and a merge after any prefix was attempted is the fresh order without the
         /// attempted addresses, in the same order.
+        // Not under miri: the module has no `unsafe` to check, and proptest's failure
+        // persistence asks for the working directory, which miri's isolation refuses. The
+        // unit tests above run there.
         #[test]
+        #[cfg_attr(miri, ignore)]
         fn order_and_merge_hold((records, answers, tried) in world()) {
             let services = arcs(services("a.test", 443, &records));
             let names = ["a.test", "b.test", "c.test"];
