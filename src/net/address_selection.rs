@@ -148,6 +148,7 @@ pub(crate) fn distinct_routes(addrs: &[SocketAddr]) -> usize {
 /// The source address the OS would use for each of `ips` (as [`source_for`] gives it, asked
 /// with port 0), asked once per [route key](route_key): for a caller that keeps the answers
 /// and sorts later with [`sort_with_sources`], without a route lookup at each sort.
+#[cfg(feature = "net-tls")]
 pub(crate) fn sources_of(ips: &[IpAddr]) -> Vec<(IpAddr, Option<IpAddr>)> {
     let mut asked = BTreeMap::new();
     ips.iter()
