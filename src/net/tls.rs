@@ -878,20 +878,7 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
             let he = self.he.clone();
             let limit = he.resolve_timeout;
             lookups.push(Box::pin(async move {
-                let lookup = he.resolver.lookup(&name, 0, family);
-                let result = match limit {
-                    Some(limit) => {
-                        ::tokio::time::timeout(limit, lookup)
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(io::Error::new(
-                                    io::ErrorKind::TimedOut,
-                                    format!("no answer within the resolve timeout of {limit:?}"),
-                                ))
-                            })
-                    }
-                    None => lookup.await,
-                };
+                let result = within(limit, he.resolver.lookup(&name, 0, family)).await;
                 Answer::Addrs {
                     name,
                     family,
@@ -907,18 +894,7 @@ impl<D: Resolve + Send + Sync + 'static> Connect<D> {
         let he = self.he.clone();
         let limit = he.resolve_timeout;
         Box::pin(async move {
-            let lookup = he.resolver.lookup_https(&name);
-            let result = match limit {
-                Some(limit) => ::tokio::time::timeout(limit, lookup)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            format!("no answer within the resolve timeout of {limit:?}"),
-                        ))
-                    }),
-                None => lookup.await,
-            };
+            let result = within(limit, he.resolver.lookup_https(&name)).await;
             Answer::Https { name, hops, result }
         })
     }
@@ -1094,6 +1070,24 @@ impl<D: Resolve + Send + Sync + 'static> Stream for Endpoints<D> {
         }
         s.waker = Some(cx.waker().clone());
         Poll::Pending
+    }
+}
+
+/// A lookup, cut short by the resolve timeout (`limit`), if any, with a `TimedOut` error.
+async fn within<T>(
+    limit: Option<Duration>,
+    lookup: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match limit {
+        Some(limit) => ::tokio::time::timeout(limit, lookup)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within the resolve timeout of {limit:?}"),
+                ))
+            }),
+        None => lookup.await,
     }
 }
 
