@@ -7,8 +7,9 @@
 //! it, it says so and ends.
 //!
 //! The scenarios, each on both races, and the `p-` ones on the peers too (`floor`, the
-//! hand-written two-attempt race of `benches/peers`; `futures`' `select_ok`;
-//! `futures-concurrency`'s `race_ok`):
+//! hand-written two-attempt race of `benches/peers`; `futures_unordered`, its do-it-yourself
+//! loop over a `FuturesUnordered`; `futures`' `select_ok`; `futures-concurrency`'s
+//! `race_ok`):
 //! - `lifecycle 1`: one attempt, ready with `Ok` on its first poll;
 //! - `p-lifecycle 1` and `p-fallthrough N`: the `lifecycle` (N = 1: attempt 0 fails, attempt 1
 //!   wins) and `fallthrough` scenarios of `benches/peers`, with its attempts, timer and
@@ -40,7 +41,7 @@ mod common;
 #[path = "peers/impls.rs"]
 mod impls;
 
-use common::{board_clear, board_reset, board_wake, JumpTimer, NeverTimer, Rng, Spin, Work};
+use common::{board_clear, board_reset, board_wake, NeverTimer, Rng, Spin, VirtualClock, Work};
 
 /// The environment variable that makes the process run one workload: `race scenario n races`.
 const WORK: &str = "STAGGERED_INSTRUCTIONS_WORK";
@@ -52,15 +53,17 @@ enum Race {
     Slab,
     Array,
     Floor,
+    FuturesUnordered,
     SelectOk,
     RaceOk,
 }
 
 /// The columns: a race's name, and its kind.
-const RACES: [(&str, Race); 5] = [
+const RACES: [(&str, Race); 6] = [
     ("staggered", Race::Slab),
     ("staggered_array", Race::Array),
     ("floor", Race::Floor),
+    ("futures_unordered", Race::FuturesUnordered),
     ("select_ok", Race::SelectOk),
     ("race_ok", Race::RaceOk),
 ];
@@ -136,6 +139,11 @@ fn peers_lifecycle(race: Race, spin: &Spin) {
             spin.block_on(impls::floor_race(attempt(0), attempt(1), delay, NeverTimer))
                 .0
         }
+        Race::FuturesUnordered => {
+            let attempts = [attempt(0), attempt(1)];
+            let race = impls::futures_unordered_race(attempts, Some(delay), NeverTimer);
+            spin.block_on(race).0
+        }
         Race::SelectOk => {
             let attempts = [Box::pin(attempt(0)()), Box::pin(attempt(1)())];
             spin.block_on(select_ok(attempts)).ok().map(|(v, _)| (1, v))
@@ -148,7 +156,7 @@ fn peers_lifecycle(race: Race, spin: &Spin) {
     assert_eq!(winner, Some((1, 1)));
 }
 
-/// The peers bench's `fallthrough` at `N`: attempts 250 ms apart on its [`JumpTimer`], all
+/// The peers bench's `fallthrough` at `N`: attempts 250 ms apart on its [`VirtualClock`], all
 /// hanging but the last, which wins at once; the peers, which start everything at once, get
 /// attempt `i` as a sleep of `i` delays, then the attempt.
 fn peers_fallthrough<const N: usize>(race: Race, spin: &Spin) {
@@ -161,7 +169,12 @@ fn peers_fallthrough<const N: usize>(race: Race, spin: &Spin) {
             }
         }
     };
-    let timer = JumpTimer::default();
+    thread_local! {
+        /// One clock for every race, as in the peers bench: its list of waiting sleeps keeps
+        /// its capacity, so no race pays for growing it.
+        static CLOCK: VirtualClock = VirtualClock::default();
+    }
+    let timer = CLOCK.with(VirtualClock::clone);
     let delay = Duration::from_millis(250);
     let delayed = || {
         (0..N).map(|i| {
@@ -175,23 +188,30 @@ fn peers_fallthrough<const N: usize>(race: Race, spin: &Spin) {
     let winner = match race {
         Race::Slab => {
             let race = staggered_race((0..N).map(attempt), Some(delay), timer.clone());
-            spin.block_on(race).winner.map(|(_, v)| v)
+            spin.block_on_clock(race, &timer).winner.map(|(_, v)| v)
         }
         Race::Array => {
             let attempts = std::array::from_fn::<_, N, _>(attempt);
             let race = staggered_race_array(attempts, Some(delay), timer.clone());
-            spin.block_on(race).winner.map(|(_, v)| v)
+            spin.block_on_clock(race, &timer).winner.map(|(_, v)| v)
         }
         Race::Floor => {
             assert_eq!(N, 2, "the floor races two attempts");
             let race = impls::floor_race(attempt(0), attempt(1), delay, timer.clone());
-            spin.block_on(race).0.map(|(_, v)| v)
+            spin.block_on_clock(race, &timer).0.map(|(_, v)| v)
+        }
+        Race::FuturesUnordered => {
+            let race =
+                impls::futures_unordered_race((0..N).map(attempt), Some(delay), timer.clone());
+            spin.block_on_clock(race, &timer).0.map(|(_, v)| v)
         }
         Race::SelectOk => spin
-            .block_on(select_ok(delayed().map(Box::pin)))
+            .block_on_clock(select_ok(delayed().map(Box::pin)), &timer)
             .ok()
             .map(|(v, _)| v),
-        Race::RaceOk => spin.block_on(delayed().collect::<Vec<_>>().race_ok()).ok(),
+        Race::RaceOk => spin
+            .block_on_clock(delayed().collect::<Vec<_>>().race_ok(), &timer)
+            .ok(),
     };
     assert_eq!(winner, Some(N as u32 - 1));
 }
@@ -218,6 +238,11 @@ fn peers_wake<const N: usize>(race: Race, spin: &Spin, rounds: usize) {
             let gates = std::array::from_fn::<_, N, _>(|i| move || Work::gate(i));
             drive::<_, N>(spin, staggered_race_array(gates, zero, NeverTimer), rounds)
         }
+        Race::FuturesUnordered => drive::<_, N>(
+            spin,
+            impls::futures_unordered_race(gates(), zero, NeverTimer),
+            rounds,
+        ),
         Race::SelectOk => drive::<_, N>(spin, select_ok(gates().map(|g| Box::pin(g()))), rounds),
         Race::RaceOk => drive::<_, N>(
             spin,
@@ -286,6 +311,7 @@ const SCENARIOS: &[(&str, usize)] = &[
     ("p-fallthrough", 16),
     ("p-wake", 1),
     ("p-wake", 10),
+    ("p-wake", 100),
     ("fallthrough", 2),
     ("fallthrough", 4),
     ("fallthrough", 16),
@@ -299,6 +325,7 @@ fn run(race: Race, scenario: &str, n: usize, races: usize) {
     match (scenario, n) {
         ("p-wake", 1) => return peers_wake::<1>(race, &spin, races),
         ("p-wake", 10) => return peers_wake::<10>(race, &spin, races),
+        ("p-wake", 100) => return peers_wake::<100>(race, &spin, races),
         _ => {}
     }
     for _ in 0..races {
@@ -326,7 +353,7 @@ fn runs(race: Race, scenario: &str, n: usize) -> bool {
     match race {
         Race::Slab | Race::Array => true,
         Race::Floor => scenario == "p-lifecycle" || (scenario == "p-fallthrough" && n == 2),
-        Race::SelectOk | Race::RaceOk => scenario.starts_with("p-"),
+        Race::FuturesUnordered | Race::SelectOk | Race::RaceOk => scenario.starts_with("p-"),
     }
 }
 
@@ -373,21 +400,21 @@ fn main() {
     println!("instructions per race (callgrind; 2,000 races minus 1,000, over 1,000)");
     let mut head = format!("{:<12} {:>5}", "scenario", "N");
     for (name, _) in RACES {
-        head += &format!(" {name:>15}");
+        head += &format!(" {name:>17}");
     }
     println!("{head}");
     for &(scenario, n) in SCENARIOS {
         let mut row = format!("{scenario:<12} {n:>5}");
         for (name, race) in RACES {
             if !runs(race, scenario, n) {
-                row += &format!(" {:>15}", "-");
+                row += &format!(" {:>17}", "-");
                 continue;
             }
             let per_race = count(name, scenario, n, 1000)
                 .and_then(|a| Ok((a, count(name, scenario, n, 2000)?)))
                 .map(|(a, b)| b.saturating_sub(a) / 1000);
             match per_race {
-                Ok(per_race) => row += &format!(" {per_race:>15}"),
+                Ok(per_race) => row += &format!(" {per_race:>17}"),
                 Err(e) => {
                     eprintln!("{name} {scenario} {n}: {e}");
                     std::process::exit(1);

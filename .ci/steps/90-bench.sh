@@ -32,11 +32,11 @@ test -s "$out/peers-wake.svg"
 # every run of the same build, whatever the load. Each scenario's row must be there.
 table=$(timeout 300 cargo bench --bench instructions)
 echo "$table"
-# Columns: staggered, staggered_array, then floor, select_ok, race_ok (or "-" where a peer
-# does not run the scenario).
+# Columns: staggered, staggered_array, then floor, futures_unordered, select_ok, race_ok (or
+# "-" where a peer does not run the scenario).
 for row in "lifecycle *1 " "p-lifecycle *1 " "p-fallthrough *2 " "p-fallthrough *16 " \
-  "p-wake *1 " "p-wake *10 " "fallthrough *2 " "fallthrough *16 " "tie *100 "; do
-  grep -Eq "^$row *[0-9]+ +[0-9]+( +([0-9]+|-)){3}$" <<<"$table" \
+  "p-wake *1 " "p-wake *10 " "p-wake *100 " "fallthrough *2 " "fallthrough *16 " "tie *100 "; do
+  grep -Eq "^$row *[0-9]+ +[0-9]+( +([0-9]+|-)){4}$" <<<"$table" \
     || { echo "90-bench: the instructions table lacks its row $row" >&2; exit 1; }
 done
 echo "90-bench: $(( $(date +%s) - t0 ))s"

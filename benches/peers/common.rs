@@ -2,7 +2,7 @@
 //! to be woken, and a minimal executor.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::{pin, Pin};
@@ -110,59 +110,125 @@ impl staggered::Timer for NeverTimer {
     fn reset(&self, _: Pin<&mut Self::Sleep>, _: Duration) {}
 }
 
-/// A virtual clock for scenarios where only one sleep matters at a time (every attempt hangs
-/// except the winner): a sleep that is not due yet wakes itself on its first poll, and on its
-/// second poll jumps the clock to its deadline and completes. So each delay costs one trip
-/// through the executor, like a real timer firing, and no real time.
+/// A virtual clock, advanced the way tokio's paused clock is: a sleep that is not due yet
+/// registers its waker, and when the executor has nothing left to run
+/// ([`Spin::block_on_clock`]) the clock jumps to the earliest deadline a sleep waits for and
+/// wakes the sleeps due then. So each sleep fires at its own instant, in deadline order, one
+/// trip through the executor per distinct deadline, like a real timer, and no real time
+/// passes. (Every implementation polls a sleep with the same waker each time, so a sleep
+/// keeps the waker it registered first.)
 #[derive(Clone, Debug, Default)]
-pub struct JumpTimer {
-    now: Rc<Cell<u64>>,
+pub struct VirtualClock {
+    inner: Rc<RefCell<Clock>>,
 }
 
-impl JumpTimer {
+#[derive(Debug, Default)]
+struct Clock {
+    /// Nanoseconds since the clock was made.
+    now: u64,
+    /// The next sleep's id.
+    next_id: u64,
+    /// The sleeps that wait, each once: deadline, id, waker. (A handful at a time.)
+    waiting: Vec<(u64, u64, Waker)>,
+}
+
+impl VirtualClock {
     pub fn now(&self) -> Duration {
-        Duration::from_nanos(self.now.get())
+        Duration::from_nanos(self.inner.borrow().now)
+    }
+
+    /// Jumps to the earliest deadline a sleep waits for and wakes every sleep due then;
+    /// `false` if no sleep waits.
+    pub fn advance(&self) -> bool {
+        let mut clock = self.inner.borrow_mut();
+        let Some(next) = clock.waiting.iter().map(|w| w.0).min() else {
+            return false;
+        };
+        clock.now = next;
+        // Woken in place, with no list of the due ones to allocate (which the counting
+        // allocator would charge to the race): no waker here polls anything as it wakes.
+        clock.waiting.retain(|w| {
+            if w.0 <= next {
+                w.2.wake_by_ref();
+                false
+            } else {
+                true
+            }
+        });
+        true
     }
 }
 
-pub struct JumpSleep {
-    now: Rc<Cell<u64>>,
+pub struct VirtualSleep {
+    clock: Rc<RefCell<Clock>>,
     deadline: u64,
-    polled: bool,
+    id: u64,
+    /// Its waker is in the clock's list (until the clock reaches `deadline`).
+    registered: bool,
 }
 
-impl Future for JumpSleep {
+impl VirtualSleep {
+    /// Takes this sleep's waker out of the clock's list, if it is there.
+    fn unregister(&mut self, clock: &mut Clock) {
+        if self.registered && self.deadline > clock.now {
+            let id = self.id;
+            clock.waiting.retain(|w| w.1 != id);
+        }
+        self.registered = false;
+    }
+}
+
+impl Future for VirtualSleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let now = self.now.get();
-        if now >= self.deadline {
+        let this = &mut *self;
+        let mut clock = this.clock.borrow_mut();
+        if clock.now >= this.deadline {
+            // (`advance` took the waker out as it reached the deadline.)
+            this.registered = false;
             Poll::Ready(())
-        } else if !self.polled {
-            self.polled = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
         } else {
-            self.now.set(self.deadline);
-            Poll::Ready(())
+            if !this.registered {
+                this.registered = true;
+                clock
+                    .waiting
+                    .push((this.deadline, this.id, cx.waker().clone()));
+            }
+            Poll::Pending
         }
     }
 }
 
-impl staggered::Timer for JumpTimer {
-    type Sleep = JumpSleep;
+impl Drop for VirtualSleep {
+    fn drop(&mut self) {
+        if self.registered {
+            let clock = Rc::clone(&self.clock);
+            self.unregister(&mut clock.borrow_mut());
+        }
+    }
+}
 
-    fn sleep(&self, duration: Duration) -> JumpSleep {
-        JumpSleep {
-            now: Rc::clone(&self.now),
-            deadline: self.now.get() + duration.as_nanos() as u64,
-            polled: false,
+impl staggered::Timer for VirtualClock {
+    type Sleep = VirtualSleep;
+
+    fn sleep(&self, duration: Duration) -> VirtualSleep {
+        let mut clock = self.inner.borrow_mut();
+        clock.next_id += 1;
+        VirtualSleep {
+            clock: Rc::clone(&self.inner),
+            deadline: clock.now + duration.as_nanos() as u64,
+            id: clock.next_id,
+            registered: false,
         }
     }
 
-    fn reset(&self, mut sleep: Pin<&mut JumpSleep>, duration: Duration) {
-        sleep.deadline = self.now.get() + duration.as_nanos() as u64;
-        sleep.polled = false;
+    fn reset(&self, sleep: Pin<&mut VirtualSleep>, duration: Duration) {
+        // `VirtualSleep` is `Unpin`.
+        let sleep = Pin::into_inner(sleep);
+        let mut clock = self.inner.borrow_mut();
+        sleep.unregister(&mut clock);
+        sleep.deadline = clock.now + duration.as_nanos() as u64;
     }
 }
 
@@ -317,6 +383,21 @@ impl Spin {
         let fut = pin!(fut);
         self.poll_idle(fut)
             .expect("the future is stuck: pending and not woken")
+    }
+
+    /// Runs a future that waits only on `clock`'s sleeps: whenever it is idle, the clock jumps
+    /// to the next deadline.
+    pub fn block_on_clock<F: Future>(&self, fut: F, clock: &VirtualClock) -> F::Output {
+        let mut fut = pin!(fut);
+        loop {
+            if let Some(out) = self.poll_idle(fut.as_mut()) {
+                return out;
+            }
+            assert!(
+                clock.advance(),
+                "the future is stuck: pending, and no sleep waits"
+            );
+        }
     }
 }
 

@@ -6,7 +6,10 @@
 //! - `wake`: N attempts pending at once (zero delay); each round wakes one at random and polls
 //!   the race until it is pending again; ns per wake.
 //! - `fallthrough`: N = 2..16 attempts 250 ms apart in virtual time, all hanging but the last,
-//!   which wins; ns per race.
+//!   which wins; ns per race. The clock ([`VirtualClock`]) moves on only when the race is idle,
+//!   to the next deadline, as tokio's paused clock does (`joinset` runs on that one): every
+//!   sleep fires at its own instant, so the peers that start everything at once behind sleeps
+//!   of `i` delays run the same schedule as the staggered races, one trip per delay.
 //! - `stale`: N attempts that fail at once, each leaving a clone of its waker behind for the
 //!   whole race, then N that fail at once, each keeping its waker until the next one has run,
 //!   then one that wins; ns per attempt. A slot whose waker may still wake it cannot take a
@@ -37,11 +40,12 @@ use std::time::{Duration, Instant};
 
 use common::{
     board_clear, board_registered, board_reset, board_wake, count_read, count_start, count_stop,
-    Counts, JumpTimer, NeverTimer, Rng, Spin, Work,
+    Counts, NeverTimer, Rng, Spin, VirtualClock, Work,
 };
 use futures::future::select_ok;
 use futures_concurrency::future::RaceOk;
 use impls::{floor_race, futures_unordered_race, joinset_race};
+use staggered::timer::TokioTimer;
 use staggered::{staggered_race, staggered_race_array, Timer};
 use tokio::runtime::Runtime;
 
@@ -266,6 +270,34 @@ where
     let t = Instant::now();
     for _ in 0..iters {
         black_box(spin.block_on(make())).check();
+    }
+    let elapsed = t.elapsed();
+    let allocs = if count { count_stop().allocs } else { 0 };
+    Sample {
+        elapsed,
+        allocs,
+        ..Sample::default()
+    }
+}
+
+/// [`spin_races`] for races on a [`VirtualClock`]: the executor moves the clock on whenever
+/// the race is idle.
+fn spin_clock_races<F: Future>(
+    iters: u64,
+    count: bool,
+    clock: &VirtualClock,
+    mut make: impl FnMut() -> F,
+) -> Sample
+where
+    F::Output: Check,
+{
+    let spin = Spin::new();
+    if count {
+        count_start();
+    }
+    let t = Instant::now();
+    for _ in 0..iters {
+        black_box(spin.block_on_clock(make(), clock)).check();
     }
     let elapsed = t.elapsed();
     let allocs = if count { count_stop().allocs } else { 0 };
@@ -739,10 +771,11 @@ fn fallthrough_attempts(n: usize) -> impl Iterator<Item = impl FnOnce() -> Work>
 }
 
 /// For the peers that start everything at once: attempt `i` waits `i` delays first. With no
-/// failures (this scenario has none) that is the same schedule.
+/// failures (this scenario has none) that is the same schedule: on the [`VirtualClock`], sleep
+/// `i` fires at its own instant, as the staggered race's `i`-th delay does.
 fn delayed_starts(
     n: usize,
-    timer: &JumpTimer,
+    timer: &VirtualClock,
 ) -> impl Iterator<Item = impl Future<Output = Result<u32, u32>>> + '_ {
     fallthrough_attempts(n).enumerate().map(move |(i, make)| {
         let sleep = timer.sleep(DELAY * i as u32);
@@ -767,46 +800,49 @@ fn fallthrough_array<const N: usize>() -> [impl FnOnce() -> Work; N] {
 }
 
 /// The `staggered_array` fall-through case over `N` attempts; checks the schedule once.
-fn fallthrough_array_case<const N: usize>(timer: &JumpTimer) -> Case<'_> {
+fn fallthrough_array_case<const N: usize>(timer: &VirtualClock) -> Case<'_> {
     let before = timer.now();
-    let outcome = Spin::new().block_on(staggered_race_array(
-        fallthrough_array::<N>(),
-        Some(DELAY),
-        timer.clone(),
-    ));
+    let outcome = Spin::new().block_on_clock(
+        staggered_race_array(fallthrough_array::<N>(), Some(DELAY), timer.clone()),
+        timer,
+    );
     assert_eq!(outcome.winner, Some((N - 1, N as u32 - 1)));
     assert_eq!(timer.now() - before, DELAY * (N as u32 - 1));
     case(STAGGERED_ARRAY, move |k, c| {
-        spin_races(k, c, || {
+        spin_clock_races(k, c, timer, || {
             staggered_race_array(fallthrough_array::<N>(), Some(DELAY), timer.clone())
         })
     })
 }
 
-fn fallthrough(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
+fn fallthrough(cfg: &Config, report: &mut Report, paused: &Runtime, n: usize) {
     expect_winner(n - 1);
-    let timer = JumpTimer::default();
+    let timer = VirtualClock::default();
     let t = &timer;
     let mut cases = vec![
         case(STAGGERED, |k, c| {
-            spin_races(k, c, || {
+            spin_clock_races(k, c, t, || {
                 staggered_race(fallthrough_attempts(n), Some(DELAY), t.clone())
             })
         }),
         case(FUTURES_UNORDERED, |k, c| {
-            spin_races(k, c, || {
+            spin_clock_races(k, c, t, || {
                 futures_unordered_race(fallthrough_attempts(n), Some(DELAY), t.clone())
             })
         }),
         case(SELECT_OK, |k, c| {
-            spin_races(k, c, || select_ok(delayed_starts(n, t).map(Box::pin)))
+            spin_clock_races(k, c, t, || select_ok(delayed_starts(n, t).map(Box::pin)))
         }),
         case(RACE_OK, |k, c| {
-            spin_races(k, c, || delayed_starts(n, t).collect::<Vec<_>>().race_ok())
+            spin_clock_races(k, c, t, || {
+                delayed_starts(n, t).collect::<Vec<_>>().race_ok()
+            })
         }),
         case(JOINSET, |k, c| {
-            tokio_races(rt, k, c, || {
-                joinset_race(fallthrough_attempts(n), Some(DELAY), t.clone())
+            // On tokio's own paused clock, which moves on the same way when the runtime is
+            // idle (the virtual clock needs the executor's help, which tokio's cannot give).
+            tokio_races(paused, k, c, || {
+                joinset_race(fallthrough_attempts(n), Some(DELAY), TokioTimer)
             })
         }),
     ];
@@ -821,7 +857,7 @@ fn fallthrough(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
         cases.insert(
             2,
             case(FLOOR, |k, c| {
-                spin_races(k, c, || {
+                spin_clock_races(k, c, t, || {
                     let mut a = fallthrough_attempts(2);
                     let (first, second) = (a.next().unwrap(), a.next().unwrap());
                     floor_race(first, second, DELAY, t.clone())
@@ -832,11 +868,10 @@ fn fallthrough(cfg: &Config, report: &mut Report, rt: &Runtime, n: usize) {
     // Check the schedule once: the winner starts (n - 1) delays in.
     let before = timer.now();
     let spin = Spin::new();
-    let outcome = spin.block_on(staggered_race(
-        fallthrough_attempts(n),
-        Some(DELAY),
-        timer.clone(),
-    ));
+    let outcome = spin.block_on_clock(
+        staggered_race(fallthrough_attempts(n), Some(DELAY), timer.clone()),
+        &timer,
+    );
     assert_eq!(outcome.winner, Some((n - 1, n as u32 - 1)));
     assert_eq!(timer.now() - before, DELAY * (n as u32 - 1));
     measure(cfg, report, "fallthrough", n, 1.0, 0, cases);
@@ -1314,6 +1349,12 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a tokio runtime");
+    // For the fall-through's `joinset`: a clock that jumps to the next timer when idle.
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a tokio runtime");
     let mut report = Report {
         figures: Vec::new(),
         allocs: Vec::new(),
@@ -1328,7 +1369,7 @@ fn main() {
         wake(&cfg, &mut report, &rt, n);
     }
     for n in FALLTHROUGH_N {
-        fallthrough(&cfg, &mut report, &rt, n);
+        fallthrough(&cfg, &mut report, &paused, n);
     }
     for n in STALE_N {
         stale(&cfg, &mut report, n);

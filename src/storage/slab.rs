@@ -665,10 +665,15 @@ impl<Fut: Future> Slab<Fut> {
     /// [`poll`](Self::poll) with the slot's own waker.
     #[inline(never)]
     fn poll_precise(&mut self, key: u32) -> Option<Polled<Fut::Output>> {
-        let cell = self
-            .cell(key)
-            .expect("with wakers, every chunk has its cells");
-        let Slot::Occupied { index, fut } = self.slot_mut(key) else {
+        // (One lookup of the chunk for both the cell and the slot.)
+        let (c, i) = locate(key);
+        let chunk = self.chunk_mut(c);
+        let cell = chunk
+            .wakers
+            .as_ref()
+            .expect("with wakers, every chunk has its cells")
+            .cell(i);
+        let Slot::Occupied { index, fut } = &mut chunk.slots[i] else {
             return None;
         };
         let index = *index;
