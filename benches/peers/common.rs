@@ -117,6 +117,10 @@ impl staggered::Timer for NeverTimer {
 /// trip through the executor per distinct deadline, like a real timer, and no real time
 /// passes. (Every implementation polls a sleep with the same waker each time, so a sleep
 /// keeps the waker it registered first.)
+///
+/// `staggered::testing::ManualClock` moves the same way, but it is shared across threads
+/// behind a lock, counts what the race asks of it, and runs its own executor; this one is
+/// single-threaded and keeps [`Spin`], so the clock's own cost stays small beside the races'.
 #[derive(Clone, Debug, Default)]
 pub struct VirtualClock {
     inner: Rc<RefCell<Clock>>,
@@ -130,11 +134,19 @@ struct Clock {
     next_id: u64,
     /// The sleeps that wait, each once: deadline, id, waker. (A handful at a time.)
     waiting: Vec<(u64, u64, Waker)>,
+    /// How many times the clock has moved.
+    moves: u64,
 }
 
 impl VirtualClock {
     pub fn now(&self) -> Duration {
         Duration::from_nanos(self.inner.borrow().now)
+    }
+
+    /// How many times [`advance`](Self::advance) has moved the clock: one per trip through
+    /// the executor that a deadline cost.
+    pub fn moves(&self) -> u64 {
+        self.inner.borrow().moves
     }
 
     /// Jumps to the earliest deadline a sleep waits for and wakes every sleep due then;
@@ -145,6 +157,7 @@ impl VirtualClock {
             return false;
         };
         clock.now = next;
+        clock.moves += 1;
         // Woken in place, with no list of the due ones to allocate (which the counting
         // allocator would charge to the race): no waker here polls anything as it wakes.
         clock.waiting.retain(|w| {

@@ -865,8 +865,9 @@ fn fallthrough(cfg: &Config, report: &mut Report, paused: &Runtime, n: usize) {
             }),
         );
     }
-    // Check the schedule once: the winner starts (n - 1) delays in.
-    let before = timer.now();
+    // Check the schedule once: the winner starts (n - 1) delays in, one delay per move of
+    // the clock, for the staggered race and for the peers behind their sleeps alike.
+    let (before, moves) = (timer.now(), timer.moves());
     let spin = Spin::new();
     let outcome = spin.block_on_clock(
         staggered_race(fallthrough_attempts(n), Some(DELAY), timer.clone()),
@@ -874,6 +875,12 @@ fn fallthrough(cfg: &Config, report: &mut Report, paused: &Runtime, n: usize) {
     );
     assert_eq!(outcome.winner, Some((n - 1, n as u32 - 1)));
     assert_eq!(timer.now() - before, DELAY * (n as u32 - 1));
+    assert_eq!(timer.moves() - moves, n as u64 - 1);
+    let (before, moves) = (timer.now(), timer.moves());
+    let won = spin.block_on_clock(select_ok(delayed_starts(n, t).map(Box::pin)), &timer);
+    assert_eq!(won.ok().map(|(v, _)| v), Some(n as u32 - 1));
+    assert_eq!(timer.now() - before, DELAY * (n as u32 - 1));
+    assert_eq!(timer.moves() - moves, n as u64 - 1);
     measure(cfg, report, "fallthrough", n, 1.0, 0, cases);
 }
 
