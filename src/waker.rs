@@ -364,7 +364,9 @@ impl Batch {
         self.sort_many_by_rank(rank);
     }
 
-    /// [`sort_by_rank`](Self::sort_by_rank) for a batch of any size.
+    /// [`sort_by_rank`](Self::sort_by_rank) for a batch of any size. (It checks for a batch
+    /// of 0 or 1 cells again: its one caller has, but the check is what makes the reads
+    /// below sound, so it stays next to them.)
     #[inline(never)]
     fn sort_many_by_rank(&mut self, mut rank: impl FnMut(u32) -> usize) {
         if self.next.is_null() {

@@ -3,6 +3,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::{pin, Pin};
@@ -115,8 +116,12 @@ impl staggered::Timer for NeverTimer {
 /// ([`Spin::block_on_clock`]) the clock jumps to the earliest deadline a sleep waits for and
 /// wakes the sleeps due then. So each sleep fires at its own instant, in deadline order, one
 /// trip through the executor per distinct deadline, like a real timer, and no real time
-/// passes. (Every implementation polls a sleep with the same waker each time, so a sleep
-/// keeps the waker it registered first.)
+/// passes. A sleep wakes the waker of its latest poll, as `staggered::Timer` asks.
+///
+/// The waiting sleeps are kept in deadline order, so registering a sleep whose deadline is
+/// the latest (the usual case: the peers' sleeps register in deadline order), and firing the
+/// earliest, cost the same whatever else waits, as a timer wheel's would; nobody pays more
+/// for having more sleeps.
 ///
 /// `staggered::testing::ManualClock` moves the same way, but it is shared across threads
 /// behind a lock, counts what the race asks of it, and runs its own executor; this one is
@@ -132,10 +137,26 @@ struct Clock {
     now: u64,
     /// The next sleep's id.
     next_id: u64,
-    /// The sleeps that wait, each once: deadline, id, waker. (A handful at a time.)
-    waiting: Vec<(u64, u64, Waker)>,
+    /// The sleeps that wait, each once, in `(deadline, id)` order: deadline, id, waker. Every
+    /// deadline is later than `now` (`advance` takes out those it reaches).
+    waiting: VecDeque<(u64, u64, Waker)>,
     /// How many times the clock has moved.
     moves: u64,
+}
+
+impl Clock {
+    /// The deadline `duration` from now (saturating: `Duration::MAX` never fires).
+    fn deadline(&self, duration: Duration) -> u64 {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.now.saturating_add(nanos)
+    }
+
+    /// Takes sleep `id`'s entry out, if it waits.
+    fn unregister(&mut self, id: u64) {
+        if let Some(at) = self.waiting.iter().position(|w| w.1 == id) {
+            self.waiting.remove(at);
+        }
+    }
 }
 
 impl VirtualClock {
@@ -153,21 +174,16 @@ impl VirtualClock {
     /// `false` if no sleep waits.
     pub fn advance(&self) -> bool {
         let mut clock = self.inner.borrow_mut();
-        let Some(next) = clock.waiting.iter().map(|w| w.0).min() else {
+        let Some(&(next, ..)) = clock.waiting.front() else {
             return false;
         };
         clock.now = next;
         clock.moves += 1;
-        // Woken in place, with no list of the due ones to allocate (which the counting
-        // allocator would charge to the race): no waker here polls anything as it wakes.
-        clock.waiting.retain(|w| {
-            if w.0 <= next {
-                w.2.wake_by_ref();
-                false
-            } else {
-                true
-            }
-        });
+        // Woken as they are taken out (no waker here polls anything as it wakes).
+        while clock.waiting.front().is_some_and(|w| w.0 <= next) {
+            let (.., waker) = clock.waiting.pop_front().expect("checked above");
+            waker.wake();
+        }
         true
     }
 }
@@ -176,19 +192,9 @@ pub struct VirtualSleep {
     clock: Rc<RefCell<Clock>>,
     deadline: u64,
     id: u64,
-    /// Its waker is in the clock's list (until the clock reaches `deadline`).
-    registered: bool,
-}
-
-impl VirtualSleep {
-    /// Takes this sleep's waker out of the clock's list, if it is there.
-    fn unregister(&mut self, clock: &mut Clock) {
-        if self.registered && self.deadline > clock.now {
-            let id = self.id;
-            clock.waiting.retain(|w| w.1 != id);
-        }
-        self.registered = false;
-    }
+    /// The waker its entry in the clock's list holds, while it waits there (until the clock
+    /// reaches `deadline`, or a reset or drop takes it out).
+    registered: Option<Waker>,
 }
 
 impl Future for VirtualSleep {
@@ -198,26 +204,41 @@ impl Future for VirtualSleep {
         let this = &mut *self;
         let mut clock = this.clock.borrow_mut();
         if clock.now >= this.deadline {
-            // (`advance` took the waker out as it reached the deadline.)
-            this.registered = false;
-            Poll::Ready(())
-        } else {
-            if !this.registered {
-                this.registered = true;
-                clock
-                    .waiting
-                    .push((this.deadline, this.id, cx.waker().clone()));
-            }
-            Poll::Pending
+            // (`advance` took the entry out as it reached the deadline.)
+            this.registered = None;
+            return Poll::Ready(());
         }
+        match &this.registered {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            Some(_) => {
+                // Polled with another waker: the entry wakes that one from now on.
+                let waker = cx.waker().clone();
+                let id = this.id;
+                let entry = clock.waiting.iter_mut().find(|w| w.1 == id);
+                entry.expect("a registered sleep that is not due waits").2 = waker.clone();
+                this.registered = Some(waker);
+            }
+            None => {
+                let waker = cx.waker().clone();
+                let key = (this.deadline, this.id);
+                // In order; usually at the back, found at the first look.
+                let at = clock
+                    .waiting
+                    .iter()
+                    .rposition(|w| (w.0, w.1) <= key)
+                    .map_or(0, |at| at + 1);
+                clock.waiting.insert(at, (key.0, key.1, waker.clone()));
+                this.registered = Some(waker);
+            }
+        }
+        Poll::Pending
     }
 }
 
 impl Drop for VirtualSleep {
     fn drop(&mut self) {
-        if self.registered {
-            let clock = Rc::clone(&self.clock);
-            self.unregister(&mut clock.borrow_mut());
+        if self.registered.take().is_some() {
+            self.clock.borrow_mut().unregister(self.id);
         }
     }
 }
@@ -230,9 +251,9 @@ impl staggered::Timer for VirtualClock {
         clock.next_id += 1;
         VirtualSleep {
             clock: Rc::clone(&self.inner),
-            deadline: clock.now + duration.as_nanos() as u64,
+            deadline: clock.deadline(duration),
             id: clock.next_id,
-            registered: false,
+            registered: None,
         }
     }
 
@@ -240,8 +261,10 @@ impl staggered::Timer for VirtualClock {
         // `VirtualSleep` is `Unpin`.
         let sleep = Pin::into_inner(sleep);
         let mut clock = self.inner.borrow_mut();
-        sleep.unregister(&mut clock);
-        sleep.deadline = clock.now + duration.as_nanos() as u64;
+        if sleep.registered.take().is_some() {
+            clock.unregister(sleep.id);
+        }
+        sleep.deadline = clock.deadline(duration);
     }
 }
 

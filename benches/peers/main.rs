@@ -45,6 +45,7 @@ use common::{
 use futures::future::select_ok;
 use futures_concurrency::future::RaceOk;
 use impls::{floor_race, futures_unordered_race, joinset_race};
+use staggered::testing::check_timer;
 use staggered::timer::TokioTimer;
 use staggered::{staggered_race, staggered_race_array, Timer};
 use tokio::runtime::Runtime;
@@ -819,6 +820,11 @@ fn fallthrough(cfg: &Config, report: &mut Report, paused: &Runtime, n: usize) {
     expect_winner(n - 1);
     let timer = VirtualClock::default();
     let t = &timer;
+    // The clock keeps the `Timer` contract (the latest waker, resets, `Duration::MAX`, ...).
+    let unit = Duration::from_millis(10);
+    Spin::new()
+        .block_on_clock(check_timer(t, unit, |d| t.sleep(d)), t)
+        .expect("the bench's virtual clock keeps the Timer contract");
     let mut cases = vec![
         case(STAGGERED, |k, c| {
             spin_clock_races(k, c, t, || {
