@@ -265,20 +265,7 @@ where
     F::Output: Check,
 {
     let spin = Spin::new();
-    if count {
-        count_start();
-    }
-    let t = Instant::now();
-    for _ in 0..iters {
-        black_box(spin.block_on(make())).check();
-    }
-    let elapsed = t.elapsed();
-    let allocs = if count { count_stop().allocs } else { 0 };
-    Sample {
-        elapsed,
-        allocs,
-        ..Sample::default()
-    }
+    timed(iters, count, || spin.block_on(make()))
 }
 
 /// [`spin_races`] for races on a [`VirtualClock`]: the executor moves the clock on whenever
@@ -293,12 +280,17 @@ where
     F::Output: Check,
 {
     let spin = Spin::new();
+    timed(iters, count, || spin.block_on_clock(make(), clock))
+}
+
+/// Times `iters` runs of `race` (each one race, run to its end), counting allocations if asked.
+fn timed<O: Check>(iters: u64, count: bool, mut race: impl FnMut() -> O) -> Sample {
     if count {
         count_start();
     }
     let t = Instant::now();
     for _ in 0..iters {
-        black_box(spin.block_on_clock(make(), clock)).check();
+        black_box(race()).check();
     }
     let elapsed = t.elapsed();
     let allocs = if count { count_stop().allocs } else { 0 };
