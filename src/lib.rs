@@ -63,7 +63,8 @@
 //! | | [`staggered_race`] | [`staggered_race_array`] |
 //! |---|---|---|
 //! | attempts | any `IntoIterator`, endless too | a `[F; N]` |
-//! | heap | slots in doubling chunks; wakers made once more than 8 attempts run at once; 2 allocations while no more than 8 do, `O(log n)` for `n` running at once | none: no `alloc` feature, no allocator |
+//! | heap | up to 4 attempts (a source whose `size_hint` says so): inline, 1 allocation (the outcome's list); else slots in doubling chunks, wakers made once more than 8 attempts run at once: 2 allocations while no more than 8 do, `O(log n)` for `n` running at once | none: no `alloc` feature, no allocator |
+//! | `Unpin` | when the attempts' futures and the sleep are | the same |
 //! | a wake-up polls | up to 8 running: every running attempt, with the task's waker; past that, exactly the attempt that was woken | every running attempt (up to `N`), with the task's waker |
 //! | pick it for | libraries, many or unknown attempts, long races | firmware without a heap; a few attempts known at compile time |
 //!
@@ -71,9 +72,10 @@
 //!
 //! - **Storage.** For [`staggered_race`], running attempts live in a slab of pinned slots
 //!   grown in doubling chunks: no `Box` per attempt, `O(log n)` allocations for `n` attempts
-//!   running at once, and the slot of a finished attempt is reused. An attempt's future is
-//!   dropped as soon as it completes. [`staggered_race_array`] keeps its `N` attempts inside
-//!   its own future.
+//!   running at once, and the slot of a finished attempt is reused. A race whose source
+//!   promises at most 4 attempts keeps them inside itself instead, as
+//!   [`staggered_race_array`] does with its `N`. An attempt's future is dropped as soon as
+//!   it completes.
 //! - **Precise wake-ups.** Once more than 8 of its attempts run at once, each attempt of
 //!   [`staggered_race`] has its own waker, kept in the same chunked allocations, so a
 //!   wake-up polls only the attempt that was woken. This works without `std`. Smaller races

@@ -35,12 +35,17 @@ fn script(max_attempts: usize) -> impl Strategy<Value = Script> {
         prop::collection::vec(plan(6), 0..=max_attempts),
         delay(),
         prop_oneof![3 => Just(None), 1 => (0u64..25).prop_map(Some)],
+        any::<bool>(),
     )
-        .prop_map(|(plans, delay, drop_at)| Script {
+        .prop_map(|(plans, delay, drop_at, sized)| Script {
             plans,
             delay,
             drop_at,
-            options: Options::default(),
+            // Sized: a race of at most 4 keeps its attempts inline; else, on the slab.
+            options: Options {
+                sized,
+                ..Options::default()
+            },
         })
 }
 
@@ -65,14 +70,16 @@ fn options() -> impl Strategy<Value = Options> {
         any::<bool>(),
         prop::option::of(prop_oneof![Just(0u64), 0u64..30]),
         prop::option::of(stream),
+        any::<bool>(),
     )
         .prop_map(
-            |(delays, max_running, cancel_oldest, deadline, stream)| Options {
+            |(delays, max_running, cancel_oldest, deadline, stream, sized)| Options {
                 delays,
                 max_running,
                 cancel_oldest,
                 deadline,
                 stream,
+                sized,
             },
         )
 }

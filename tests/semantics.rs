@@ -1142,29 +1142,43 @@ fn wakes_from_other_threads() {
 // Bounds: borrowing, !Unpin, !Send, Send.
 // ---------------------------------------------------------------------------------------------
 
+/// On each storage a race can have: inline slots (`staggered_race` on a source that tells its
+/// size, and `staggered_race_array`) and the slab (a source that tells nothing). Under miri
+/// this also checks that no storage reads a pending future in a way that invalidates the
+/// borrow it holds of itself (the inline slots once did, when the scheduler looked at the
+/// storage through a shared reference).
 #[test]
 fn attempts_may_borrow_and_need_not_be_unpin_or_send() {
     let names = ["a".to_string(), "b".to_string()];
-    let local = Rc::new(5); // !Send
-    let race = staggered_race(
-        names.iter().map(|name| {
-            let local = local.clone();
-            move || async move {
-                // An async block holding a borrow across an await: !Unpin, !Send.
-                let borrowed: &str = name;
-                support::yield_now().await;
-                if borrowed == "a" {
-                    Err(*local)
-                } else {
-                    Ok(borrowed.len() + *local)
+    // Not Send.
+    let local = Rc::new(5);
+    // A macro, since a closure that returns these closures cannot name their borrow's lifetime.
+    macro_rules! attempt {
+        () => {
+            |name: &String| {
+                let local = local.clone();
+                move || async move {
+                    // An async block holding a borrow across an await: !Unpin, !Send.
+                    let borrowed: &str = name;
+                    support::yield_now().await;
+                    if borrowed == "a" {
+                        Err(*local)
+                    } else {
+                        Ok(borrowed.len() + *local)
+                    }
                 }
             }
-        }),
-        None,
-        NoTimer,
-    );
-    let outcome = futures::executor::block_on(race);
-    assert_eq!(outcome.winner, Some((1, 6)));
+        };
+    }
+    let inline = staggered_race(names.iter().map(attempt!()), None, NoTimer);
+    assert_eq!(futures::executor::block_on(inline).winner, Some((1, 6)));
+    let mut unsized_ = names.iter().map(attempt!());
+    let slab = staggered_race(std::iter::from_fn(|| unsized_.next()), None, NoTimer);
+    assert_eq!(futures::executor::block_on(slab).winner, Some((1, 6)));
+    let mut both = names.iter().map(attempt!());
+    let pair = [both.next().unwrap(), both.next().unwrap()];
+    let array = staggered::staggered_race_array(pair, Some(Duration::ZERO), NoTimer);
+    assert_eq!(futures::executor::block_on(array).winner, Some((1, 6)));
 }
 
 /// Attempts that borrow from their own future (a local held by reference across an await)
@@ -1275,32 +1289,83 @@ fn an_endless_delay_leaves_the_starts_to_failures() {
 #[test]
 fn an_attempt_that_wakes_itself_and_finishes_does_not_poll_its_successor() {
     // Attempt 0 wakes itself, then fails in the same poll; attempt 1 starts at once, and must
-    // not be polled again by attempt 0's leftover wake.
-    let polls = Rc::new(Cell::new(0));
-    let waker = Rc::new(RefCell::new(None));
-    let parked = Parked {
-        polls: polls.clone(),
-        waker,
-    };
-    let first = || {
-        std::future::poll_fn(|cx| {
-            cx.waker().wake_by_ref();
-            Poll::Ready(Err(()))
-        })
-        .boxed_local()
-    };
-    let second = move || parked.boxed_local();
-    let attempts: Vec<Box<dyn FnOnce() -> _>> = vec![Box::new(first), Box::new(second)];
-    let mut race = pin!(staggered_race(attempts, None, NoTimer));
+    // not be polled again by attempt 0's leftover wake. On each storage a small race can
+    // have: inline slots (`staggered_race` on a source that tells its size, and
+    // `staggered_race_array`) and the slab in task mode (a source that tells nothing).
+    for storage in ["inline", "slab", "array"] {
+        let polls = Rc::new(Cell::new(0));
+        let parked = Parked {
+            polls: polls.clone(),
+            waker: Rc::default(),
+        };
+        let first = || {
+            std::future::poll_fn(|cx| {
+                cx.waker().wake_by_ref();
+                Poll::Ready(Err(()))
+            })
+            .boxed_local()
+        };
+        let second = move || parked.boxed_local();
+        let attempts: [Box<dyn FnOnce() -> _>; 2] = [Box::new(first), Box::new(second)];
+        let mut race: std::pin::Pin<Box<dyn Future<Output = Option<usize>>>> = match storage {
+            "inline" => Box::pin(staggered_race(attempts, None, NoTimer).map(|o| o.winner_index())),
+            "slab" => {
+                let mut attempts = attempts.into_iter();
+                let unsized_ = std::iter::from_fn(move || attempts.next());
+                Box::pin(staggered_race(unsized_, None, NoTimer).map(|o| o.winner_index()))
+            }
+            _ => Box::pin(
+                staggered::staggered_race_array(attempts, None, NoTimer).map(|o| o.winner_index()),
+            ),
+        };
+        let (_, waker) = CountWaker::new();
+        let mut cx = Context::from_waker(&waker);
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        // Polled once, as it started: not again in that poll's round.
+        assert_eq!(polls.get(), 1, "{storage}");
+        // Attempt 0's wake was the task's: the next poll polls attempt 1 once, a spurious
+        // poll.
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(polls.get(), 2, "{storage}");
+    }
+}
+
+/// An iterator whose `size_hint` promises fewer attempts than it yields breaks the
+/// `Iterator` contract: a race that trusted it to keep its attempts inline panics with a
+/// message that says so when it starts the one with no room (never undefined behaviour), and
+/// then panics on any poll. A promise of more than 4 is never trusted for room.
+#[test]
+fn a_source_that_yields_more_than_its_size_hint_promised_panics_clearly() {
+    struct Liar(u32);
+    impl Iterator for Liar {
+        type Item = Box<dyn FnOnce() -> std::future::Ready<Result<(), u32>>>;
+        fn next(&mut self) -> Option<Self::Item> {
+            self.0 += 1;
+            let i = self.0;
+            (i <= 6).then(|| Box::new(move || std::future::ready(Err(i))) as Self::Item)
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (0, Some(1))
+        }
+    }
+    let mut race = Box::pin(staggered_race(Liar(0), None, NoTimer));
     let (_, waker) = CountWaker::new();
     let mut cx = Context::from_waker(&waker);
-    assert!(race.as_mut().poll(&mut cx).is_pending());
-    // Polled once, as it started.
-    assert_eq!(polls.get(), 1);
-    // In task mode attempt 0's wake was the task's: the next poll polls attempt 1 once, a
-    // spurious poll, as the array race does.
-    assert!(race.as_mut().poll(&mut cx).is_pending());
-    assert_eq!(polls.get(), 2);
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = race.as_mut().poll(&mut cx);
+    }))
+    .expect_err("the fifth attempt has no room");
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        message.contains("broken `Iterator::size_hint`"),
+        "{message}"
+    );
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = race.as_mut().poll(&mut cx);
+    }))
+    .expect_err("a race whose poll panicked panics when polled again");
+    let again = again.downcast_ref::<String>().expect("a formatted message");
+    assert!(again.contains("after a panic"), "{again}");
 }
 
 /// The same with wakers of the race's own (8 hanging attempts first, a cap of 9 running so

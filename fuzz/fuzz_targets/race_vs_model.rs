@@ -70,10 +70,17 @@ fn crowd(c: &[u8; 3]) -> Option<(Vec<Plan>, Vec<Option<u64>>, u64)> {
 
 /// `[flags, cap, deadline, stream end, delays or arrivals x 8]`: with `flags >= 128`, bit 0
 /// sets `delay_fn`, bit 1 a cap of 1 to 4, bit 2 cancel-oldest, bit 3 a deadline (0 to 63
-/// ticks), bit 4 a stream source (arrival ticks 0 to 31 per item, then its end).
+/// ticks), bit 4 a stream source (arrival ticks 0 to 31 per item, then its end); bit 5, with
+/// any flags, an iterator that tells its exact size.
 fn options(o: &[u8; 12]) -> Options {
+    // Bit 5, whatever the rest: the iterator tells its exact size, so a race of at most 4
+    // keeps its attempts inline (else, on the slab).
+    let sized = o[0] & (1 << 5) != 0;
     if o[0] < 128 {
-        return Options::default();
+        return Options {
+            sized,
+            ..Options::default()
+        };
     }
     let bit = |b: u8| o[0] & (1 << b) != 0;
     let rest = &o[4..];
@@ -94,6 +101,7 @@ fn options(o: &[u8; 12]) -> Options {
             let arrivals = rest.iter().map(|&v| u64::from(v % 32)).collect();
             (arrivals, u64::from(o[3] % 40))
         }),
+        sized,
     }
 }
 

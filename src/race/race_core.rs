@@ -16,7 +16,7 @@ use crate::timer::Timer;
 /// The types of one race, as one bundle: the source of attempts, the storage of the running
 /// ones, the record of each attempt's fate, the timer and the three policies. Each race future
 /// has a carrier type that implements it from its own type parameters
-/// ([`SlabOptions`](super::staggered_race::SlabOptions),
+/// ([`RaceOptions`](super::staggered_race::RaceOptions),
 /// [`ArrayOptions`](super::array_race::ArrayOptions)), so [`Core`] takes one parameter
 /// instead of seven.
 ///

@@ -30,6 +30,7 @@ pub(crate) trait Record<E>: Default {
 
 #[cfg(feature = "alloc")]
 impl<E> Record<E> for Vec<Attempt<E>> {
+    #[inline]
     fn reserve(&mut self, upper: Option<usize>) {
         // Reserve for what the iterator says it holds at most, when it says so (arrays,
         // `Vec`s, ranges, maps of them): at most `RESERVE_LIMIT` entries and `RESERVE_BYTES`

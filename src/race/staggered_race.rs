@@ -1,5 +1,6 @@
 //! [`staggered_race`] and the future it returns, [`StaggeredRace`]: the race over a slab,
-//! which polls exactly the attempts that were woken.
+//! which polls exactly the attempts that were woken, or, for a source that promises at most
+//! [`SMALL`] attempts, over inline slots.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -9,12 +10,12 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
-use super::race_core::{Core, Options};
-use super::{ErrorOf, FutureOf};
+use super::race_core::{Core, Options, RunOptions};
+use super::{ErrorOf, FutureOf, OkOf};
 use crate::attempt::AttemptFn;
 use crate::outcome::{Attempt, Outcome};
-use crate::policy::{Delay, Fixed, Limits, NoEvents, NoLimits, Observe, Source};
-use crate::storage::Slab;
+use crate::policy::{Delay, Fixed, Limits, NoEvents, NoLimits, Observe, Source, SourceDriver};
+use crate::storage::{Inline, Slab, Storage};
 use crate::timer::Timer;
 
 /// Runs attempts with staggered start times and keeps the first that succeeds.
@@ -74,7 +75,10 @@ use crate::timer::Timer;
 ///   in [`staggered_race_array`](crate::staggered_race_array), and each poll of the race polls
 ///   every attempt that was running when the poll began, once, in start order (an attempt
 ///   started during a poll is polled then, and not again in that poll). Such a race allocates
-///   its slots and its outcome: two allocations, however its attempts behave.
+///   its slots and its outcome: two allocations, however its attempts behave. A race whose
+///   source promises at most 4 attempts (`size_hint`, as an array, a `Vec` or a `Range` tell
+///   theirs) keeps them inside the race instead, as `staggered_race_array` does: one
+///   allocation, its outcome's.
 /// - **Precise wake-ups past that.** The start that makes a ninth attempt run at once makes
 ///   the race's wakers (one allocation for the queue, one per chunk of slots), for good; each
 ///   running attempt is polled once more, in the next round, with its own waker (a future
@@ -136,6 +140,7 @@ use crate::timer::Timer;
 /// assert_eq!(outcome.winner, Some((1, "backup")));
 /// assert_eq!(outcome.into_result().unwrap(), (1, "backup"));
 /// ```
+#[inline]
 pub fn staggered_race<I, F, Fut, T, E, Tm>(
     attempts: I,
     delay: Option<Duration>,
@@ -156,24 +161,61 @@ where
     )
 }
 
-/// The types of a [`StaggeredRace`], as one [`Options`] bundle for its [`Core`]: never a
-/// value, only a type.
-pub(super) struct SlabOptions<S, Tm, D, Ev, L>(PhantomData<(S, Tm, D, Ev, L)>);
+/// Most attempts a source may promise (its upper size bound) for its race to keep them inline,
+/// in [`Inline`] slots inside the race, rather than in a [`Slab`]. Under loom, none: the
+/// models check the slab's wakers.
+///
+/// A small race (two to four addresses, a request and a hedge or two) is the common case. The
+/// slab would cost it an allocation for its slots and the bookkeeping of a storage that can
+/// grow; and a race that never holds more than this many attempts gives up nothing to inline
+/// slots, since the slab would run it in task mode, with the same rounds. The price is the
+/// race's size (the slots are in it) and `Unpin` (the race is `Unpin` only when its attempts'
+/// futures are).
+pub(crate) const SMALL: usize = if cfg!(loom) { 0 } else { 4 };
 
-impl<S, Tm, D, Ev, L> Options for SlabOptions<S, Tm, D, Ev, L>
+/// The types of a [`StaggeredRace`] on storage `St`, as one [`Options`] bundle for its
+/// [`Core`]: never a value, only a type.
+pub(super) struct RaceOptions<S, Tm, D, Ev, L, St>(PhantomData<(S, Tm, D, Ev, L, St)>);
+
+impl<S, Tm, D, Ev, L, St> Options for RaceOptions<S, Tm, D, Ev, L, St>
 where
     S: Source,
     Tm: Timer,
     Ev: Observe<<S::Item as AttemptFn>::Error>,
     L: Limits,
+    St: Storage<Fut = FutureOf<S::Driver>>,
 {
     type Source = S::Driver;
-    type Storage = Slab<FutureOf<S::Driver>>;
+    type Storage = St;
     type Record = Vec<Attempt<ErrorOf<S::Driver>>>;
     type Timer = Tm;
     type Delay = D;
     type Observe = Ev;
     type Limits = L;
+}
+
+/// The race's [`Core`] on the slab.
+type SlabCore<S, Tm, D, Ev, L> =
+    Core<RaceOptions<S, Tm, D, Ev, L, Slab<FutureOf<<S as Source>::Driver>>>>;
+/// The race's [`Core`] on inline slots.
+type InlineCore<S, Tm, D, Ev, L> =
+    Core<RaceOptions<S, Tm, D, Ev, L, Inline<FutureOf<<S as Source>::Driver>, SMALL>>>;
+
+pin_project_lite::pin_project! {
+    /// The race on whichever storage it was made with; it never changes (a pinned attempt
+    /// cannot move). Each is a state machine of its own, so the choice costs one branch per
+    /// poll, not one per step.
+    #[project = CoreProj]
+    enum Either<S, Tm, D, Ev, L>
+    where
+        S: Source,
+        Tm: Timer,
+        Ev: Observe<<S::Item as AttemptFn>::Error>,
+        L: Limits,
+    {
+        Inline { #[pin] core: InlineCore<S, Tm, D, Ev, L> },
+        Slab { #[pin] core: SlabCore<S, Tm, D, Ev, L> },
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -185,14 +227,21 @@ pin_project_lite::pin_project! {
     /// [`staggered_race`] uses.
     ///
     /// It is `Send` when the source, the attempts' futures and values, the timer and its
-    /// sleep, the delay policy and the observer are, and it is `Unpin` when the timer's
-    /// sleep (and a stream source) is.
+    /// sleep, the delay policy and the observer are, and it is `Unpin` when the attempts'
+    /// futures and the timer's sleep (and a stream source) are. A race whose source promises
+    /// at most 4 attempts (its `size_hint`) keeps them inside itself, with no allocation for
+    /// them, as [`staggered_race_array`](crate::staggered_race_array) does; a bigger or
+    /// unknown one keeps them in a slab on the heap.
     ///
     /// # Panics
     ///
     /// Polling it again after it returned `Ready`, or after a poll panicked (because an
     /// attempt, a closure, the source, the timer, the delay policy or the observer panicked),
     /// panics with a message that says so.
+    ///
+    /// A source that promised at most 4 attempts (its `size_hint`) and yields more, which
+    /// breaks the `Iterator` contract, makes the poll that would start the fifth panic with a
+    /// message that says so.
     /// [`FusedFuture::is_terminated`](futures_core::FusedFuture::is_terminated) tells whether
     /// it may still be polled.
     ///
@@ -204,9 +253,10 @@ pin_project_lite::pin_project! {
     /// use futures::{future::FusedFuture, FutureExt};
     /// use staggered::{staggered_race, timer::NoTimer};
     ///
-    /// let mut race = staggered_race([|| async { Ok::<_, ()>("up") }], None, NoTimer);
+    /// // Async blocks are not `Unpin`, so neither is this race: pin it to poll it by hand.
+    /// let mut race = Box::pin(staggered_race([|| async { Ok::<_, ()>("up") }], None, NoTimer));
     /// assert!(!race.is_terminated());
-    /// let outcome = (&mut race).now_or_never().expect("ready on its first poll");
+    /// let outcome = race.as_mut().now_or_never().expect("ready on its first poll");
     /// assert_eq!(outcome.winner, Some((0, "up")));
     /// assert!(race.is_terminated()); // polling it again would panic
     /// ```
@@ -219,7 +269,7 @@ pin_project_lite::pin_project! {
         L: Limits,
     {
         #[pin]
-        core: Core<SlabOptions<S, Tm, D, Ev, L>>,
+        core: Either<S, Tm, D, Ev, L>,
     }
 }
 
@@ -231,6 +281,7 @@ where
     Ev: Observe<<S::Item as AttemptFn>::Error>,
     L: Limits,
 {
+    #[inline]
     pub(crate) fn from_parts(
         source: S::Driver,
         delay: D,
@@ -238,9 +289,15 @@ where
         events: Ev,
         timer: Tm,
     ) -> Self {
-        StaggeredRace {
-            core: Core::new(source, delay, limits, events, timer, Slab::new()),
-        }
+        let core = match source.upper_bound() {
+            Some(upper) if SMALL > 0 && upper <= SMALL => Either::Inline {
+                core: Core::new(source, delay, limits, events, timer, Inline::new()),
+            },
+            _ => Either::Slab {
+                core: Core::new(source, delay, limits, events, timer, Slab::new()),
+            },
+        };
+        StaggeredRace { core }
     }
 }
 
@@ -255,15 +312,30 @@ where
     type Output = Outcome<<S::Item as AttemptFn>::Ok, <S::Item as AttemptFn>::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .core
-            .poll_race(cx, "StaggeredRace")
-            .map(|(winner, attempts, timed_out)| Outcome {
-                winner,
-                attempts,
-                timed_out,
-            })
+        match self.project().core.project() {
+            CoreProj::Inline { core } => poll_core(core, cx),
+            CoreProj::Slab { core } => poll_core(core, cx),
+        }
     }
+}
+
+/// What a race of attempts from `S` resolves to.
+type OutcomeOf<S> = Outcome<OkOf<S>, ErrorOf<S>>;
+
+/// One poll of either core, each a function of its own: inlined into one `poll`, the two
+/// state machines would share its registers (`cargo bench --bench instructions`: a slab
+/// race's fall-through at N = 8 cost 4% more that way).
+#[inline(never)]
+fn poll_core<O>(core: Pin<&mut Core<O>>, cx: &mut Context<'_>) -> Poll<OutcomeOf<O::Source>>
+where
+    O: RunOptions<Record = Vec<Attempt<ErrorOf<<O as Options>::Source>>>>,
+{
+    core.poll_race(cx, "StaggeredRace")
+        .map(|(winner, attempts, timed_out)| Outcome {
+            winner,
+            attempts,
+            timed_out,
+        })
 }
 
 impl<S, Tm, D, Ev, L> futures_core::FusedFuture for StaggeredRace<S, Tm, D, Ev, L>
@@ -275,7 +347,10 @@ where
     L: Limits,
 {
     fn is_terminated(&self) -> bool {
-        self.core.is_terminated()
+        match &self.core {
+            Either::Inline { core } => core.is_terminated(),
+            Either::Slab { core } => core.is_terminated(),
+        }
     }
 }
 
@@ -288,6 +363,9 @@ where
     L: Limits,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.debug(f, "StaggeredRace")
+        match &self.core {
+            Either::Inline { core } => core.debug(f, "StaggeredRace"),
+            Either::Slab { core } => core.debug(f, "StaggeredRace"),
+        }
     }
 }

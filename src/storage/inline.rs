@@ -2,10 +2,14 @@
 //!
 //! Without a heap a waker cannot point into the race: an attempt may keep a waker after the
 //! race is gone. So every attempt is polled with the task's own waker, nothing tells which
-//! one was woken, and each poll of the race is one round over every running attempt in start
-//! order (slot `i` is attempt `i`), then the sleep: the order of the slab's rounds too. A wake-up costs `O(N)` attempt polls; `N` is known at
-//! compile time and usually small (the addresses of one host, the replicas of a service).
+//! one was woken, and each poll of the race is one round over every attempt that was running
+//! when the poll began, in start order (slot `i` is attempt `i`), then the sleep: the rounds
+//! of the slab's task mode too. An attempt that started during the poll was polled then, with
+//! the same waker, so the round leaves it out. A wake-up costs `O(N)` attempt polls; `N` is
+//! known at compile time and usually small (the addresses of one host, the replicas of a
+//! service).
 
+use core::cell::UnsafeCell;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Waker};
@@ -13,22 +17,34 @@ use core::task::{Context, Waker};
 use super::{Polled, Storage, Woken};
 
 pub(crate) struct Inline<Fut, const N: usize> {
-    slots: [Option<Fut>; N],
+    /// In a cell, so that a shared reference to the storage (the scheduler asks it questions
+    /// through one between polls) is not a read of the futures: a future that borrows from
+    /// itself across a `Pending` (any `async` block that holds a borrow of its own local over
+    /// an `.await`) must not have its memory read through a reference to the whole, or the
+    /// borrow it holds is invalid (Stacked Borrows; miri finds it). Shared access reads only
+    /// discriminants ([`occupied`](Self::occupied)); everything else goes through `&mut`.
+    slots: UnsafeCell<[Option<Fut>; N]>,
     len: usize,
     /// The next slot the round under way looks at (`N`: only the sleep is left); `None`
     /// between rounds.
     cursor: Option<usize>,
     /// This poll has had its round.
     taken: bool,
+    /// Slots from this one on hold attempts that started during this poll of the race, and
+    /// were polled then, with its waker: its round leaves them out (as the slab's task mode
+    /// does). Attempts start in slot order, so it is the slot of the first attempt started
+    /// during this poll, and `u32::MAX` until one is.
+    limit: u32,
 }
 
 impl<Fut, const N: usize> Inline<Fut, N> {
     pub(crate) fn new() -> Self {
         Inline {
-            slots: core::array::from_fn(|_| None),
+            slots: UnsafeCell::new(core::array::from_fn(|_| None)),
             len: 0,
             cursor: None,
             taken: false,
+            limit: u32::MAX,
         }
     }
 
@@ -36,13 +52,38 @@ impl<Fut, const N: usize> Inline<Fut, N> {
         // SAFETY: the slots are structurally pinned: a future in a slot is never moved out,
         // only polled through `Pin::new_unchecked` below and dropped in place (by assigning
         // `None`, which drops the old value where it is). Nothing else of `Self` is pinned.
-        unsafe { &mut self.get_unchecked_mut().slots }
+        unsafe { &mut *self.get_unchecked_mut().slots.get() }
     }
 
-    fn fields(self: Pin<&mut Self>) -> (&mut usize, &mut Option<usize>, &mut bool) {
+    /// Slot `i` holds an attempt. Reads its discriminant only, making no reference to the
+    /// slot (see `slots`).
+    #[inline]
+    // `is_some` would take `&Option<Fut>`, a reference to the future: the very retag `slots`
+    // exists to avoid.
+    #[allow(clippy::redundant_pattern_matching)]
+    fn occupied(&self, i: usize) -> bool {
+        // SAFETY: the pointer is the cell's, valid for as long as `self`; nothing writes the
+        // slots while a shared reference to the storage lives (every write goes through
+        // `Pin<&mut Self>`), so this read races with nothing. The pattern reads the place's
+        // discriminant without making a reference to it.
+        unsafe { matches!((*self.slots.get())[i], Some(_)) }
+    }
+
+    fn fields(self: Pin<&mut Self>) -> (&mut usize, &mut Option<usize>, &mut bool, &mut u32) {
         // SAFETY: none of these fields is pinned, and the slots are not touched.
         let this = unsafe { self.get_unchecked_mut() };
-        (&mut this.len, &mut this.cursor, &mut this.taken)
+        (
+            &mut this.len,
+            &mut this.cursor,
+            &mut this.taken,
+            &mut this.limit,
+        )
+    }
+
+    /// Some attempt that was running when this poll began still runs.
+    fn any_before_limit(&self) -> bool {
+        let limit = N.min(self.limit as usize);
+        (0..limit).any(|i| self.occupied(i))
     }
 }
 
@@ -55,10 +96,19 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
     }
 
     fn insert(mut self: Pin<&mut Self>, index: usize, fut: Fut) -> u32 {
+        // Only `staggered_race` can get here with no slot left: its source promised at most
+        // `N` attempts (see `StaggeredRace`'s docs).
+        assert!(
+            index < N,
+            "the race's source yielded more attempts than the upper bound of its `size_hint` \
+             ({N}): a broken `Iterator::size_hint`"
+        );
         let slot = &mut self.as_mut().slots()[index];
         debug_assert!(slot.is_none(), "attempt {index} started twice");
         *slot = Some(fut);
-        *self.fields().0 += 1;
+        let (len, _, _, limit) = self.fields();
+        *len += 1;
+        *limit = (*limit).min(index as u32);
         index as u32
     }
 
@@ -85,7 +135,7 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         for slot in self.as_mut().slots() {
             *slot = None;
         }
-        let (len, cursor, _) = self.fields();
+        let (len, cursor, _, _) = self.fields();
         *len = 0;
         *cursor = None;
     }
@@ -103,7 +153,7 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
     }
 
     fn for_each(&self, mut f: impl FnMut(u32, usize)) {
-        for (i, _) in self.slots.iter().enumerate().filter(|(_, s)| s.is_some()) {
+        for i in (0..N).filter(|&i| self.occupied(i)) {
             f(i as u32, i);
         }
     }
@@ -112,22 +162,28 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         self.len
     }
 
+    /// A new poll of the race: its round is of the attempts running now.
     fn begin_poll(self: Pin<&mut Self>) {
-        *self.fields().2 = false;
+        let (_, _, taken, limit) = self.fields();
+        *taken = false;
+        *limit = u32::MAX;
     }
 
     fn in_round(&self) -> bool {
         self.cursor.is_some()
     }
 
+    /// One round per poll, of every attempt that was running when the poll began, then the
+    /// sleep. None if none of them still runs: the sleep, if armed, was armed and polled in
+    /// this poll, as its newest attempt started.
     fn take_round(self: Pin<&mut Self>) -> bool {
-        let (len, cursor, taken) = self.fields();
-        if *taken || *len == 0 {
-            return false;
-        }
+        let round = !self.taken && self.any_before_limit();
+        let (_, cursor, taken, _) = self.fields();
         *taken = true;
-        *cursor = Some(0);
-        true
+        if round {
+            *cursor = Some(0);
+        }
+        round
     }
 
     fn pop_round(mut self: Pin<&mut Self>) -> Option<Woken> {
@@ -136,9 +192,12 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         // same round goes first.
         // The round ends with the sleep's entry: it has exactly one entry per running
         // attempt, and one for the sleep (what it costs).
-        let (woken, next) = match (from..N).find(|&i| self.slots[i].is_some()) {
-            Some(i) => (Woken::Attempt(i as u32), Some(i + 1)),
-            None => (Woken::Timer, None),
+        // (Scanned to `N`, a constant the loop is compiled for, and cut at `limit`: the slots
+        // from there on are empty, or hold attempts started during this poll. A bound that
+        // varies costs more per slot, and a field to track it makes the race bigger.)
+        let (woken, next) = match (from..N).find(|&i| self.occupied(i)) {
+            Some(i) if i < self.limit as usize => (Woken::Attempt(i as u32), Some(i + 1)),
+            _ => (Woken::Timer, None),
         };
         *self.as_mut().fields().1 = next;
         Some(woken)
@@ -158,6 +217,12 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         f(cx)
     }
 }
+
+// SAFETY: shared access to an `Inline` reads only the slots' discriminants (`occupied`) and
+// its plain fields; every write, and every access to a future, needs `Pin<&mut Self>`. So it
+// is `Sync` exactly when an array of the futures would be: the cell only keeps the shared
+// reference from reading the futures (see `slots`).
+unsafe impl<Fut: Sync, const N: usize> Sync for Inline<Fut, N> {}
 
 impl<Fut, const N: usize> Default for Inline<Fut, N> {
     fn default() -> Self {
@@ -193,5 +258,38 @@ mod tests {
         assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
         assert_eq!(store.as_mut().pop_round(), None);
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn an_attempt_started_during_a_poll_is_left_out_of_its_round() {
+        let mut store = pin!(Inline::<core::future::Pending<()>, 4>::new());
+        store.as_mut().begin_poll();
+        store.as_mut().insert(0, core::future::pending());
+        assert!(
+            !store.as_mut().take_round(),
+            "nothing ran when the poll began: no round, not even the sleep's entry"
+        );
+        store.as_mut().begin_poll();
+        store.as_mut().insert(1, core::future::pending());
+        assert!(store.as_mut().take_round());
+        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(0)));
+        assert_eq!(
+            store.as_mut().pop_round(),
+            Some(Woken::Timer),
+            "attempt 1 started during this poll"
+        );
+        store.as_mut().begin_poll();
+        store.as_mut().remove(0);
+        store.as_mut().insert(2, core::future::pending());
+        assert!(
+            store.as_mut().take_round(),
+            "attempt 1 ran when the poll began"
+        );
+        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(1)));
+        assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
+        store.as_mut().begin_poll();
+        store.as_mut().remove(1);
+        store.as_mut().remove(2);
+        assert!(!store.as_mut().take_round(), "none of them runs any more");
     }
 }

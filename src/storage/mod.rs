@@ -10,7 +10,8 @@
 //! - [`Inline`]: a fixed array of `N` slots inside the race itself, no heap at all. Without a
 //!   heap a waker cannot point into the race (the race may be gone before a waker an attempt
 //!   kept), so every attempt is polled with the task's own waker, and a poll of the race
-//!   polls every running attempt: `O(N)` per wake-up.
+//!   polls every running attempt: `O(N)` per wake-up. `staggered_race` runs on it too,
+//!   with room for 4, when its source promises at most 4 attempts (see `race/staggered_race.rs`).
 
 use core::future::Future;
 use core::pin::Pin;

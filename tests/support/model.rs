@@ -167,12 +167,20 @@ pub struct Options {
     /// `arrivals[i]` on (before that the stream is pending), and the stream ends at
     /// `stream_end`. `None`: an iterator. Only for [`Race::Slab`].
     pub stream: Option<(Vec<Time>, Time)>,
+    /// The iterator tells its exact size (`size_hint`), so `staggered_race` keeps a race of
+    /// at most 4 attempts inline; otherwise it tells nothing, and the race uses its slab.
+    /// Not a builder option: `staggered_race` itself takes it too. Only for [`Race::Slab`].
+    pub sized: bool,
 }
 
 impl Options {
-    /// Any option set: the driver runs the builder.
+    /// Any of the builder's options set: the driver runs the builder.
     pub fn any(&self) -> bool {
-        *self != Options::default()
+        *self
+            != Options {
+                sized: self.sized,
+                ..Options::default()
+            }
     }
 }
 
@@ -879,10 +887,21 @@ struct Source {
     sim: SimRef,
     next: usize,
     len: usize,
+    /// Tells its exact size ([`Options::sized`]).
+    sized: bool,
 }
 
 impl Iterator for Source {
     type Item = Box<dyn FnOnce() -> SimAttempt>;
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.sized {
+            let left = self.len - self.next;
+            (left, Some(left))
+        } else {
+            (0, None)
+        }
+    }
 
     fn next(&mut self) -> Option<Self::Item> {
         {
@@ -1378,6 +1397,7 @@ pub fn run_race(script: &Script, chaos: &[u8], kind: Race) -> Run {
         sim: Rc::clone(&sim),
         next: 0,
         len: script.plans.len(),
+        sized: script.options.sized,
     };
     let delay = script.delay.map(Duration::from_millis);
     let timer = SimTimer(Rc::clone(&sim));
