@@ -34,8 +34,9 @@
 //!
 //! # What is in the box
 //!
-//! - [`staggered_race`] and its future, [`StaggeredRace`]: a hand-written state machine over a
-//!   slab of pinned attempts. It spawns nothing, needs no runtime, works under `no_std` with
+//! - [`staggered_race`] and its future, [`StaggeredRace`]: a hand-written state machine over
+//!   pinned attempts, kept inside the race when the source promises at most 4 and in a slab
+//!   otherwise. It spawns nothing, needs no runtime, works under `no_std` with
 //!   `alloc`, and asks for no `Send`, `'static` or `Unpin`: attempts may borrow.
 //! - [`staggered_race_array`] and [`StaggeredRaceArray`]: the same race over a fixed array of
 //!   attempts, with no heap at all (no `alloc` feature): for firmware.

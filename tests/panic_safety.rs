@@ -4,9 +4,11 @@
 //! In every case the panic reaches the caller, every attempt that was made is dropped exactly
 //! once (counted), polling the race again panics with a clear message, and (run under miri,
 //! see `.ci/steps/50-miri.sh`) nothing is undefined behaviour or leaked. Wakers kept past the
-//! end of the race are harmless and freed with their last clone.
+//! end of the race are harmless and freed with their last clone. Each case runs on both of
+//! `staggered_race`'s storages: inline slots (a source of at most 4 that tells its size) and
+//! the slab.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -95,7 +97,8 @@ fn probes(
     panic_in_closure: Option<usize>,
 ) -> impl Iterator<Item = impl FnOnce() -> Probe> {
     let log = Rc::clone(log);
-    plans.into_iter().enumerate().map(move |(index, acts)| {
+    let sized = SIZED.with(Cell::get);
+    let attempts = plans.into_iter().enumerate().map(move |(index, acts)| {
         let log = Rc::clone(&log);
         move || {
             log.borrow_mut().made[index] = true;
@@ -109,7 +112,46 @@ fn probes(
                 panic_on_drop: panic_on_drop == Some(index),
             }
         }
-    })
+    });
+    Hint {
+        inner: attempts,
+        sized,
+    }
+}
+
+thread_local! {
+    /// Whether `probes` tells its size: a race of at most 4 then keeps its attempts inline,
+    /// and one of more, or of a source that tells nothing, in the slab.
+    static SIZED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Runs a test on both storages: inline slots (a source that tells its size) and the slab.
+fn on_both_storages(test: impl Fn()) {
+    for sized in [true, false] {
+        eprintln!("on the {} storage", if sized { "inline" } else { "slab" });
+        SIZED.with(|s| s.set(sized));
+        test();
+    }
+}
+
+/// An iterator that tells its size, or hides it.
+struct Hint<I> {
+    inner: I,
+    sized: bool,
+}
+
+impl<I: Iterator> Iterator for Hint<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        self.inner.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.sized {
+            self.inner.size_hint()
+        } else {
+            (0, None)
+        }
+    }
 }
 
 /// Every attempt that was made was dropped exactly once; none was made twice.
@@ -156,20 +198,22 @@ use Act::*;
 
 #[test]
 fn attempt_panics_on_its_first_poll() {
-    let log = log(3);
-    let plans = vec![vec![Hang], vec![Panic], vec![Win]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, None, None),
-        Some(Duration::ZERO),
-        NoTimer,
-    ));
-    let msg = poll_panic(&mut race);
-    assert_eq!(msg, "attempt 1 panics in poll");
-    assert!(race.is_terminated());
-    assert!(poll_panic(&mut race).contains(AFTER_PANIC));
-    assert_eq!(log.borrow().made, [true, true, false]);
-    drop(race);
-    assert_each_made_attempt_dropped_once(&log);
+    on_both_storages(|| {
+        let log = log(3);
+        let plans = vec![vec![Hang], vec![Panic], vec![Win]];
+        let mut race = Box::pin(staggered_race(
+            probes(&log, plans, None, None),
+            Some(Duration::ZERO),
+            NoTimer,
+        ));
+        let msg = poll_panic(&mut race);
+        assert_eq!(msg, "attempt 1 panics in poll");
+        assert!(race.is_terminated());
+        assert!(poll_panic(&mut race).contains(AFTER_PANIC));
+        assert_eq!(log.borrow().made, [true, true, false]);
+        drop(race);
+        assert_each_made_attempt_dropped_once(&log);
+    });
 }
 
 /// Hanging attempts to start before the ones a test is about: with `TASK_MODE` of them,
@@ -219,70 +263,78 @@ fn attempt_panics_on_a_later_poll() {
 
 #[test]
 fn closure_panics_when_called() {
-    let log = log(3);
-    let plans = vec![vec![Hang], vec![Hang], vec![Win]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, None, Some(1)),
-        Some(Duration::ZERO),
-        NoTimer,
-    ));
-    assert_eq!(poll_panic(&mut race), "closure 1 panics");
-    assert!(poll_panic(&mut race).contains(AFTER_PANIC));
-    drop(race);
-    // Attempt 1's closure was called but made no future: only attempt 0 exists.
-    let log = log.borrow();
-    assert_eq!(log.made, [true, true, false]);
-    assert_eq!(log.drops, [1, 0, 0]);
+    on_both_storages(|| {
+        let log = log(3);
+        let plans = vec![vec![Hang], vec![Hang], vec![Win]];
+        let mut race = Box::pin(staggered_race(
+            probes(&log, plans, None, Some(1)),
+            Some(Duration::ZERO),
+            NoTimer,
+        ));
+        assert_eq!(poll_panic(&mut race), "closure 1 panics");
+        assert!(poll_panic(&mut race).contains(AFTER_PANIC));
+        drop(race);
+        // Attempt 1's closure was called but made no future: only attempt 0 exists.
+        let log = log.borrow();
+        assert_eq!(log.made, [true, true, false]);
+        assert_eq!(log.drops, [1, 0, 0]);
+    });
 }
 
 #[test]
 fn drop_panics_when_a_loser_is_cancelled() {
-    let log = log(4);
-    // 0 and 2 hang, 1 fails, 3 wins at once; dropping 2 panics.
-    let plans = vec![vec![Hang], vec![Hang, Fail], vec![Hang], vec![Win]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, Some(2), None),
-        Some(Duration::ZERO),
-        NoTimer,
-    ));
-    assert_eq!(poll_panic(&mut race), "attempt 2 panics in drop");
-    assert!(race.is_terminated());
-    assert!(poll_panic(&mut race).contains(AFTER_PANIC));
-    drop(race);
-    assert_each_made_attempt_dropped_once(&log);
+    on_both_storages(|| {
+        let log = log(4);
+        // 0 and 2 hang, 1 fails, 3 wins at once; dropping 2 panics.
+        let plans = vec![vec![Hang], vec![Hang, Fail], vec![Hang], vec![Win]];
+        let mut race = Box::pin(staggered_race(
+            probes(&log, plans, Some(2), None),
+            Some(Duration::ZERO),
+            NoTimer,
+        ));
+        assert_eq!(poll_panic(&mut race), "attempt 2 panics in drop");
+        assert!(race.is_terminated());
+        assert!(poll_panic(&mut race).contains(AFTER_PANIC));
+        drop(race);
+        assert_each_made_attempt_dropped_once(&log);
+    });
 }
 
 #[test]
 fn drop_panics_when_a_failed_attempt_is_dropped() {
-    let log = log(3);
-    let plans = vec![vec![Hang], vec![Fail], vec![Win]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, Some(1), None),
-        Some(Duration::ZERO),
-        NoTimer,
-    ));
-    assert_eq!(poll_panic(&mut race), "attempt 1 panics in drop");
-    assert!(poll_panic(&mut race).contains(AFTER_PANIC));
-    drop(race);
-    assert_eq!(log.borrow().made, [true, true, false]);
-    assert_each_made_attempt_dropped_once(&log);
+    on_both_storages(|| {
+        let log = log(3);
+        let plans = vec![vec![Hang], vec![Fail], vec![Win]];
+        let mut race = Box::pin(staggered_race(
+            probes(&log, plans, Some(1), None),
+            Some(Duration::ZERO),
+            NoTimer,
+        ));
+        assert_eq!(poll_panic(&mut race), "attempt 1 panics in drop");
+        assert!(poll_panic(&mut race).contains(AFTER_PANIC));
+        drop(race);
+        assert_eq!(log.borrow().made, [true, true, false]);
+        assert_each_made_attempt_dropped_once(&log);
+    });
 }
 
 #[test]
 fn drop_panics_when_the_race_is_dropped() {
-    let log = log(3);
-    let plans = vec![vec![Hang], vec![Hang], vec![Hang]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, Some(1), None),
-        Some(Duration::ZERO),
-        NoTimer,
-    ));
-    assert!(poll_once(&mut race).is_pending());
-    let err = catch_unwind(AssertUnwindSafe(|| drop(race))).unwrap_err();
-    assert_eq!(message(&*err), "attempt 1 panics in drop");
-    // The other attempts were still dropped, each once.
-    assert_each_made_attempt_dropped_once(&log);
-    assert_eq!(log.borrow().made, [true, true, true]);
+    on_both_storages(|| {
+        let log = log(3);
+        let plans = vec![vec![Hang], vec![Hang], vec![Hang]];
+        let mut race = Box::pin(staggered_race(
+            probes(&log, plans, Some(1), None),
+            Some(Duration::ZERO),
+            NoTimer,
+        ));
+        assert!(poll_once(&mut race).is_pending());
+        let err = catch_unwind(AssertUnwindSafe(|| drop(race))).unwrap_err();
+        assert_eq!(message(&*err), "attempt 1 panics in drop");
+        // The other attempts were still dropped, each once.
+        assert_each_made_attempt_dropped_once(&log);
+        assert_eq!(log.borrow().made, [true, true, true]);
+    });
 }
 
 /// A timer that panics in `sleep`, in its sleep's `poll`, or in `reset`.
@@ -333,38 +385,40 @@ impl Timer for PanickyTimer {
 
 #[test]
 fn timer_panics() {
-    for (when, expected) in [
-        (TimerPanic::Sleep, "timer panics in sleep"),
-        (TimerPanic::Poll, "sleep panics in poll"),
-        (TimerPanic::Reset, "timer panics in reset"),
-    ] {
-        let log = log(3);
-        let plans = vec![vec![Hang], vec![Hang], vec![Win]];
-        let clock = ManualClock::new();
-        let timer = PanickyTimer {
-            clock: clock.clone(),
-            when,
-        };
-        let mut race = Box::pin(staggered_race(
-            probes(&log, plans, None, None),
-            Some(Duration::from_millis(10)),
-            timer,
-        ));
-        if when == TimerPanic::Reset {
-            // The first sleep is made, the second start re-arms it.
-            assert!(poll_once(&mut race).is_pending());
-            clock.advance(Duration::from_millis(10));
+    on_both_storages(|| {
+        for (when, expected) in [
+            (TimerPanic::Sleep, "timer panics in sleep"),
+            (TimerPanic::Poll, "sleep panics in poll"),
+            (TimerPanic::Reset, "timer panics in reset"),
+        ] {
+            let log = log(3);
+            let plans = vec![vec![Hang], vec![Hang], vec![Win]];
+            let clock = ManualClock::new();
+            let timer = PanickyTimer {
+                clock: clock.clone(),
+                when,
+            };
+            let mut race = Box::pin(staggered_race(
+                probes(&log, plans, None, None),
+                Some(Duration::from_millis(10)),
+                timer,
+            ));
+            if when == TimerPanic::Reset {
+                // The first sleep is made, the second start re-arms it.
+                assert!(poll_once(&mut race).is_pending());
+                clock.advance(Duration::from_millis(10));
+            }
+            assert_eq!(poll_panic(&mut race), expected, "{when:?}");
+            assert!(poll_panic(&mut race).contains(AFTER_PANIC));
+            drop(race);
+            assert_each_made_attempt_dropped_once(&log);
+            assert_eq!(
+                clock.live_sleeps(),
+                0,
+                "{when:?}: a sleep outlived the race"
+            );
         }
-        assert_eq!(poll_panic(&mut race), expected, "{when:?}");
-        assert!(poll_panic(&mut race).contains(AFTER_PANIC));
-        drop(race);
-        assert_each_made_attempt_dropped_once(&log);
-        assert_eq!(
-            clock.live_sleeps(),
-            0,
-            "{when:?}: a sleep outlived the race"
-        );
-    }
+    });
 }
 
 /// An iterator of probes whose `next` panics at item `at`.
@@ -383,46 +437,53 @@ impl<I: Iterator> Iterator for PanickyIter<I> {
         }
         self.inner.next()
     }
-}
-
-#[test]
-fn iterator_next_panics() {
-    for at in [0, 2] {
-        let log = log(4);
-        let plans = vec![vec![Hang], vec![Fail], vec![Win], vec![Win]];
-        let iter = PanickyIter {
-            inner: probes(&log, plans, None, None),
-            at,
-            calls: 0,
-        };
-        let mut race = Box::pin(staggered_race(iter, Some(Duration::ZERO), NoTimer));
-        assert_eq!(poll_panic(&mut race), format!("next panics at {at}"));
-        assert!(poll_panic(&mut race).contains(AFTER_PANIC));
-        drop(race);
-        assert_eq!(log.borrow().made.iter().filter(|m| **m).count(), at);
-        assert_each_made_attempt_dropped_once(&log);
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
     }
 }
 
 #[test]
+fn iterator_next_panics() {
+    on_both_storages(|| {
+        for at in [0, 2] {
+            let log = log(4);
+            let plans = vec![vec![Hang], vec![Fail], vec![Win], vec![Win]];
+            let iter = PanickyIter {
+                inner: probes(&log, plans, None, None),
+                at,
+                calls: 0,
+            };
+            let mut race = Box::pin(staggered_race(iter, Some(Duration::ZERO), NoTimer));
+            assert_eq!(poll_panic(&mut race), format!("next panics at {at}"));
+            assert!(poll_panic(&mut race).contains(AFTER_PANIC));
+            drop(race);
+            assert_eq!(log.borrow().made.iter().filter(|m| **m).count(), at);
+            assert_each_made_attempt_dropped_once(&log);
+        }
+    });
+}
+
+#[test]
 fn polling_after_completion_panics_clearly() {
-    let log = log(2);
-    let plans = vec![vec![Fail], vec![Win]];
-    let mut race = Box::pin(staggered_race(
-        probes(&log, plans, None, None),
-        None,
-        NoTimer,
-    ));
-    let Poll::Ready(outcome) = poll_once(&mut race) else {
-        panic!("ready at once")
-    };
-    assert_eq!(outcome.winner, Some((1, 1)));
-    assert_eq!(outcome.attempts, [Attempt::Failed(0), Attempt::Won]);
-    assert!(race.is_terminated());
-    assert!(poll_panic(&mut race).contains(AFTER_DONE));
-    assert!(poll_panic(&mut race).contains(AFTER_DONE));
-    drop(race);
-    assert_each_made_attempt_dropped_once(&log);
+    on_both_storages(|| {
+        let log = log(2);
+        let plans = vec![vec![Fail], vec![Win]];
+        let mut race = Box::pin(staggered_race(
+            probes(&log, plans, None, None),
+            None,
+            NoTimer,
+        ));
+        let Poll::Ready(outcome) = poll_once(&mut race) else {
+            panic!("ready at once")
+        };
+        assert_eq!(outcome.winner, Some((1, 1)));
+        assert_eq!(outcome.attempts, [Attempt::Failed(0), Attempt::Won]);
+        assert!(race.is_terminated());
+        assert!(poll_panic(&mut race).contains(AFTER_DONE));
+        assert!(poll_panic(&mut race).contains(AFTER_DONE));
+        drop(race);
+        assert_each_made_attempt_dropped_once(&log);
+    });
 }
 
 /// A task waker that counts wakes.

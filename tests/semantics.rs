@@ -1151,20 +1151,24 @@ fn wakes_from_other_threads() {
 fn attempts_may_borrow_and_need_not_be_unpin_or_send() {
     let names = ["a".to_string(), "b".to_string()];
     // Not Send.
-    let local = Rc::new(5);
+    let local = Rc::new(5usize);
     // A macro, since a closure that returns these closures cannot name their borrow's lifetime.
     macro_rules! attempt {
         () => {
             |name: &String| {
                 let local = local.clone();
                 move || async move {
-                    // An async block holding a borrow across an await: !Unpin, !Send.
+                    // A borrow of the caller's string, and one of the future's own state,
+                    // both held across an await: !Unpin, !Send, and a future that borrows
+                    // from itself.
                     let borrowed: &str = name;
+                    let own = [*local; 2];
+                    let held: &[usize; 2] = &own;
                     support::yield_now().await;
                     if borrowed == "a" {
-                        Err(*local)
+                        Err(held[0])
                     } else {
-                        Ok(borrowed.len() + *local)
+                        Ok(borrowed.len() + held[1])
                     }
                 }
             }
@@ -1189,31 +1193,43 @@ fn attempts_may_borrow_and_need_not_be_unpin_or_send() {
 #[test]
 fn self_borrowing_attempts_through_the_cap_the_tie_sort_and_a_win() {
     use staggered::Staggered;
-    let clock = ManualClock::new();
-    let race = Staggered::new((0..4u32).map(|i| {
-        let clock = clock.clone();
-        move || async move {
-            let local = [i; 4];
-            // A borrow of the future's own state, held across the awaits.
-            let borrowed: &[u32; 4] = &local;
-            // Attempts 2 and 3 (started at 2 and 3 ms) both finish at 40 ms: a tie.
-            clock.sleep(ms(40 - u64::from(i))).await;
-            support::yield_now().await;
-            if borrowed[3] >= 2 {
-                Ok(borrowed.iter().sum::<u32>())
-            } else {
-                Err(borrowed[0])
+    // On the inline slots (a source that tells its size) and on the slab (one that does not).
+    for sized in [true, false] {
+        let clock = ManualClock::new();
+        let make = |i: u32| {
+            let clock = clock.clone();
+            move || async move {
+                let local = [i; 4];
+                // A borrow of the future's own state, held across the awaits.
+                let borrowed: &[u32; 4] = &local;
+                // Attempts 2 and 3 (started at 2 and 3 ms) both finish at 40 ms: a tie.
+                clock.sleep(ms(40 - u64::from(i))).await;
+                support::yield_now().await;
+                if borrowed[3] >= 2 {
+                    Ok(borrowed.iter().sum::<u32>())
+                } else {
+                    Err(borrowed[0])
+                }
             }
-        }
-    }))
-    .delay(ms(1))
-    .max_running(2)
-    .cancel_oldest_when_full()
-    .race(clock.clone());
-    let outcome = clock.block_on(race);
-    // 0 and 1 are cancelled by the cap when 2 and 3 start; the tie goes to 2, started first.
-    assert_eq!(outcome.winner, Some((2, 8)));
-    assert_eq!(outcome.attempts, [Cancelled, Cancelled, Won, Cancelled]);
+        };
+        let mut count = 0..4u32;
+        let attempts: Box<dyn Iterator<Item = _>> = if sized {
+            Box::new((0..4u32).map(make))
+        } else {
+            Box::new(std::iter::from_fn(move || count.next().map(make)))
+        };
+        assert_eq!(attempts.size_hint().1, if sized { Some(4) } else { None });
+        let race = Staggered::new(attempts)
+            .delay(ms(1))
+            .max_running(2)
+            .cancel_oldest_when_full()
+            .race(clock.clone());
+        let outcome = clock.block_on(race);
+        // 0 and 1 are cancelled by the cap when 2 and 3 start; the tie goes to 2, started
+        // first.
+        assert_eq!(outcome.winner, Some((2, 8)), "sized: {sized}");
+        assert_eq!(outcome.attempts, [Cancelled, Cancelled, Won, Cancelled]);
+    }
 }
 
 #[test]
@@ -1236,6 +1252,46 @@ fn the_race_is_send_when_its_parts_are() {
     ));
     let handle = std::thread::spawn(move || futures::executor::block_on(race));
     assert_eq!(handle.join().unwrap().winner, Some((2, 2)));
+}
+
+/// `Send` and `Sync` whenever the parts are, on each storage: inline slots (a sized source,
+/// and the array race) and the slab (a source that tells nothing). The array race, which
+/// holds no wakers, is `UnwindSafe` and `RefUnwindSafe` too (the slab race never was: its
+/// wakers live in cells). The inline slots sit in an `UnsafeCell`, which is neither `Sync`
+/// nor `RefUnwindSafe` by itself.
+#[test]
+fn the_race_has_the_auto_traits_of_its_parts_on_every_storage() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn assert_all<T: Send + Sync>(t: T) -> T {
+        t
+    }
+    fn assert_unwind_safe<T: UnwindSafe + RefUnwindSafe>(t: T) -> T {
+        t
+    }
+    let make = |i: u8| {
+        move || async move {
+            if i < 2 {
+                Err(i)
+            } else {
+                Ok(i)
+            }
+        }
+    };
+    let inline = assert_all(staggered_race((0..3u8).map(make), None, NoTimer));
+    let mut count = 0..3u8;
+    let slab = assert_all(staggered_race(
+        std::iter::from_fn(move || count.next().map(make)),
+        None,
+        NoTimer,
+    ));
+    let array = assert_unwind_safe(assert_all(staggered::staggered_race_array(
+        [make(0), make(1), make(2)],
+        None,
+        NoTimer,
+    )));
+    assert_eq!(futures::executor::block_on(inline).winner, Some((2, 2)));
+    assert_eq!(futures::executor::block_on(slab).winner, Some((2, 2)));
+    assert_eq!(futures::executor::block_on(array).winner, Some((2, 2)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1327,6 +1383,44 @@ fn an_attempt_that_wakes_itself_and_finishes_does_not_poll_its_successor() {
         // poll.
         assert!(race.as_mut().poll(&mut cx).is_pending());
         assert_eq!(polls.get(), 2, "{storage}");
+    }
+}
+
+/// A `size_hint` is trusted for room only up to the 4 inline slots: a source that promises
+/// fewer than it yields but stays within 4, or promises more than 4 (the slab) and yields
+/// even more, runs as usual and reports every attempt.
+#[test]
+fn a_source_that_breaks_its_size_hint_within_the_inline_slots_or_beyond_them_runs() {
+    struct Liar {
+        next: u32,
+        yields: u32,
+        promise: usize,
+    }
+    impl Iterator for Liar {
+        type Item = Box<dyn FnOnce() -> std::future::Ready<Result<(), u32>>>;
+        fn next(&mut self) -> Option<Self::Item> {
+            let i = self.next;
+            self.next += 1;
+            (i < self.yields).then(|| Box::new(move || std::future::ready(Err(i))) as Self::Item)
+        }
+        fn size_hint(&self) -> (usize, Option<usize>) {
+            (0, Some(self.promise))
+        }
+    }
+    for (yields, promise) in [(4, 1), (3, 0), (4, 4), (9, 5)] {
+        let liar = Liar {
+            next: 0,
+            yields,
+            promise,
+        };
+        let outcome = futures::executor::block_on(staggered_race(liar, None, NoTimer));
+        assert_eq!(outcome.winner, None, "{yields} for a promise of {promise}");
+        let errors: Vec<u32> = (0..yields).collect();
+        assert_eq!(
+            outcome.attempts,
+            errors.into_iter().map(Attempt::Failed).collect::<Vec<_>>(),
+            "{yields} for a promise of {promise}"
+        );
     }
 }
 

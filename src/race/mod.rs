@@ -1,5 +1,5 @@
 //! The race state machine, [`Core`], and the two races that run it: [`staggered_race`]
-//! ([`StaggeredRace`], over a slab) and [`staggered_race_array`] ([`StaggeredRaceArray`], no
+//! ([`StaggeredRace`], inline for small sources, else over a slab) and [`staggered_race_array`] ([`StaggeredRaceArray`], no
 //! heap). [`Staggered`](crate::Staggered) builds either with every option.
 //!
 //! # Shape
@@ -34,7 +34,7 @@
 //! - `state.rs`: `State`, the race's fields borrowed for one poll, and the scheduler
 //!   (`drive`, `expire`, the starts, the attempts' polls and the cancellations);
 //! - `record.rs`: [`Record`], where the race writes what became of each attempt;
-//! - `staggered_race.rs`: [`staggered_race`] and [`StaggeredRace`] (the slab race);
+//! - `staggered_race.rs`: [`staggered_race`] and [`StaggeredRace`] (inline or slab);
 //! - `array_race.rs`: [`staggered_race_array`] and [`StaggeredRaceArray`] (no heap).
 //!
 //! The policies the race runs ([`Delay`], [`Limits`], [`Observe`], the [`SourceDriver`]s)

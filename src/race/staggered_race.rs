@@ -106,6 +106,10 @@ use crate::timer::Timer;
 ///
 /// A panic in an attempt, a closure, the iterator or the timer reaches the caller of `poll`.
 ///
+/// An iterator whose `size_hint` promised at most 4 attempts and that yields more than 4
+/// breaks the `Iterator` contract: the poll that would start the fifth panics, saying so.
+/// (One that breaks its promise but yields at most 4 runs as usual.)
+///
 /// [`NoTimer`](crate::timer::NoTimer) cannot sleep: with it, a `delay` other than `None` or
 /// zero panics (clearly worded) as soon as the race arms its first sleep, that is, once an
 /// attempt is running and the next one is due later. The delay is a run-time value, so the
@@ -239,9 +243,11 @@ pin_project_lite::pin_project! {
     /// attempt, a closure, the source, the timer, the delay policy or the observer panicked),
     /// panics with a message that says so.
     ///
-    /// A source that promised at most 4 attempts (its `size_hint`) and yields more, which
-    /// breaks the `Iterator` contract, makes the poll that would start the fifth panic with a
-    /// message that says so.
+    /// A source that promised at most 4 attempts (its `size_hint`) and yields more than 4,
+    /// which breaks the `Iterator` contract, makes the poll that would start the fifth panic
+    /// with a message that says so. (One that breaks its promise but yields at most 4 runs as
+    /// usual.)
+    ///
     /// [`FusedFuture::is_terminated`](futures_core::FusedFuture::is_terminated) tells whether
     /// it may still be polled.
     ///

@@ -11,6 +11,7 @@
 
 use core::cell::UnsafeCell;
 use core::future::Future;
+use core::panic::RefUnwindSafe;
 use core::pin::Pin;
 use core::task::{Context, Waker};
 
@@ -58,8 +59,9 @@ impl<Fut, const N: usize> Inline<Fut, N> {
     /// Slot `i` holds an attempt. Reads its discriminant only, making no reference to the
     /// slot (see `slots`).
     #[inline]
-    // `is_some` would take `&Option<Fut>`, a reference to the future: the very retag `slots`
-    // exists to avoid.
+    // `is_some` would take `&Option<Fut>`, a reference to a future that may still be polled:
+    // the very retag `slots` exists to avoid. (`remove` and `clear_with` may take one: they
+    // drop the future right after, and nothing uses its borrows again.)
     #[allow(clippy::redundant_pattern_matching)]
     fn occupied(&self, i: usize) -> bool {
         // SAFETY: the pointer is the cell's, valid for as long as `self`; nothing writes the
@@ -100,8 +102,8 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         // `N` attempts (see `StaggeredRace`'s docs).
         assert!(
             index < N,
-            "the race's source yielded more attempts than the upper bound of its `size_hint` \
-             ({N}): a broken `Iterator::size_hint`"
+            "the race's source yielded more than {N} attempts, though the upper bound of its \
+             `size_hint` was at most {N}: a broken `Iterator::size_hint`"
         );
         let slot = &mut self.as_mut().slots()[index];
         debug_assert!(slot.is_none(), "attempt {index} started twice");
@@ -223,6 +225,11 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
 // is `Sync` exactly when an array of the futures would be: the cell only keeps the shared
 // reference from reading the futures (see `slots`).
 unsafe impl<Fut: Sync, const N: usize> Sync for Inline<Fut, N> {}
+
+// The cell would make the storage `!RefUnwindSafe` whatever the futures are. A shared
+// reference to it reads nothing a panic could leave half-written (the discriminants and plain
+// fields), so it is as unwind-safe as an array of the futures.
+impl<Fut: RefUnwindSafe, const N: usize> RefUnwindSafe for Inline<Fut, N> {}
 
 impl<Fut, const N: usize> Default for Inline<Fut, N> {
     fn default() -> Self {

@@ -64,8 +64,8 @@ struct Chunk<Fut> {
 
 // The slots live on the heap and never move (see `slots`): moving a chunk moves only the
 // `Vec`'s pointer, so a chunk is `Unpin` whatever the futures are, as a `Box` of them would
-// be. (`Vec<T>` is `Unpin` only when `T` is, which would make the race `!Unpin` for `!Unpin`
-// attempts.)
+// be. (`Vec<T>` is `Unpin` only when `T` is. The slab itself needs no more; the race on it
+// is `Unpin` only when its inline alternative is, that is, when the futures are.)
 impl<Fut> Unpin for Chunk<Fut> {}
 
 pub(crate) struct Slab<Fut> {

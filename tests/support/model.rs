@@ -167,8 +167,9 @@ pub struct Options {
     /// `arrivals[i]` on (before that the stream is pending), and the stream ends at
     /// `stream_end`. `None`: an iterator. Only for [`Race::Slab`].
     pub stream: Option<(Vec<Time>, Time)>,
-    /// The iterator tells its exact size (`size_hint`), so `staggered_race` keeps a race of
-    /// at most 4 attempts inline; otherwise it tells nothing, and the race uses its slab.
+    /// The iterator (or the stream) tells its exact size (`size_hint`), so the race keeps a
+    /// race of at most 4 attempts inline; otherwise it tells nothing, and the race uses its
+    /// slab.
     /// Not a builder option: `staggered_race` itself takes it too. Only for [`Race::Slab`].
     pub sized: bool,
 }
@@ -990,6 +991,11 @@ impl futures_core::Stream for SimStream {
             sim.stream_waker = None;
         }
         Poll::Ready(self.source.next())
+    }
+
+    /// The source's (so a sized stream of at most 4 runs on the inline slots too).
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.source.size_hint()
     }
 }
 
