@@ -299,4 +299,37 @@ mod tests {
         store.as_mut().remove(2);
         assert!(!store.as_mut().take_round(), "none of them runs any more");
     }
+
+    #[test]
+    fn clearing_reports_each_running_attempt_in_slot_order_and_empties_the_storage() {
+        let mut store = pin!(Inline::<core::future::Pending<()>, 4>::new());
+        for index in [3, 1] {
+            store.as_mut().insert(index, core::future::pending());
+        }
+        store.as_mut().begin_poll();
+        assert!(store.as_mut().take_round());
+        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(1)));
+        let mut running = [usize::MAX; 2];
+        let mut n = 0;
+        store.for_each(|key, index| {
+            assert_eq!(key as usize, index, "slot `i` holds attempt `i`");
+            running[n] = index;
+            n += 1;
+        });
+        assert_eq!(running, [1, 3]);
+        let mut dropped = [usize::MAX; 2];
+        let mut n = 0;
+        store.as_mut().clear_with(|index| {
+            dropped[n] = index;
+            n += 1;
+        });
+        assert_eq!(dropped, [1, 3]);
+        assert_eq!(store.len(), 0);
+        assert!(store.is_empty());
+        assert!(
+            !store.in_round(),
+            "the round under way ends with the attempts"
+        );
+        store.for_each(|key, _| panic!("slot {key} still holds an attempt"));
+    }
 }
