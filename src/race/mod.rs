@@ -1,6 +1,7 @@
 //! The race state machine, [`Core`], and the two races that run it: [`staggered_race`]
-//! ([`StaggeredRace`], inline for small sources, else over a slab) and [`staggered_race_array`] ([`StaggeredRaceArray`], no
-//! heap). [`Staggered`](crate::Staggered) builds either with every option.
+//! ([`StaggeredRace`], inline for small sources, else over a slab) and
+//! [`staggered_race_array`] ([`StaggeredRaceArray`], no heap). [`Staggered`](crate::Staggered)
+//! builds either with every option.
 //!
 //! # Shape
 //!
