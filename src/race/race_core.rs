@@ -63,6 +63,19 @@ enum Phase {
     Done,
 }
 
+impl Phase {
+    /// The race is polled when it must not be: a programmer's error. (Out of line: the
+    /// messages' formatting would otherwise cost every poll a few instructions.)
+    #[cold]
+    #[inline(never)]
+    fn misuse(self, name: &str) -> ! {
+        match self {
+            Phase::Done => panic!("`{name}` polled after it completed"),
+            _ => panic!("`{name}` polled after a panic inside an earlier poll"),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The state machine both races run: a source of attempts, a storage for the running
     /// ones, a record of each attempt's fate, the timer's sleeps, the delay policy, the
@@ -150,12 +163,9 @@ impl<O: RunOptions> Core<O> {
     ) -> Poll<(WinnerOf<O>, O::Record, bool)> {
         let this = self.project();
         let fresh = match *this.phase {
-            Phase::Done => panic!("`{name}` polled after it completed"),
-            Phase::Polling => {
-                panic!("`{name}` polled after a panic inside an earlier poll")
-            }
-            Phase::Fresh => true,
             Phase::Running => false,
+            Phase::Fresh => true,
+            misused => misused.misuse(name),
         };
         *this.phase = Phase::Polling;
         let flags = this.flags;

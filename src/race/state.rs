@@ -84,25 +84,45 @@ impl<O: RunOptions> State<'_, O> {
     pub(super) fn drive(&mut self, cx: &mut Context<'_>) -> Poll<Finish<OkOf<O::Source>>> {
         let mut budget = BUDGET;
         let mut self_wakes = 0;
-        if O::Source::CAN_PEND && self.flags.waiting {
+        if self.is_quiet() {
+            // The usual wake-up of a small race: one round, then idle, as the loop below
+            // would run it (a storage with whole rounds takes one round per poll, and between
+            // rounds there is nothing to do unless the round makes a start due), without its
+            // checks before the round and after it.
+            if let Err(finish) = self.next_round(cx, &mut budget, &mut self_wakes) {
+                return Poll::Ready(finish);
+            }
+            if !self.flags.start_due {
+                if let Some(idle) = self.idle(cx) {
+                    return idle;
+                }
+            }
+            // The round made a start due: the loop makes it, between rounds.
+        } else if O::Source::CAN_PEND && self.flags.waiting {
             // The stream was pending, and this poll may be its wake-up: what was woken with
             // it goes first, then the stream is asked again. So a completion at the instant
             // an item arrives is handled before the start the item makes possible (as with
             // the sleep), and a win then starts nothing.
-            self.storage.as_mut().take_round();
             self.flags.waiting = false;
+            if let Err(finish) = self.next_round(cx, &mut budget, &mut self_wakes) {
+                return Poll::Ready(finish);
+            }
         }
         loop {
             if self.storage.in_round() {
-                if budget == 0 && !self.storage.whole_rounds() {
+                // A round that may be cut (`next_round` runs whole rounds itself).
+                debug_assert!(!self.storage.whole_rounds());
+                if budget == 0 {
                     // The rest of this round goes first in the next poll.
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                // (A whole round may overdraw the budget: then only the due start follows.)
                 budget = budget.saturating_sub(1);
-                if let Some(finish) = self.handle_next(cx, &mut self_wakes) {
-                    return Poll::Ready(finish);
+                // (Such a storage keeps its place in the round itself: no place to pass.)
+                if let Some(woken) = self.storage.as_mut().pop_round(&mut 0) {
+                    if let Some(finish) = self.handle(woken, cx, &mut self_wakes) {
+                        return Poll::Ready(finish);
+                    }
                 }
                 continue;
             }
@@ -119,7 +139,7 @@ impl<O: RunOptions> State<'_, O> {
                     return Poll::Ready(finish);
                 }
             }
-            if !self.flags.armed && self.sleep.is_some() && !self.can_start() {
+            if self.stale_sleep() {
                 // A sleep nothing waits for (its attempt failed while the start it made due
                 // waits, or the next attempt has no delay) would only wake the task for
                 // nothing: drop it. (A plain race re-arms or drops its sleep as it starts
@@ -132,30 +152,89 @@ impl<O: RunOptions> State<'_, O> {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-            } else if self.storage.as_mut().take_round() || self.can_start() {
-                continue;
+            } else {
+                match self.next_round(cx, &mut budget, &mut self_wakes) {
+                    Err(finish) => return Poll::Ready(finish),
+                    Ok(true) => continue,
+                    Ok(false) if self.can_start() => continue,
+                    Ok(false) => {}
+                }
             }
-
-            if self.storage.is_empty() && self.flags.exhausted {
-                return Poll::Ready(None);
-            }
-            // Idle. Register, then look once more: a wake that raced with the registration
-            // is either seen now or wakes the new waker.
-            self.storage.register(cx.waker());
-            if !self.storage.has_woken() {
-                return Poll::Pending;
+            if let Some(idle) = self.idle(cx) {
+                return idle;
             }
         }
     }
 
-    /// Handles the next entry of the round under way: polls the attempt or the sleep.
-    #[inline]
-    fn handle_next(
+    /// Takes the next round, if anything is to be done (`Ok(false)` if not). A storage with
+    /// whole rounds has it run to its end here, its place kept in a local (see [`Storage`]);
+    /// (a whole round may overdraw the budget: then only the due start follows). The round of
+    /// any other storage is left to `drive`'s loop, which the budget may stop anywhere in it.
+    /// `Err` if the race ended in the round. (Always inlined: left to itself, the compiler
+    /// makes it a call of its own, and the round's place goes to memory.)
+    #[inline(always)]
+    fn next_round(
         &mut self,
+        cx: &mut Context<'_>,
+        budget: &mut u32,
+        self_wakes: &mut u32,
+    ) -> Result<bool, Finish<OkOf<O::Source>>> {
+        if !self.storage.as_mut().take_round() {
+            return Ok(false);
+        }
+        if self.storage.whole_rounds() {
+            let mut at = 0;
+            while let Some(woken) = self.storage.as_mut().pop_round(&mut at) {
+                *budget = budget.saturating_sub(1);
+                if let Some(finish) = self.handle(woken, cx, self_wakes) {
+                    return Err(finish);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Nothing is left to do now: the race is all-failed if nothing runs and nothing is
+    /// left to start; else it registers the task's waker and waits. `None` if a wake-up came
+    /// in meanwhile: the caller goes on. (Registered, then looked at once more: a wake that
+    /// raced with the registration is either seen now or wakes the new waker.)
+    #[inline]
+    fn idle(&mut self, cx: &mut Context<'_>) -> Option<Poll<Finish<OkOf<O::Source>>>> {
+        if self.storage.is_empty() && self.flags.exhausted {
+            return Some(Poll::Ready(None));
+        }
+        self.storage.register(cx.waker());
+        (!self.storage.has_woken()).then_some(Poll::Pending)
+    }
+
+    /// A poll with nothing to do between rounds, on a storage with whole rounds (which has
+    /// no round under way between polls): no start is due (nor can one be, pending or not),
+    /// and no sleep is left that nothing waits for. Such a poll is one round, then idle,
+    /// unless the round makes a start due. (Never after a stream was pending: its wake-up
+    /// takes a round first, and then asks the stream.)
+    #[inline]
+    fn is_quiet(&self) -> bool {
+        let f = &*self.flags;
+        let waiting = O::Source::CAN_PEND && f.waiting;
+        self.storage.whole_rounds() && !f.start_due && !waiting && !self.stale_sleep()
+    }
+
+    /// A sleep is left that no start waits for.
+    #[inline]
+    fn stale_sleep(&self) -> bool {
+        !self.flags.armed && self.sleep.is_some() && !self.can_start()
+    }
+
+    /// Handles one entry of the round under way: polls the attempt or the sleep. (Always
+    /// inlined, as `poll_attempt` is: its callers are the hot loops of both kinds of round.)
+    #[inline(always)]
+    fn handle(
+        &mut self,
+        woken: Woken,
         cx: &mut Context<'_>,
         self_wakes: &mut u32,
     ) -> Option<Finish<OkOf<O::Source>>> {
-        match self.storage.as_mut().pop_round()? {
+        match woken {
             Woken::Timer => {
                 self.poll_sleep(cx);
                 None
@@ -179,8 +258,9 @@ impl<O: RunOptions> State<'_, O> {
             if !self.storage.in_round() && !self.storage.as_mut().take_round() {
                 break;
             }
-            while self.storage.in_round() {
-                if let Some(finish) = self.handle_next(cx, &mut self_wakes) {
+            let mut at = 0;
+            while let Some(woken) = self.storage.as_mut().pop_round(&mut at) {
+                if let Some(finish) = self.handle(woken, cx, &mut self_wakes) {
                     return finish;
                 }
             }

@@ -25,27 +25,36 @@ pub(crate) struct Inline<Fut, const N: usize> {
     /// borrow it holds is invalid (Stacked Borrows; miri finds it). Shared access reads only
     /// discriminants ([`occupied`](Self::occupied)); everything else goes through `&mut`.
     slots: UnsafeCell<[Option<Fut>; N]>,
+    /// Everything else: counts and this poll's round, none of it pinned.
+    at: Tally,
+}
+
+/// The counts of an [`Inline`] storage, and what its round in this poll is. (Where the round
+/// is, is the scheduler's: see [`Storage`].)
+struct Tally {
+    /// Attempts held.
     len: usize,
-    /// The next slot the round under way looks at (`N`: only the sleep is left); `None`
-    /// between rounds.
-    cursor: Option<usize>,
+    /// Attempts started so far: attempt `i` is in slot `i`, and they start in index order, so
+    /// no slot from here on was ever filled.
+    started: u32,
+    /// The slot of the first attempt started during this poll (`u32::MAX` until one is). It
+    /// was polled then, with the poll's waker, so the poll's round leaves it out, and the
+    /// attempts after it (as the slab's task mode does).
+    limit: u32,
     /// This poll has had its round.
     taken: bool,
-    /// Slots from this one on hold attempts that started during this poll of the race, and
-    /// were polled then, with its waker: its round leaves them out (as the slab's task mode
-    /// does). Attempts start in slot order, so it is the slot of the first attempt started
-    /// during this poll, and `u32::MAX` until one is.
-    limit: u32,
 }
 
 impl<Fut, const N: usize> Inline<Fut, N> {
     pub(crate) fn new() -> Self {
         Inline {
             slots: UnsafeCell::new(core::array::from_fn(|_| None)),
-            len: 0,
-            cursor: None,
-            taken: false,
-            limit: u32::MAX,
+            at: Tally {
+                len: 0,
+                started: 0,
+                limit: u32::MAX,
+                taken: false,
+            },
         }
     }
 
@@ -71,21 +80,16 @@ impl<Fut, const N: usize> Inline<Fut, N> {
         unsafe { matches!((*self.slots.get())[i], Some(_)) }
     }
 
-    fn fields(self: Pin<&mut Self>) -> (&mut usize, &mut Option<usize>, &mut bool, &mut u32) {
-        // SAFETY: none of these fields is pinned, and the slots are not touched.
-        let this = unsafe { self.get_unchecked_mut() };
-        (
-            &mut this.len,
-            &mut this.cursor,
-            &mut this.taken,
-            &mut this.limit,
-        )
+    fn tally(self: Pin<&mut Self>) -> &mut Tally {
+        // SAFETY: the tally is not pinned, and the slots are not touched.
+        unsafe { &mut self.get_unchecked_mut().at }
     }
 
-    /// Some attempt that was running when this poll began still runs.
-    fn any_before_limit(&self) -> bool {
-        let limit = N.min(self.limit as usize);
-        (0..limit).any(|i| self.occupied(i))
+    /// The slots of this poll's round: those below `limit` and `started` (see `Tally`).
+    /// (Both are written as attempts start, never read then: an insert only stores.)
+    #[inline]
+    fn end(&self) -> usize {
+        N.min(self.at.started.min(self.at.limit) as usize)
     }
 }
 
@@ -108,9 +112,13 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         let slot = &mut self.as_mut().slots()[index];
         debug_assert!(slot.is_none(), "attempt {index} started twice");
         *slot = Some(fut);
-        let (len, _, _, limit) = self.fields();
-        *len += 1;
-        *limit = (*limit).min(index as u32);
+        let at = self.tally();
+        at.len += 1;
+        debug_assert!(index as u32 >= at.started, "attempts start in index order");
+        at.started = index as u32 + 1;
+        if at.limit == u32::MAX {
+            at.limit = index as u32;
+        }
         index as u32
     }
 
@@ -130,16 +138,15 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
         let slot = &mut self.as_mut().slots()[key as usize];
         debug_assert!(slot.is_some());
         *slot = None; // drops the future in place
-        *self.fields().0 -= 1;
+        self.tally().len -= 1;
     }
 
     fn clear(mut self: Pin<&mut Self>) {
         for slot in self.as_mut().slots() {
             *slot = None;
         }
-        let (len, cursor, _, _) = self.fields();
-        *len = 0;
-        *cursor = None;
+        let at = self.tally();
+        at.len = 0;
     }
 
     fn clear_with(mut self: Pin<&mut Self>, mut dropped: impl FnMut(usize)) {
@@ -147,11 +154,10 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
             let slot = &mut self.as_mut().slots()[i];
             if slot.is_some() {
                 *slot = None; // drops the future in place
-                *self.as_mut().fields().0 -= 1;
+                self.as_mut().tally().len -= 1;
                 dropped(i);
             }
         }
-        *self.fields().1 = None;
     }
 
     fn for_each(&self, mut f: impl FnMut(u32, usize)) {
@@ -161,48 +167,51 @@ impl<Fut: Future, const N: usize> Storage for Inline<Fut, N> {
     }
 
     fn len(&self) -> usize {
-        self.len
+        self.at.len
     }
 
     /// A new poll of the race: its round is of the attempts running now.
     fn begin_poll(self: Pin<&mut Self>) {
-        let (_, _, taken, limit) = self.fields();
-        *taken = false;
-        *limit = u32::MAX;
+        let at = self.tally();
+        at.taken = false;
+        at.limit = u32::MAX;
     }
 
+    /// Its rounds are whole: the scheduler runs each to its end in one call.
     fn in_round(&self) -> bool {
-        self.cursor.is_some()
+        false
     }
 
     /// One round per poll, of every attempt that was running when the poll began, then the
     /// sleep. None if none of them still runs: the sleep, if armed, was armed and polled in
     /// this poll, as its newest attempt started.
     fn take_round(self: Pin<&mut Self>) -> bool {
-        let round = !self.taken && self.any_before_limit();
-        let (_, cursor, taken, _) = self.fields();
-        *taken = true;
-        if round {
-            *cursor = Some(0);
-        }
+        let round = !self.at.taken && (0..self.end()).any(|i| self.occupied(i));
+        self.tally().taken = true;
         round
     }
 
-    fn pop_round(mut self: Pin<&mut Self>) -> Option<Woken> {
-        let from = self.cursor?;
-        // Every running attempt in slot order, then the sleep, so that a completion in the
-        // same round goes first.
-        // The round ends with the sleep's entry: it has exactly one entry per running
-        // attempt, and one for the sleep (what it costs).
-        // (Scanned to `N`, a constant the loop is compiled for, and cut at `limit`: the slots
-        // from there on are empty, or hold attempts started during this poll. A bound that
-        // varies costs more per slot, and a field to track it makes the race bigger.)
-        let (woken, next) = match (from..N).find(|&i| self.occupied(i)) {
-            Some(i) if i < self.limit as usize => (Woken::Attempt(i as u32), Some(i + 1)),
-            _ => (Woken::Timer, None),
-        };
-        *self.as_mut().fields().1 = next;
-        Some(woken)
+    /// `at`: the next slot to look at (0 as the round begins, past `N` once it is over).
+    fn pop_round(self: Pin<&mut Self>, at: &mut usize) -> Option<Woken> {
+        let from = *at;
+        if from > N {
+            return None;
+        }
+        // Every attempt of the round in slot order, then the sleep, so that a completion in
+        // the same round goes first: one entry per attempt, and one for the sleep (what the
+        // round costs). The slots from `limit` on are empty or hold fresh attempts, which
+        // the round leaves out, so the scan stops there, or after the last attempt started
+        // (in a race with room for more, where the rest is empty).
+        Some(match (from..self.end()).find(|&i| self.occupied(i)) {
+            Some(i) => {
+                *at = i + 1;
+                Woken::Attempt(i as u32)
+            }
+            _ => {
+                *at = N + 1;
+                Woken::Timer
+            }
+        })
     }
 
     fn register(&self, _: &Waker) {}
@@ -245,25 +254,33 @@ mod tests {
     #[test]
     fn a_round_is_every_running_attempt_in_order_then_the_sleep_once_per_poll() {
         let mut store = pin!(Inline::<core::future::Pending<()>, 4>::new());
-        store.as_mut().insert(2, core::future::pending());
-        store.as_mut().insert(0, core::future::pending());
+        for index in 0..3 {
+            store.as_mut().insert(index, core::future::pending());
+        }
+        store.as_mut().remove(1);
         store.as_mut().begin_poll();
+        let mut at = 0;
         assert!(store.as_mut().take_round());
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(0)));
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(2)));
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(0)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(2)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Timer));
+        assert_eq!(
+            store.as_mut().pop_round(&mut at),
+            None,
+            "the sleep's entry ends the round"
+        );
         assert!(
             !store.in_round(),
-            "the sleep's entry ends the round: no empty pop to pay for"
+            "its rounds are whole: the place is the caller's"
         );
-        assert_eq!(store.as_mut().pop_round(), None);
         assert!(!store.as_mut().take_round(), "one round per poll");
         store.as_mut().begin_poll();
         store.as_mut().remove(0);
+        let mut at = 0;
         assert!(store.as_mut().take_round());
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(2)));
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
-        assert_eq!(store.as_mut().pop_round(), None);
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(2)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Timer));
+        assert_eq!(store.as_mut().pop_round(&mut at), None);
         assert_eq!(store.len(), 1);
     }
 
@@ -278,22 +295,24 @@ mod tests {
         );
         store.as_mut().begin_poll();
         store.as_mut().insert(1, core::future::pending());
+        let mut at = 0;
         assert!(store.as_mut().take_round());
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(0)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(0)));
         assert_eq!(
-            store.as_mut().pop_round(),
+            store.as_mut().pop_round(&mut at),
             Some(Woken::Timer),
             "attempt 1 started during this poll"
         );
         store.as_mut().begin_poll();
         store.as_mut().remove(0);
         store.as_mut().insert(2, core::future::pending());
+        let mut at = 0;
         assert!(
             store.as_mut().take_round(),
             "attempt 1 ran when the poll began"
         );
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(1)));
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Timer));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(1)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Timer));
         store.as_mut().begin_poll();
         store.as_mut().remove(1);
         store.as_mut().remove(2);
@@ -301,14 +320,47 @@ mod tests {
     }
 
     #[test]
+    fn cancelling_between_rounds_keeps_the_round_to_the_attempts_that_ran_before_the_poll() {
+        let mut store = pin!(Inline::<core::future::Pending<()>, 4>::new());
+        store.as_mut().insert(0, core::future::pending());
+        // A cap of one: each start cancels the attempt before it, fresh or not.
+        store.as_mut().begin_poll();
+        store.as_mut().insert(1, core::future::pending());
+        store.as_mut().remove(0);
+        assert!(
+            !store.as_mut().take_round(),
+            "attempt 0 was cancelled and attempt 1 started in this poll: no round"
+        );
+        store.as_mut().begin_poll();
+        store.as_mut().insert(2, core::future::pending());
+        store.as_mut().remove(2);
+        store.as_mut().insert(3, core::future::pending());
+        let mut at = 0;
+        assert!(
+            store.as_mut().take_round(),
+            "attempt 1 ran when the poll began, and still runs"
+        );
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(1)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Timer));
+        assert_eq!(store.len(), 2);
+        store.as_mut().begin_poll();
+        store.as_mut().remove(1);
+        let mut at = 0;
+        assert!(store.as_mut().take_round(), "attempt 3 is no longer fresh");
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(3)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Timer));
+    }
+
+    #[test]
     fn clearing_reports_each_running_attempt_in_slot_order_and_empties_the_storage() {
         let mut store = pin!(Inline::<core::future::Pending<()>, 4>::new());
-        for index in [3, 1] {
+        for index in [1, 3] {
             store.as_mut().insert(index, core::future::pending());
         }
         store.as_mut().begin_poll();
+        let mut at = 0;
         assert!(store.as_mut().take_round());
-        assert_eq!(store.as_mut().pop_round(), Some(Woken::Attempt(1)));
+        assert_eq!(store.as_mut().pop_round(&mut at), Some(Woken::Attempt(1)));
         let mut running = [usize::MAX; 2];
         let mut n = 0;
         store.for_each(|key, index| {
@@ -326,9 +378,10 @@ mod tests {
         assert_eq!(dropped, [1, 3]);
         assert_eq!(store.len(), 0);
         assert!(store.is_empty());
-        assert!(
-            !store.in_round(),
-            "the round under way ends with the attempts"
+        assert_eq!(
+            store.as_mut().pop_round(&mut at),
+            Some(Woken::Timer),
+            "the round under way has only the sleep left"
         );
         store.for_each(|key, _| panic!("slot {key} still holds an attempt"));
     }

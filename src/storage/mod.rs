@@ -52,9 +52,14 @@ pub(crate) struct Polled<O> {
 /// start of every poll of the race.
 ///
 /// What a round costs: each entry `pop_round` yields (an attempt to poll, or the sleep) is one
-/// unit of the race's budget, and a round yields nothing else: once its last entry is popped,
-/// `in_round` is `false`. Whether the budget may cut a round short is
-/// [`whole_rounds`](Storage::whole_rounds).
+/// unit of the race's budget, and a round yields nothing else: its last entry is the sleep's.
+/// Whether the budget may cut a round short is [`whole_rounds`](Storage::whole_rounds).
+///
+/// Where a round is: a storage whose rounds may be cut keeps its place itself (the rest of a
+/// cut round goes on in the next poll, and `in_round` tells). A round of a storage with whole
+/// rounds never outlives the call that takes it, so its place is the caller's: a `usize`
+/// it keeps from `take_round` to the round's end (starting at 0), which the storage moves
+/// on as it pops. (So the place stays in a register, not in memory written on each entry.)
 pub(crate) trait Storage {
     /// The attempts' future.
     type Fut: Future;
@@ -91,12 +96,16 @@ pub(crate) trait Storage {
     fn len(&self) -> usize;
     /// A new poll of the race begins.
     fn begin_poll(self: Pin<&mut Self>);
-    /// A round is under way: taken, not all popped yet.
+    /// A round that may be cut is under way: taken, not all popped yet. (A storage with
+    /// whole rounds is never asked in the middle of one: the scheduler runs such a round to
+    /// its end in one call.)
     fn in_round(&self) -> bool;
     /// Takes a round, if there is anything to do; `true` if it has anything in it.
     fn take_round(self: Pin<&mut Self>) -> bool;
     /// The next slot or timer of the current round: attempts in start order, then the timer.
-    fn pop_round(self: Pin<&mut Self>) -> Option<Woken>;
+    /// `at` is the round's place for a storage with whole rounds (see above), ignored by the
+    /// others.
+    fn pop_round(self: Pin<&mut Self>, at: &mut usize) -> Option<Woken>;
     /// Remembers the task to wake when an attempt or the sleep is woken.
     fn register(&self, waker: &Waker);
     /// Something was woken that no round has taken yet.

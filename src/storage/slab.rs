@@ -840,7 +840,9 @@ impl<Fut: Future> super::Storage for Slab<Fut> {
     }
 
     #[inline]
-    fn pop_round(self: Pin<&mut Self>) -> Option<Woken> {
+    fn pop_round(self: Pin<&mut Self>, _: &mut usize) -> Option<Woken> {
+        // (Its task mode's rounds are whole, but it keeps their place itself too: the same
+        // code serves both modes.)
         Slab::pop_round(self.get_mut())
     }
 
