@@ -477,6 +477,71 @@ fn an_array_race_of_any_size_takes_one_poll_per_wake_up() {
     check::<300>();
 }
 
+/// A start that was due when a poll ran out of budget is made first in the next poll, before
+/// that poll's round, even when nothing else is due (a poll that begins with no start due
+/// goes straight to its round; this one must not), and more starts follow only while more
+/// than half the budget is left. Here attempt 0's wake-up arrives after the start of the
+/// next attempt came due, so by the tie rule that attempt starts before attempt 0 is polled
+/// and wins. On both races: the array race's one whole round, and the slab's precise
+/// wake-ups (hundreds of attempts run at once).
+#[test]
+fn a_start_due_at_a_budget_yield_goes_before_the_next_round() {
+    // More than two polls' budgets, so that the source never runs out here.
+    const N: usize = 1000;
+    let won = Rc::new(AtomicBool::new(false));
+    let started = Rc::new(RefCell::new(0usize));
+    let kept: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let attempt = |i: usize| {
+        let (won, started, kept) = (Rc::clone(&won), Rc::clone(&started), Rc::clone(&kept));
+        move || {
+            *started.borrow_mut() += 1;
+            poll_fn(move |cx| -> Poll<Res> {
+                if i > 0 {
+                    return Poll::Pending;
+                }
+                if won.load(Ordering::Relaxed) {
+                    return Poll::Ready(Ok("first"));
+                }
+                *kept.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+        }
+    };
+    // Polls the race twice, waking attempt 0 in between: the winner, and the starts the
+    // second poll made.
+    let run = |mut race: std::pin::Pin<&mut dyn Future<Output = Option<(usize, &'static str)>>>| {
+        won.store(false, Ordering::Relaxed);
+        *started.borrow_mut() = 0;
+        let (count, waker) = CountWaker::new();
+        let mut cx = Context::from_waker(&waker);
+        assert!(race.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(count.count(), 1, "the first poll ran out of budget");
+        let before = *started.borrow();
+        // Attempt 0 is woken now, after the due start, with its result ready.
+        won.store(true, Ordering::Relaxed);
+        let kept = kept.borrow_mut().take();
+        kept.expect("attempt 0 was polled").wake();
+        let Poll::Ready(winner) = race.as_mut().poll(&mut cx) else {
+            panic!("attempt 0 wins in the second poll");
+        };
+        (winner, *started.borrow() - before)
+    };
+    let attempts: [_; N] = std::array::from_fn(attempt);
+    let array = staggered::staggered_race_array(attempts, Some(Duration::ZERO), NoTimer);
+    let array = run(pin!(async { array.await.winner }));
+    let slab = staggered_race((0..N).map(attempt), Some(Duration::ZERO), NoTimer);
+    let slab = run(pin!(async { slab.await.winner }));
+    for (race, (winner, starts)) in [("array", array), ("slab", slab)] {
+        assert_eq!(winner, Some((0, "first")), "{race}");
+        // The due start, then more while more than half of the budget of 128 is left: 64
+        // starts (a start is a unit), then the round.
+        assert_eq!(
+            starts, 64,
+            "{race}: starts in the second poll, before its round"
+        );
+    }
+}
+
 /// The slab race with more woken attempts than the budget: the round goes on in the next
 /// poll, then the race goes idle; each woken attempt is polled exactly once.
 #[test]

@@ -76,8 +76,9 @@ impl<O: RunOptions> State<'_, O> {
     /// completion woken together with the sleep is handled before the start the sleep makes
     /// due (the tie rule), and a due start waits only for the wake-ups that had arrived before
     /// it, never for those that busy attempts keep making after. The budget ends a poll
-    /// anywhere in a round of the slab (the rest goes on in the next poll, where it was), and
-    /// never inside a round of the inline storage, which must be whole
+    /// anywhere in a round of the slab's precise wake-ups (the rest goes on in the next poll,
+    /// where it was), and never inside a round of a storage that polls with the task's waker
+    /// (the inline storage, and the slab in task mode), which must be whole
     /// ([`Storage::whole_rounds`]); the self-wake rule ends a poll only between rounds, after
     /// the due start. Runs only before the deadline (after it, `expire`).
     #[inline]

@@ -57,9 +57,11 @@ pub(crate) struct Polled<O> {
 ///
 /// Where a round is: a storage whose rounds may be cut keeps its place itself (the rest of a
 /// cut round goes on in the next poll, and `in_round` tells). A round of a storage with whole
-/// rounds never outlives the call that takes it, so its place is the caller's: a `usize`
-/// it keeps from `take_round` to the round's end (starting at 0), which the storage moves
-/// on as it pops. (So the place stays in a register, not in memory written on each entry.)
+/// rounds never outlives the call that takes it, so it may keep its place in the caller's
+/// `at`: a `usize` the caller keeps from `take_round` to the round's end (starting at 0),
+/// which the storage moves on as it pops. The inline storage does, so its place stays in a
+/// register, not in memory written on each entry; the slab keeps its place itself in both
+/// of its modes.
 pub(crate) trait Storage {
     /// The attempts' future.
     type Fut: Future;
@@ -71,6 +73,11 @@ pub(crate) trait Storage {
     /// `false`: a round may be cut anywhere and goes on, where it was, in the next poll (each
     /// entry is one wake-up, and a wake-up that arrives meanwhile is queued for a later
     /// round). It may change only between rounds.
+    ///
+    /// A storage with whole rounds takes at most one round per poll of the race, and has
+    /// nothing woken outside it ([`has_woken`](Storage::has_woken) is `false`): what its
+    /// attempts wake is the task, and the next poll's round. The scheduler's quiet polls
+    /// (`State::drive`) rest on both.
     fn whole_rounds(&self) -> bool;
 
     /// Stores attempt `index`'s future, pinned from here until it is removed, and returns
@@ -103,8 +110,8 @@ pub(crate) trait Storage {
     /// Takes a round, if there is anything to do; `true` if it has anything in it.
     fn take_round(self: Pin<&mut Self>) -> bool;
     /// The next slot or timer of the current round: attempts in start order, then the timer.
-    /// `at` is the round's place for a storage with whole rounds (see above), ignored by the
-    /// others.
+    /// `at`: the round's place, for a storage that keeps it in the caller's hands (see
+    /// above); the others ignore it.
     fn pop_round(self: Pin<&mut Self>, at: &mut usize) -> Option<Woken>;
     /// Remembers the task to wake when an attempt or the sleep is woken.
     fn register(&self, waker: &Waker);

@@ -13,10 +13,9 @@
 //! inline storage, and each poll of the race is one round of every attempt that was running
 //! when the poll began, in start order, then the sleep ([`TaskRounds`]). Small races, the
 //! common case (the addresses of a host, a request and its hedges), so pay nothing for
-//! wakers: no allocation for them, no queue, no sort. (Unlike the inline storage's rounds,
+//! wakers: no allocation for them, no queue, no sort. (As the inline storage's rounds do,
 //! these leave out the attempts started during the poll, which were polled as they started:
-//! the slab keeps its attempts' start order in a list of its own, and the check is free. The
-//! inline storage would pay for it on every round, more than the spurious poll it saves.)
+//! the slab keeps its attempts' start order in a list of its own, and the check is free.)
 //!
 //! The start that would make a ninth attempt run at once leaves task mode, for good
 //! (`leave_task_mode`): the slab makes its wakers, and each chunk of slots gets a matching
