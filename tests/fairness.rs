@@ -483,7 +483,7 @@ fn an_array_race_of_any_size_takes_one_poll_per_wake_up() {
 /// than half the budget is left. Here attempt 0's wake-up arrives after the start of the
 /// next attempt came due, so by the tie rule that attempt starts before attempt 0 is polled
 /// and wins. On both races: the array race's one whole round, and the slab's precise
-/// wake-ups (hundreds of attempts run at once).
+/// wake-ups (hundreds of attempts run at once), from an iterator and from a stream.
 #[test]
 fn a_start_due_at_a_budget_yield_goes_before_the_next_round() {
     // More than two polls' budgets, so that the source never runs out here.
@@ -531,7 +531,13 @@ fn a_start_due_at_a_budget_yield_goes_before_the_next_round() {
     let array = run(pin!(async { array.await.winner }));
     let slab = staggered_race((0..N).map(attempt), Some(Duration::ZERO), NoTimer);
     let slab = run(pin!(async { slab.await.winner }));
-    for (race, (winner, starts)) in [("array", array), ("slab", slab)] {
+    // A stream that is never pending: nothing waits for it, so its races go as the others.
+    let stream = futures::stream::iter((0..N).map(attempt));
+    let stream = staggered::Staggered::from_stream(stream)
+        .all_at_once()
+        .race(NoTimer);
+    let stream = run(pin!(async { stream.await.winner }));
+    for (race, (winner, starts)) in [("array", array), ("slab", slab), ("stream", stream)] {
         assert_eq!(winner, Some((0, "first")), "{race}");
         // The due start, then more while more than half of the budget of 128 is left: 64
         // starts (a start is a unit), then the round.
