@@ -168,9 +168,10 @@ impl<O: RunOptions> State<'_, O> {
     }
 
     /// Takes the next round, if anything is to be done (`Ok(false)` if not). A storage with
-    /// whole rounds has it run to its end here, its place kept in a local (see [`Storage`]);
-    /// (a whole round may overdraw the budget: then only the due start follows). The round of
-    /// any other storage is left to `drive`'s loop, which the budget may stop anywhere in it.
+    /// whole rounds has it run to its end here (the inline storage keeps its place in the
+    /// local `at`: see [`Storage`]); a whole round may overdraw the budget, and then only the
+    /// due start follows. The round of any other storage is left to `drive`'s loop, which
+    /// the budget may stop anywhere in it.
     /// `Err` if the race ended in the round. (Always inlined: left to itself, the compiler
     /// makes it a call of its own, and the round's place goes to memory.)
     #[inline(always)]
