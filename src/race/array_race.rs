@@ -1,7 +1,6 @@
 //! [`staggered_race_array`] and the future it returns, [`StaggeredRaceArray`]: the race over
 //! a fixed array, with no heap.
 
-use arrayvec::ArrayVec;
 use core::fmt;
 use core::future::Future;
 use core::marker::PhantomData;
@@ -10,11 +9,12 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use super::race_core::{Core, Options};
+use super::record::ArrayRecord;
 // For the docs' links.
 #[cfg(all(doc, feature = "alloc"))]
 use super::{staggered_race, StaggeredRace};
 use crate::attempt::AttemptFn;
-use crate::outcome::{ArrayOutcome, Attempt};
+use crate::outcome::ArrayOutcome;
 use crate::policy::{Delay, Fixed, IterDriver, Limits, NoEvents, NoLimits, Observe, Source};
 use crate::storage::Inline;
 use crate::timer::Timer;
@@ -101,7 +101,7 @@ where
 {
     type Source = IterDriver<core::array::IntoIter<F, N>>;
     type Storage = Inline<F::Future, N>;
-    type Record = ArrayVec<Attempt<F::Error>, N>;
+    type Record = ArrayRecord<F::Error, N>;
     type Timer = Tm;
     type Delay = D;
     type Observe = Ev;

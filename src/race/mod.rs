@@ -12,7 +12,9 @@
 //! - the *storage* of running attempts, a [`Storage`]: the slab or the inline array (see
 //!   `storage/`), used through `insert`, `poll`, `remove`, `for_each` and the rounds of
 //!   wake-ups;
-//! - the *record* of what became of each attempt, a [`Record`]: a `Vec` or an `ArrayVec`;
+//! - the *record* of what became of each attempt, a [`Record`]: a `Vec` of the outcome's
+//!   entries, or (the array race) each attempt's error, from which the outcome's `ArrayVec`
+//!   is built as the race ends (`Record::finish`, which also marks the winner);
 //! - the *timer*: one sleep for the next start, armed in `State::arm`, polled in
 //!   `State::poll_sleep`; and, with a deadline, the deadline's sleep, polled at the start of
 //!   every poll (`Limits::poll_deadline`);
@@ -34,7 +36,8 @@
 //!   bundle ([`Options`]) instead of a type parameter a part;
 //! - `state.rs`: `State`, the race's fields borrowed for one poll, and the scheduler
 //!   (`drive`, `expire`, the starts, the attempts' polls and the cancellations);
-//! - `record.rs`: [`Record`], where the race writes what became of each attempt;
+//! - `record.rs`: [`Record`], where the race writes what became of each attempt, and how it
+//!   hands the list over;
 //! - `staggered_race.rs`: [`staggered_race`] and [`StaggeredRace`] (inline or slab);
 //! - `array_race.rs`: [`staggered_race_array`] and [`StaggeredRaceArray`] (no heap).
 //!

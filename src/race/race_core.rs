@@ -2,7 +2,6 @@
 //! generic over: one parameter, one bound on each impl.
 
 use core::fmt;
-use core::mem;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -48,6 +47,8 @@ impl<O: Options<Delay: Delay>> RunOptions for O {}
 pub(super) type SleepOf<O> = <<O as Options>::Timer as Timer>::Sleep;
 /// How a race ended: its winner (index and value), or `None`.
 type WinnerOf<O> = Finish<OkOf<<O as Options>::Source>>;
+/// The list of attempts a race's outcome carries.
+type RecordOf<O> = <<O as Options>::Record as Record<ErrorOf<<O as Options>::Source>>>::Output;
 /// Where the deadline's sleep lives.
 type SlotOf<O> = <<O as Options>::Limits as Limits>::Slot<SleepOf<O>>;
 
@@ -160,7 +161,7 @@ impl<O: RunOptions> Core<O> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         name: &str,
-    ) -> Poll<(WinnerOf<O>, O::Record, bool)> {
+    ) -> Poll<(WinnerOf<O>, RecordOf<O>, bool)> {
         let this = self.project();
         let fresh = match *this.phase {
             Phase::Running => false,
@@ -212,7 +213,10 @@ impl<O: RunOptions> Core<O> {
         state.cancel_all();
         O::Limits::clear_slot(deadline);
         *this.phase = Phase::Done;
-        Poll::Ready((winner, mem::take(state.attempts), timed_out))
+        let attempts = state
+            .attempts
+            .finish(winner.as_ref().map(|(index, _)| *index));
+        Poll::Ready((winner, attempts, timed_out))
     }
 
     pub(super) fn is_terminated(&self) -> bool {

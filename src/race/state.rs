@@ -10,7 +10,6 @@ use super::race_core::{Options, RunOptions, SleepOf};
 use super::record::Record;
 use super::{Finish, OkOf};
 use crate::attempt::AttemptFn;
-use crate::outcome::Attempt;
 use crate::policy::{Delay, Event, Limits, Observe, SourceDriver};
 use crate::storage::{Storage, Woken};
 use crate::timer::Timer;
@@ -309,7 +308,7 @@ impl<O: RunOptions> State<'_, O> {
             self.attempts.reserve(self.source.upper_bound());
         }
         let fut = make.start();
-        self.attempts.push(Attempt::Cancelled);
+        self.attempts.start();
         let key = self.storage.as_mut().insert(index, fut);
         // Until the next start, this is the newest attempt: its failure starts the next one.
         self.flags.armed = false;
@@ -409,7 +408,8 @@ impl<O: RunOptions> State<'_, O> {
                 let index = polled.index;
                 match result {
                     Ok(value) => {
-                        self.attempts.set(index, Attempt::Won);
+                        // The record marks the winner as the race hands it over
+                        // (`Record::finish`).
                         if O::Observe::ENABLED {
                             self.events.event(Event::Won { index });
                         }
@@ -422,7 +422,7 @@ impl<O: RunOptions> State<'_, O> {
                                 error: &error,
                             });
                         }
-                        self.attempts.set(index, Attempt::Failed(error));
+                        self.attempts.fail(index, error);
                         if index + 1 == self.attempts.len() && !self.flags.exhausted {
                             // The newest attempt failed: start the next one now.
                             self.flags.start_due = true;
