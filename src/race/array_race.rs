@@ -28,8 +28,9 @@ use crate::timer::Timer;
 /// in the cost:
 ///
 /// - **Storage.** The `N` attempts' futures live inside the returned future, which is as
-///   large as `N` of them plus the outcome's `N` entries; nothing is allocated, and the
-///   outcome's list ([`ArrayOutcome::attempts`]) is an [`arrayvec::ArrayVec`].
+///   large as `N` of them plus room for `N` errors; nothing is allocated, and the
+///   outcome's list ([`ArrayOutcome::attempts`]) is an [`arrayvec::ArrayVec`], built as the
+///   race ends.
 /// - **Waking.** Without a heap, a waker cannot point into the race (an attempt may keep a
 ///   waker after the race is gone), so every attempt is polled with the task's own waker. A
 ///   poll of the race cannot tell which attempt was woken: it polls every running attempt
@@ -112,7 +113,8 @@ where
 /// [`Staggered::race_array`](crate::Staggered::race_array). It resolves to an
 /// [`ArrayOutcome`].
 ///
-/// No heap: the attempts' futures and the outcome's entries live inside it. It is `Send` when
+/// No heap: the attempts' futures and their errors live inside it, and the outcome's list is
+/// built from them as it ends. It is `Send` when
 /// the closures, their futures and values, the timer and its sleep, the delay policy and the
 /// observer are, and `Unpin` when the futures and the sleep are.
 ///

@@ -48,7 +48,7 @@ pub(super) type SleepOf<O> = <<O as Options>::Timer as Timer>::Sleep;
 /// How a race ended: its winner (index and value), or `None`.
 type WinnerOf<O> = Finish<OkOf<<O as Options>::Source>>;
 /// The list of attempts a race's outcome carries.
-type RecordOf<O> = <<O as Options>::Record as Record<ErrorOf<<O as Options>::Source>>>::Output;
+type ListOf<O> = <<O as Options>::Record as Record<ErrorOf<<O as Options>::Source>>>::Output;
 /// Where the deadline's sleep lives.
 type SlotOf<O> = <<O as Options>::Limits as Limits>::Slot<SleepOf<O>>;
 
@@ -154,14 +154,14 @@ impl<O: RunOptions> Core<O> {
         }
     }
 
-    /// Polls the race: the winner (or `None`), the record and whether the deadline ended it,
+    /// Polls the race: the winner (or `None`), the outcome's list and whether the deadline ended it,
     /// once it is over.
     #[inline]
     pub(super) fn poll_race(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         name: &str,
-    ) -> Poll<(WinnerOf<O>, RecordOf<O>, bool)> {
+    ) -> Poll<(WinnerOf<O>, ListOf<O>, bool)> {
         let this = self.project();
         let fresh = match *this.phase {
             Phase::Running => false,

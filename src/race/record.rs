@@ -20,9 +20,10 @@ const RESERVE_BYTES: usize = 64 * 1024;
 /// over when it ends ([`Record::finish`]): a `Vec` for [`StaggeredRace`], an [`ArrayRecord`]
 /// for [`StaggeredRaceArray`].
 ///
-/// An entry is made when its attempt starts, and stays [`Attempt::Cancelled`] unless the
-/// attempt fails ([`Record::fail`]) or wins (`finish`'s `winner`): an attempt still running
-/// when the race ends was cancelled, whichever way it ended.
+/// An attempt's entry is made when it starts. In the list handed over, it is
+/// [`Attempt::Failed`] if the attempt failed ([`Record::fail`]), [`Attempt::Won`] if it is
+/// `finish`'s `winner`, and else [`Attempt::Cancelled`]: an attempt still running when the
+/// race ends was cancelled, whichever way it ended.
 ///
 /// [`StaggeredRace`]: super::StaggeredRace
 /// [`StaggeredRaceArray`]: super::StaggeredRaceArray
@@ -91,13 +92,11 @@ impl<E> Record<E> for Vec<Attempt<E>> {
 /// inside the race, so moving it out copies its bytes, and that copy reads with wide loads
 /// what the race wrote a moment before, field by field, in the same poll. A load that spans
 /// several stores not yet in the cache cannot take its data from them, and likely waits for
-/// them (no performance counter was at hand to count it). On the peers bench's `lifecycle` at
-/// N = 1 (one attempt fails, the next wins, all in one poll), that copy cost about a fifth of
-/// the race's wall time: 20 million races in 0.50 to 0.54 s, against 0.40 s for the same race
-/// building its list entry by entry, as here, which is the hand-written floor's time. Built
-/// entry by entry, each entry's fields are read at the width they were written
-/// (`STAGGERED_INSTRUCTIONS_WORK="staggered_array p-lifecycle 1 20000000"` on the
-/// instructions bench's binary times it).
+/// them. On the peers bench's `lifecycle` at N = 1 (one attempt fails, the next wins, all in
+/// one poll), that copy cost about a fifth of the race's wall time; built entry by entry, as
+/// here, each entry's fields are read at the width they were written, and the race runs at
+/// the hand-written floor's time. The README's "The outcome's list, built as the race ends"
+/// has the figures and the command that times them.
 pub(crate) struct ArrayRecord<E, const N: usize> {
     /// One entry per started attempt, in start order: its error if it failed, `None` if it
     /// is running, won or was cancelled.
@@ -144,12 +143,55 @@ impl<E, const N: usize> Record<E> for ArrayRecord<E, N> {
     }
 }
 
-#[cfg(all(test, feature = "alloc"))]
+#[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "alloc")]
     use alloc::string::{String, ToString};
+    #[cfg(feature = "alloc")]
     use alloc::vec;
+    use core::cell::Cell;
 
+    /// An error that counts its drops.
+    struct Counted<'a>(&'a Cell<usize>);
+
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    #[test]
+    fn the_array_record_moves_each_error_out_once_and_a_dropped_record_drops_its_own() {
+        let drops = Cell::new(0);
+        let mut record: ArrayRecord<Counted<'_>, 3> = ArrayRecord::default();
+        for _ in 0..3 {
+            record.start();
+        }
+        record.fail(0, Counted(&drops));
+        record.fail(2, Counted(&drops));
+        let list = record.finish(Some(1));
+        assert_eq!(drops.get(), 0, "finish moves the errors out and drops none");
+        assert_eq!(Record::len(&record), 0, "finish leaves the record empty");
+        assert!(matches!(
+            list.as_slice(),
+            [Attempt::Failed(_), Attempt::Won, Attempt::Failed(_)]
+        ));
+        drop(list);
+        assert_eq!(drops.get(), 2, "each error is dropped once, by the list");
+        drop(record);
+        assert_eq!(drops.get(), 2, "the emptied record drops nothing");
+
+        // A race dropped before it ends drops its record, and each error in it once.
+        let mut unfinished: ArrayRecord<Counted<'_>, 2> = ArrayRecord::default();
+        unfinished.start();
+        unfinished.start();
+        unfinished.fail(1, Counted(&drops));
+        drop(unfinished);
+        assert_eq!(drops.get(), 3);
+    }
+
+    #[cfg(feature = "alloc")]
     /// Runs the same calls on both records: `fates[i]` is `Some(error)` for a failed attempt,
     /// `None` for one that won or was cancelled. Returns both lists and what each record
     /// holds after it handed its list over.
@@ -177,6 +219,7 @@ mod tests {
         (list_out, array_out, list.len(), Record::len(&array))
     }
 
+    #[cfg(feature = "alloc")]
     #[test]
     fn both_records_list_every_fate_in_start_order_and_end_empty() {
         let (list, array, list_left, array_left) =
@@ -192,6 +235,7 @@ mod tests {
         assert_eq!((list_left, array_left), (0, 0), "each record is left empty");
     }
 
+    #[cfg(feature = "alloc")]
     #[test]
     fn with_no_winner_an_attempt_with_no_error_was_cancelled() {
         let (list, array, ..) = both(&[None, Some("refused"), None], None);
@@ -204,6 +248,7 @@ mod tests {
         assert_eq!(array.as_slice(), expected.as_slice());
     }
 
+    #[cfg(feature = "alloc")]
     #[test]
     fn the_winner_may_be_the_last_attempt_or_the_first() {
         for winner in [0, 2] {
@@ -215,6 +260,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "alloc")]
     #[test]
     fn an_empty_race_hands_over_an_empty_list() {
         let (list, array, ..) = both(&[], None);
