@@ -154,8 +154,8 @@ impl<O: RunOptions> Core<O> {
         }
     }
 
-    /// Polls the race: the winner (or `None`), the outcome's list and whether the deadline ended it,
-    /// once it is over.
+    /// Polls the race: the winner (or `None`), the outcome's list and whether the deadline
+    /// ended it, once it is over.
     #[inline]
     pub(super) fn poll_race(
         self: Pin<&mut Self>,
